@@ -1,0 +1,60 @@
+# qwenaudio-train: `make demo` (everything, from a fresh clone) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= artifacts/synthetic
+RUN    ?= runs/demo
+NPROC  ?= 2
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup data demo train eval test test-all bench clean-demo help
+
+help:
+	@echo "make demo      set up, build the offline corpus, train the tiny model on $(NPROC) ranks, evaluate, report"
+	@echo "make test      set up and run the fast test suite (what CI runs)"
+	@echo "make test-all  the fast suite plus slow end-to-end tests"
+	@echo "make bench     benchmarks; results in bench_results/"
+	@echo "make setup     the environment only ($(VENV))"
+
+# The environment: torch is pinned in the same pip command as everything else so that it resolves to the
+# CPU wheel here; GPU users install their CUDA torch first, then `pip install -e .[dev]`.
+setup: $(STAMP)
+$(STAMP): pyproject.toml requirements-cpu.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-cpu.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# The offline multi-task corpus (synthetic speech, sounds and notes) and its BPE tokenizer.
+data: $(DATA)/.done
+$(DATA)/.done: $(STAMP) data_recipes/synthetic.py data_recipes/tts.py
+	$(BIN)/python -m data_recipes.synthetic --out $(DATA) --preset demo
+	$(BIN)/qwenaudio-data tokenizer --text $(DATA)/text.txt --out $(DATA)/tokenizer
+	touch $@
+
+train: data
+	NPROC=$(NPROC) launch/train.sh experiment=demo data.root=$(DATA) run_dir=$(RUN)
+
+eval: $(STAMP)
+	$(BIN)/qwenaudio-eval checkpoint=$(RUN) split=test
+
+demo:
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory train && $(MAKE) --no-print-directory eval && \
+	echo "demo finished in $$(( $$(date +%s) - start )) s; run directory: $(RUN) (metrics.jsonl, checkpoints/, eval report)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not bench"
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m bench tests/bench -s
+
+clean-demo:
+	rm -rf $(RUN)

@@ -1,0 +1,309 @@
+"""Offline speech synthesis: libespeak-ng (shipped by the ``espeakng-loader`` wheel) driven through ctypes.
+
+Owns: loading the library, one voice per Qwen-Audio language, speaker descriptors (voice variant, rate,
+pitch), synthesis to 16 kHz float32 with word timings taken from espeak's word events.
+Must not: know about shards, tasks or the corpus (``data_recipes/synthetic.py`` does).
+
+Word timings: word i starts at its word event; it ends where word i+1 starts, so a word's end includes the
+pause after it; the last word ends where the voiced audio ends. The first word starts no earlier than the
+voiced onset. Word text is the stretch of input text from one word event to the next, stripped of spaces and
+punctuation (so French "l'homme" stays one word even though espeak reports "l"). Chinese (``cmn``) gives one
+event per character; Japanese must be written in kana (kanji are read out as "Chinese letter").
+
+Determinism: espeak keeps state across utterances (pitch-flutter phase, echo buffer, noise generators), so the
+same text would come out slightly differently depending on what was said before. To make ``synth`` a pure
+function of its arguments, the library is loaded and initialised fresh for every utterance and unloaded after
+it (~5 ms; measured 6.6 ms per 2.5-s sentence including synthesis). At most one copy is loaded per process.
+
+Threads: espeak-ng is one global state per process and this wrapper is NOT thread-safe (a lock only
+serialises calls; it does not make them parallel). Parallelise with processes: each process loads its own copy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from qwenaudio_train.audio import SAMPLE_RATE
+from qwenaudio_train.data.schema import Word
+
+# The espeak voice used for each Qwen-Audio language (all ship with espeakng-loader 0.2.x / espeak-ng 1.52).
+VOICES: dict[str, str] = {
+    "en": "en-us",
+    "zh": "cmn",  # Mandarin; reads Chinese characters, one word event per character
+    "de": "de",
+    "es": "es",
+    "ko": "ko",
+    "fr": "fr",
+    "ja": "ja",  # feed kana
+    "it": "it",
+}
+# Voice variants (espeak-ng-data/voices/!v) that change the timbre without turning it into a robot or a whisper.
+VARIANTS: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+RATE_RANGE = (140, 200)  # words per minute of the random speakers
+PITCH_RANGE = (30, 70)  # espeak pitch 0..100 of the random speakers
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000  # return an error instead of calling exit() on a bad data path
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_PARAM_RATE, _PARAM_PITCH = 1, 3
+_EVENT_LIST_TERMINATED, _EVENT_WORD = 0, 1
+
+
+class EspeakUnavailable(RuntimeError):
+    """libespeak-ng cannot be loaded or initialised."""
+
+
+class _Event(ctypes.Structure):  # espeak_EVENT of speak_lib.h
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based, in characters
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms
+        ("sample", ctypes.c_int),  # sample index at the library's rate
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A synthetic speaker: a language's voice, an optional timbre variant, a speaking rate and a pitch."""
+
+    language: str
+    variant: str | None = None
+    rate_wpm: int = 175
+    pitch: int = 50
+
+    @property
+    def voice(self) -> str:
+        return voice_for(self.language) + (f"+{self.variant}" if self.variant else "")
+
+    @property
+    def name(self) -> str:
+        """A stable descriptor, e.g. ``en-us+m3-r170-p45`` (stored in the sample metadata)."""
+        return f"{self.voice}-r{self.rate_wpm}-p{self.pitch}"
+
+
+def voice_for(language: str) -> str:
+    try:
+        return VOICES[language]
+    except KeyError:
+        raise ValueError(f"no espeak voice for language {language!r}; supported: {', '.join(VOICES)}") from None
+
+
+def random_speaker(language: str, rng: np.random.Generator) -> Speaker:
+    """A speaker drawn uniformly from the variants, rates and pitches above."""
+    voice_for(language)
+    return Speaker(
+        language,
+        VARIANTS[int(rng.integers(len(VARIANTS)))],
+        int(rng.integers(RATE_RANGE[0], RATE_RANGE[1] + 1)),
+        int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
+    )
+
+
+class _Library:
+    """The process's libespeak-ng: load -> initialise -> one utterance -> unload (see module docstring)."""
+
+    def __init__(self) -> None:
+        try:
+            import espeakng_loader
+        except ImportError as e:
+            raise EspeakUnavailable(
+                "speech synthesis needs the `espeakng-loader` package (pip install espeakng-loader)"
+            ) from e
+        self.lib_path = espeakng_loader.get_library_path()
+        try:
+            self.data_path = espeakng_loader.get_data_path()
+        except RuntimeError as e:
+            raise EspeakUnavailable(f"espeakng-loader has no espeak-ng-data: {e}") from e
+        self.lock = threading.Lock()
+        self._pcm: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, int, int]] = []
+        self._callback = _Callback(self._on_audio)  # kept referenced: the library calls it
+        self.sample_rate = 0
+        lib = self._load()  # fail early, with a clear message, if the library is unusable
+        self._unload(lib)
+
+    def _on_audio(self, wav, n: int, events) -> int:
+        if n > 0:
+            self._pcm.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while events[i].type != _EVENT_LIST_TERMINATED:
+            e = events[i]
+            self._events.append((e.type, e.text_position, e.length, e.audio_position, e.sample))
+            i += 1
+        return 0  # continue synthesis
+
+    def _load(self) -> ctypes.CDLL:
+        try:
+            lib = ctypes.CDLL(self.lib_path)
+        except OSError as e:
+            raise EspeakUnavailable(f"cannot load libespeak-ng from {self.lib_path!r}: {e}") from e
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_SetSynthCallback.argtypes = [_Callback]
+        sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), _INITIALIZE_DONT_EXIT)
+        if sr <= 0:
+            raise EspeakUnavailable(f"espeak_Initialize failed ({sr}) with data path {self.data_path!r}")
+        self.sample_rate = sr
+        lib.espeak_SetSynthCallback(self._callback)
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed(ctypes.c_long(1))
+        return lib
+
+    @staticmethod
+    def _unload(lib: ctypes.CDLL) -> None:
+        lib.espeak_Terminate()
+        handle = lib._handle
+        del lib
+        try:
+            import _ctypes
+
+            _ctypes.dlclose(handle)  # the next load starts from the library's initial state
+        except (ImportError, AttributeError, OSError):  # pragma: no cover - non-POSIX: state then persists
+            pass
+
+    def run(self, text: str, voice: str, rate_wpm: int, pitch: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+        with self.lock:
+            lib = self._load()
+            try:
+                if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                    raise ValueError(f"espeak has no voice {voice!r} (languages: {', '.join(VOICES.values())}; "
+                                     f"variants: {', '.join(VARIANTS)}, written 'en-us+m3')")
+                lib.espeak_SetParameter(_PARAM_RATE, int(rate_wpm), 0)
+                lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
+                self._pcm, self._events = [], []
+                buf = ctypes.create_string_buffer(text.encode("utf-8"))
+                err = lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+                if err != 0:
+                    raise RuntimeError(f"espeak_Synth failed with error {err} for voice {voice!r}")
+                pcm = np.concatenate(self._pcm) if self._pcm else np.zeros(0, np.int16)
+                return pcm, self._events
+            finally:
+                self._pcm, self._events = [], []
+                self._unload(lib)
+
+
+_LIBRARY: _Library | None = None
+
+
+def _library() -> _Library:
+    global _LIBRARY
+    if _LIBRARY is None:
+        _LIBRARY = _Library()
+    return _LIBRARY
+
+
+def _is_word_char(c: str) -> bool:
+    return not (c.isspace() or unicodedata.category(c)[0] in "PSZ")
+
+
+def _clean(segment: str) -> str:
+    """A word as written: surrounding spaces and punctuation removed (inner apostrophes and hyphens kept)."""
+    start, end = 0, len(segment)
+    while start < end and not _is_word_char(segment[start]):
+        start += 1
+    while end > start and not _is_word_char(segment[end - 1]):
+        end -= 1
+    return segment[start:end]
+
+
+def _voiced_span(pcm: np.ndarray, sr: int) -> tuple[float, float]:
+    """(onset, offset) in seconds of the audio louder than -40 dB of the loudest 5-ms frame."""
+    hop = max(1, sr // 200)
+    n = len(pcm) // hop
+    if n == 0:
+        return 0.0, len(pcm) / sr
+    frames = pcm[: n * hop].astype(np.float32).reshape(n, hop)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    loud = np.nonzero(rms > rms.max() * 0.01)[0]
+    if len(loud) == 0:
+        return 0.0, len(pcm) / sr
+    return float(loud[0] * hop / sr), float(min(len(pcm), (loud[-1] + 1) * hop) / sr)
+
+
+def words_from_events(text: str, events: list[tuple[int, ...]], sr: int, onset: float, offset: float) -> list[Word]:
+    """Word timings from espeak events ``(type, text_position, length, audio_position_ms, sample)``."""
+    starts: list[tuple[int, float]] = []  # (0-based character position, seconds)
+    for etype, pos, _length, ms, sample in events:
+        if etype != _EVENT_WORD or pos < 1:
+            continue
+        t = sample / sr if sample > 0 or ms == 0 else ms / 1000
+        if starts and pos - 1 <= starts[-1][0]:
+            continue  # a repeated or backwards position (e.g. a number read as several words)
+        starts.append((pos - 1, t))
+    if not starts:
+        return []
+    # Text before the first event with no event of its own (seen with Korean): a word from the onset.
+    if _clean(text[: starts[0][0]]) and starts[0][1] > onset:
+        starts.insert(0, (0, onset))
+    words: list[Word] = []
+    for i, (pos, t) in enumerate(starts):
+        nxt = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        word = _clean(text[pos:nxt])
+        if not word:
+            continue
+        words.append(Word(word, t, 0.0))
+    if not words:
+        return []
+    words[0].start = max(words[0].start, onset)  # espeak's first event is at 0 even after leading silence
+    for i, w in enumerate(words):
+        end = words[i + 1].start if i + 1 < len(words) else max(offset, w.start)
+        w.end = end
+        w.start = min(w.start, end)
+    for w in words:
+        w.start, w.end = round(float(w.start), 4), round(float(w.end), 4)
+    return words
+
+
+class EspeakSynth:
+    """Text -> (16 kHz float32 waveform, word timings) with espeak-ng. See the module docstring for the rules.
+
+    All instances share the process's library; calls are serialised. Not for parallel use from threads.
+    """
+
+    def __init__(self) -> None:
+        self._lib = _library()
+
+    @property
+    def native_rate(self) -> int:
+        return self._lib.sample_rate
+
+    def synth(self, text: str, voice: str, rate_wpm: int = 175, pitch: int = 50) -> tuple[np.ndarray, list[Word]]:
+        """Synthesise `text` with espeak voice `voice` (e.g. ``"en-us"``, ``"cmn+f2"``).
+
+        Returns the waveform (float32, mono, 16 kHz, in [-1, 1]) and its words with start/end in seconds.
+        """
+        if not text.strip():
+            raise ValueError("cannot synthesise empty text")
+        pcm, events = self._lib.run(text, voice, rate_wpm, pitch)
+        sr = self._lib.sample_rate
+        if pcm.size == 0:
+            raise RuntimeError(f"espeak produced no audio for {text!r} with voice {voice!r}")
+        onset, offset = _voiced_span(pcm, sr)
+        words = words_from_events(text, events, sr, onset, offset)
+        wav = soxr.resample(pcm.astype(np.float32) / 32768.0, sr, SAMPLE_RATE, quality="HQ")
+        wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
+        duration = len(wav) / SAMPLE_RATE
+        for w in words:
+            w.start, w.end = min(w.start, duration), min(w.end, duration)
+        return wav, words
+
+    def synth_speaker(self, text: str, speaker: Speaker) -> tuple[np.ndarray, list[Word]]:
+        return self.synth(text, speaker.voice, speaker.rate_wpm, speaker.pitch)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Start 1..N training ranks on this node with torchrun, all writing to ONE run directory.
+#
+#   NPROC=2 launch/train.sh experiment=demo                 # run_dir chosen here: runs/<name>-<timestamp>
+#   NPROC=8 launch/train.sh run_dir=runs/exp1 data=...     # an explicit run_dir (resume=auto continues it)
+#   ENTRY=qwenaudio_train.pretrain (default)
+#
+# The run directory is fixed here, once, and passed to every rank: Hydra's ${now:} would otherwise be
+# resolved separately by each rank and split one job over several folders.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NPROC="${NPROC:-1}"
+ENTRY="${ENTRY:-qwenaudio_train.pretrain}"
+PY="${PYTHON:-}"
+if [[ -z "$PY" ]]; then
+  if [[ -x "$here/.venv/bin/python" ]]; then PY="$here/.venv/bin/python"; else PY="python"; fi
+fi
+
+run_dir=""
+name="pretrain"
+for arg in "$@"; do
+  case "$arg" in
+    run_dir=*) run_dir="${arg#run_dir=}" ;;
+    name=*) name="${arg#name=}" ;;
+    experiment=*) name="${arg#experiment=}" ;;
+  esac
+done
+extra=()
+if [[ -z "$run_dir" ]]; then
+  run_dir="runs/${name}-$(date +%Y%m%d-%H%M%S)"
+  extra+=("run_dir=$run_dir")
+fi
+mkdir -p "$run_dir"
+echo "run directory: $run_dir (ranks: $NPROC)"
+
+cmd=("$PY" -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m "$ENTRY" "$@" "${extra[@]}")
+if [[ "${DRY_RUN:-0}" == "1" ]]; then
+  printf '%q ' "${cmd[@]}"; echo
+  exit 0
+fi
+exec "${cmd[@]}"

@@ -1,0 +1,78 @@
+"""``qwenaudio-data``: data tools.
+
+  qwenaudio-data tokenizer --text corpus.txt --out DIR [--vocab-size 1000]   train the demo's byte-level BPE
+  qwenaudio-data check SHARDS...                                              decode every sample, list problems
+  qwenaudio-data tasks                                                        the task registry with examples
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from qwenaudio_train.tokenizer import train_bpe_tokenizer
+
+    text = Path(args.text)
+    if not text.is_file():
+        print(f"qwenaudio-data tokenizer: {text} does not exist (build the corpus first: `make data`)", file=sys.stderr)
+        return 2
+    lines = [ln for ln in text.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    tok = train_bpe_tokenizer(lines, args.out, vocab_size=args.vocab_size)
+    print(f"tokenizer: {tok.vocab_size} tokens (BPE + {len(tok.special_ids)} special) -> {args.out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from qwenaudio_train.data.shards import check_shards
+    from qwenaudio_train.data.stream import ShardError, expand_shards
+
+    try:
+        paths = expand_shards(args.shards)
+    except ShardError as e:
+        print(f"qwenaudio-data check: {e}", file=sys.stderr)
+        return 2
+    report = check_shards(paths)
+    print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    problems = report.get("problems", []) if isinstance(report, dict) else []
+    return 1 if problems else 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from qwenaudio_train.tasks import TASKS
+
+    for name, task in TASKS.items():
+        print(f"{name:6s} [{task.family}] metric={task.metric}: {task.description}")
+        ex = getattr(task, "example", None)
+        if callable(ex):
+            try:
+                prefix, target = ex()
+                print(f"       prompt: {prefix}\n       target: {target}")
+            except TypeError:
+                pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="qwenaudio-data", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tokenizer", help="train a small byte-level BPE (with the audio special tokens) on text")
+    t.add_argument("--text", required=True, help="a UTF-8 text file, one sample per line")
+    t.add_argument("--out", required=True, help="output directory (transformers tokenizer format)")
+    t.add_argument("--vocab-size", type=int, default=1000, help="BPE vocabulary size before special tokens")
+    t.set_defaults(fn=cmd_tokenizer)
+    c = sub.add_parser("check", help="decode every sample of the shards and report problems")
+    c.add_argument("shards", nargs="+", help="shard files, globs, brace patterns or directories")
+    c.set_defaults(fn=cmd_check)
+    k = sub.add_parser("tasks", help="print the task registry with one example prompt + target per task")
+    k.set_defaults(fn=cmd_tasks)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Batches from the mixture, per rank and loader worker, with a state that resumes batch for batch.
+
+``BatchStream`` (one slot = one rank x worker) pulls a *chunk* of ``batch_size x chunk_batches`` raw samples
+from its ``MixtureStream``, sorts the chunk by duration (similar lengths share a batch, so encoder and LLM
+padding stay small), cuts it into batches and shuffles their order. Its state is the mixture state at the
+chunk's start plus the index of the next batch in the chunk: resuming re-reads one chunk of raw bytes (no
+decoding) and continues, whatever the step.
+
+``StatefulLoader`` runs the slots in ``torch.utils.data.DataLoader`` workers. The DataLoader serves workers
+round-robin, so the loader records, for every batch it hands out, that worker's state and which worker comes
+next; on resume the workers are rotated so that the first batch comes from the worker that was next.
+
+Bad samples (undecodable audio, bad JSON, missing members, unknown task) are skipped and counted per source;
+once more than ``max_bad_fraction`` of at least ``min_samples_for_bad_check`` samples were bad, the stream
+stops with the first errors of each source.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from qwenaudio_train.audio import AudioError
+from qwenaudio_train.data.processing import SampleProcessor, collate, parse_meta
+from qwenaudio_train.data.schema import SampleError
+from qwenaudio_train.data.stream import MixtureStream, SourceSpec, _stable_int
+
+
+class DataError(RuntimeError):
+    """The data stream is unusable (too many bad samples, incompatible resume state)."""
+
+
+@dataclass
+class BatchingConfig:
+    batch_size: int = 8
+    chunk_batches: int = 16  # batches per duration-sorted chunk; 1 disables duration bucketing
+    open_shards: int = 2
+    max_bad_fraction: float = 0.05
+    min_samples_for_bad_check: int = 200
+
+
+class BatchStream:
+    """Batches of one slot. ``state_dict()`` after a batch resumes at the following batch."""
+
+    def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
+                 seed: int, slot: int = 0, n_slots: int = 1, state: dict[str, Any] | None = None):
+        self.sources, self.processor, self.pad_id, self.cfg = sources, processor, pad_id, cfg
+        self.seed, self.slot, self.n_slots = seed, slot, n_slots
+        st = copy.deepcopy(state) if state else {}
+        self.counts: dict[str, dict[str, int]] = st.get("counts", {"good": {}, "bad": {}})
+        self.errors: dict[str, list[str]] = defaultdict(list, st.get("errors", {}))
+        self.chunk_index = int(st.get("chunk_index", -1))
+        self.next_batch = int(st.get("next_batch", 0))
+        self.chunk_start = st.get("chunk_start")
+        self.mixture = MixtureStream(sources, seed, slot, n_slots, cfg.open_shards, state=self.chunk_start)
+        self._chunk: list[list[tuple[dict, Any]]] | None = None
+        if self.chunk_start is not None:
+            self._chunk = self._pull_chunk(replay=True)
+
+    # -- state ---------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return copy.deepcopy({"chunk_start": self.chunk_start, "chunk_index": self.chunk_index,
+                              "next_batch": self.next_batch, "counts": self.counts,
+                              "errors": {k: v[:5] for k, v in self.errors.items()}})
+
+    # -- stages --------------------------------------------------------------------------------------------
+    def _bad(self, source: str, err: Exception) -> None:
+        self.counts["bad"][source] = self.counts["bad"].get(source, 0) + 1
+        if len(self.errors[source]) < 5:
+            self.errors[source].append(str(err))
+        good, bad = sum(self.counts["good"].values()), sum(self.counts["bad"].values())
+        if good + bad >= self.cfg.min_samples_for_bad_check and bad > self.cfg.max_bad_fraction * (good + bad):
+            raise DataError(
+                f"{bad} of {good + bad} samples were bad (> data.max_bad_fraction={self.cfg.max_bad_fraction}); "
+                f"first errors per source: {dict(self.errors)}. Run `qwenaudio-data check` on the shards.")
+
+    def _pull_chunk(self, replay: bool = False) -> list[list[tuple[dict, Any]]]:
+        if not replay:
+            self.chunk_start = self.mixture.state_dict()
+            self.chunk_index += 1
+        size = self.cfg.batch_size * self.cfg.chunk_batches
+        items: list[tuple[dict, Any]] = []
+        while len(items) < size:
+            raw = next(self.mixture)
+            try:
+                items.append((raw, parse_meta(raw)))
+            except SampleError as e:
+                if not replay:
+                    self._bad(raw["__source__"], e)
+        # Stable sort by duration, then a seeded shuffle of whole batches so lengths do not trend within a chunk.
+        order = sorted(range(len(items)), key=lambda i: (items[i][1].duration, i))
+        bs = self.cfg.batch_size
+        batches = [order[i : i + bs] for i in range(0, len(order), bs)]
+        perm = np.random.default_rng(_stable_int(self.seed, self.slot, "chunk", self.chunk_index)).permutation(
+            len(batches))
+        return [[items[j] for j in batches[p]] for p in perm]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        while True:
+            if self._chunk is None or self.next_batch >= len(self._chunk):
+                self._chunk = self._pull_chunk()
+                self.next_batch = 0
+            items = self._chunk[self.next_batch]
+            batch_id = self.next_batch
+            self.next_batch += 1
+            examples = []
+            for n, (raw, meta) in enumerate(items):
+                source = raw["__source__"]
+                try:
+                    ex = self.processor(raw, meta, aug_seed=_stable_int(self.seed, self.slot, self.chunk_index,
+                                                                         batch_id, n) % (2**63))
+                except (SampleError, AudioError, ValueError) as e:
+                    self._bad(source, e)
+                    continue
+                self.counts["good"][source] = self.counts["good"].get(source, 0) + 1
+                examples.append(ex)
+            if not examples:
+                continue
+            batch = collate(examples, self.pad_id)
+            batch["data_state"] = self.state_dict()
+            return batch
+
+
+class MixtureBatches(IterableDataset):
+    """IterableDataset over one rank's slots; worker ``w`` serves logical slot ``(w + rotate) % workers``."""
+
+    def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
+                 seed: int, rank: int, world: int, num_workers: int, states: dict[int, Any], rotate: int):
+        super().__init__()
+        self.args = (sources, processor, pad_id, cfg, seed)
+        self.rank, self.world, self.workers = rank, world, max(1, num_workers)
+        self.states, self.rotate = states, rotate
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        w = info.id if info is not None else 0
+        logical = (w + self.rotate) % self.workers
+        slot = self.rank * self.workers + logical
+        stream = BatchStream(*self.args, slot=slot, n_slots=self.world * self.workers,
+                             state=self.states.get(logical))
+        for batch in stream:
+            batch["worker"] = logical
+            yield batch
+
+
+class StatefulLoader:
+    """A DataLoader over ``MixtureBatches`` whose ``state_dict()`` is the position of the last batch handed out."""
+
+    def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
+                 seed: int, rank: int = 0, world: int = 1, num_workers: int = 0,
+                 state: dict[str, Any] | None = None, prefetch_factor: int = 2):
+        self.workers = max(1, num_workers)
+        self.world = world
+        if state is not None and (state.get("workers") != self.workers or state.get("world") != world):
+            raise DataError(
+                f"the checkpoint's data position was saved with world size {state.get('world')} x "
+                f"{state.get('workers')} loader workers, this run has {world} x {self.workers}; resume with the "
+                "same data.num_workers and number of ranks, or start the data stream afresh with "
+                "trainer.resume_data=false (the model and optimizer still resume)")
+        self.states: dict[int, Any] = {int(k): v for k, v in (state or {}).get("slots", {}).items()}
+        self.next_worker = int((state or {}).get("next", 0))
+        dataset = MixtureBatches(sources, processor, pad_id, cfg, seed, rank, world, num_workers, self.states,
+                                 self.next_worker)
+        kwargs: dict[str, Any] = {"batch_size": None, "num_workers": num_workers}
+        if num_workers > 0:
+            kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
+        self.loader = DataLoader(dataset, **kwargs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"world": self.world, "workers": self.workers, "next": self.next_worker,
+                "slots": {str(k): v for k, v in self.states.items()}}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.loader:
+            w = int(batch.pop("worker"))
+            self.states[w] = batch.pop("data_state")
+            self.next_worker = (w + 1) % self.workers
+            yield batch
+
+    def data_counts(self) -> dict[str, dict[str, int]]:
+        """Good/bad sample counts per source summed over this rank's workers (as of the last batch)."""
+        out: dict[str, dict[str, int]] = {"good": {}, "bad": {}}
+        for st in self.states.values():
+            for kind in ("good", "bad"):
+                for src, n in st["counts"][kind].items():
+                    out[kind][src] = out[kind].get(src, 0) + n
+        return out
+
+

@@ -1,0 +1,144 @@
+"""Raw shard sample -> model-ready example: decode, log-mel, SpecAugment, tags + target -> ids and labels.
+
+The token layout of one pretraining example (facts §1, §3)::
+
+    <audio> [pad] x N </audio>  <|tags ...|>  target text  <|endoftext|>
+    \\_____ masked (-100) ____/  \\_ masked _/  \\____ trained (loss) ____/
+
+N = ``audio.audio_positions(samples)``: the model overwrites the span with [bos, audio_1..N, eos].
+Evaluation examples stop after the task's eval prompt; the reference is the rest of the target.
+
+Must not: batch, shuffle or know about ranks (``loader.py`` does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from qwenaudio_train import audio as A
+from qwenaudio_train.data.schema import SampleError, SampleMeta, audio_member
+from qwenaudio_train.tasks import get_task
+
+IGNORE_INDEX = -100
+LONG_AUDIO_POLICIES = ("reject", "truncate")
+
+
+@dataclass
+class Example:
+    key: str
+    source: str
+    task: str
+    input_ids: list[int]
+    labels: list[int]
+    mel: torch.Tensor  # [n_mels, L] log-mel on the clip's real length
+    duration: float
+    reference: str = ""  # eval only: the text the model should produce after the prompt
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_meta(raw: dict[str, Any]) -> SampleMeta:
+    key = raw.get("__key__", "?")
+    if "json" not in raw:
+        raise SampleError(f"sample {key!r} in {raw.get('__url__', '?')}: no .json metadata member")
+    return SampleMeta.from_json(raw["json"], key)
+
+
+class SampleProcessor:
+    """Turns raw samples into ``Example``s for training (``train=True``) or evaluation prompts."""
+
+    def __init__(self, tokenizer: Any, n_mels: int = A.N_MELS, train: bool = True, spec_augment: bool = False,
+                 max_audio_seconds: float = float(A.CHUNK_LENGTH), long_audio: str = "reject", seed: int = 0):
+        if long_audio not in LONG_AUDIO_POLICIES:
+            raise ValueError(f"data.long_audio={long_audio!r}: choose one of {LONG_AUDIO_POLICIES}")
+        self.tok = tokenizer
+        self.n_mels = n_mels
+        self.train = train
+        self.spec_augment = spec_augment
+        self.max_samples = int(max_audio_seconds * A.SAMPLE_RATE)
+        self.long_audio = long_audio
+        self.seed = seed
+
+    def __call__(self, raw: dict[str, Any], meta: SampleMeta | None = None, aug_seed: int = 0) -> Example:
+        key = raw.get("__key__", "?")
+        meta = meta or parse_meta(raw)
+        task = get_task(meta.task)
+        ext, data = audio_member(raw)
+        wav = A.load_audio(data, name=f"{key}.{ext} in {raw.get('__url__', '?')}")
+        if len(wav) > self.max_samples:
+            if self.long_audio == "reject":
+                raise SampleError(
+                    f"sample {key!r}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s, longer than the encoder's "
+                    f"{self.max_samples / A.SAMPLE_RATE:.0f} s; split it into windows when building shards, or set "
+                    "data.long_audio=truncate to cut it (targets are not re-based)")
+            wav = wav[: self.max_samples]
+        if len(wav) < A.HOP_LENGTH * 3:
+            raise SampleError(f"sample {key!r}: audio too short ({len(wav)} samples); needs >= {A.HOP_LENGTH * 3}")
+        mel = A.log_mel_spectrogram(wav, n_mels=self.n_mels)
+        if self.train and self.spec_augment:
+            g = torch.Generator().manual_seed(aug_seed)
+            mel = A.spec_augment(mel, generator=g)
+        n_pos = A.audio_positions(len(wav))
+        span = self.tok.audio_span_ids(n_pos)
+        target = task.format_target(meta)
+        if self.train:
+            prefix_ids = self.tok.encode(task.tags(meta).render())
+            target_ids = self.tok.encode(target) + [self.tok.eod_id]
+            input_ids = span + prefix_ids + target_ids
+            labels = [IGNORE_INDEX] * (len(span) + len(prefix_ids)) + target_ids
+            reference = target
+        else:
+            prompt = task.eval_prefix(meta)
+            prefix = task.tags(meta).render()
+            forced = prompt[len(prefix):] if prompt.startswith(prefix) else ""
+            reference = target[len(forced):] if forced and target.startswith(forced) else target
+            input_ids = span + self.tok.encode(prompt)
+            labels = []
+        return Example(key=key, source=str(raw.get("__source__", meta.source)), task=meta.task,
+                       input_ids=input_ids, labels=labels, mel=mel, duration=len(wav) / A.SAMPLE_RATE,
+                       reference=reference,
+                       meta={"audio_language": meta.audio_language, "text_language": meta.text_language,
+                             "source": meta.source})
+
+
+def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dict[str, Any]:
+    """Pad a list of examples into a batch. Training pads right; generation pads left (the release's way)."""
+    if not examples:
+        raise ValueError("collate() got an empty list of examples")
+    seq = max(len(e.input_ids) for e in examples)
+    n_mels = examples[0].mel.shape[0]
+    frames = max(e.mel.shape[1] for e in examples)
+    B = len(examples)
+    input_ids = torch.full((B, seq), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((B, seq), dtype=torch.long)
+    labels = torch.full((B, seq), IGNORE_INDEX, dtype=torch.long)
+    mels = torch.zeros((B, n_mels, frames), dtype=torch.float32)
+    lengths = torch.zeros(B, dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        sl = slice(seq - n, seq) if left_pad else slice(0, n)
+        input_ids[i, sl] = torch.tensor(e.input_ids)
+        attention_mask[i, sl] = 1
+        if e.labels:
+            labels[i, sl] = torch.tensor(e.labels)
+        mels[i, :, : e.mel.shape[1]] = e.mel
+        lengths[i] = e.mel.shape[1]
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels,
+        "audio_features": mels,
+        "audio_lengths": lengths,
+        "tasks": [e.task for e in examples],
+        "sources": [e.source for e in examples],
+        "keys": [e.key for e in examples],
+        "references": [e.reference for e in examples],
+        "metas": [e.meta for e in examples],
+        "audio_seconds": float(sum(e.duration for e in examples)),
+        "padding": {
+            "audio_frames": int(lengths.sum()), "audio_frames_padded": int(B * frames),
+            "tokens": int(attention_mask.sum()), "tokens_padded": int(B * seq),
+        },
+    }

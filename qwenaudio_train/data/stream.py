@@ -1,0 +1,252 @@
+"""Streaming a weighted mixture of shard sets, with a small state that resumes exactly.
+
+Stages (each with its own serialisable state, so a checkpoint can hold the data position):
+
+1. ``ShardCursor`` - reads one webdataset tar from a sample offset (local file: headers are skipped by
+   seeking, so resuming inside a shard costs at most one shard's headers).
+2. ``SourceStream`` - one task source: its shard list, reshuffled each epoch from ``(seed, source, epoch)``,
+   split across the *slots* (rank x loader worker) without duplicates, and ``open_shards`` shards read at once
+   and interleaved at random for local shuffling. Infinite: epochs follow each other (step-based training).
+3. ``MixtureStream`` - draws the next sample's source by weight with one RNG per slot.
+
+State of a slot = the RNG state + per source ``(epoch, next_shard, open cursors)``: a few hundred bytes, and
+restoring it never replays the stream, so resuming at batch 10 or 10,000 costs the same.
+
+Splitting across slots: with at least as many shards as slots, each slot owns whole shards (shard ``i`` of the
+epoch's order goes to slot ``i % n_slots``); with fewer shards, every slot reads every shard and keeps sample
+``j`` when ``j % n_slots == slot``. Either way no sample is seen twice in an epoch across slots.
+
+This module reads raw samples (dicts of bytes); decoding and tokenising happen in ``processing.py``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class ShardError(RuntimeError):
+    """A shard set cannot be read at all (missing files, empty glob)."""
+
+
+def expand_shards(spec: str | list[str]) -> list[str]:
+    """Expand a shard spec: a list, a glob, a brace pattern ``a-{000..009}.tar`` or a directory of tars."""
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for s in specs:
+        s = os.path.expanduser(str(s))
+        if os.path.isdir(s):
+            found = sorted(glob.glob(os.path.join(s, "*.tar")))
+        elif "{" in s and ".." in s:
+            import braceexpand
+
+            found = [p for p in braceexpand.braceexpand(s)]
+        elif any(c in s for c in "*?["):
+            found = sorted(glob.glob(s))
+        else:
+            found = [s]
+        for p in found:
+            if not p.startswith("pipe:") and not os.path.exists(p):
+                raise ShardError(f"shard {p!r} does not exist; check the source's `shards` path (relative paths are "
+                                 f"resolved from the working directory {os.getcwd()!r})")
+        if not found:
+            raise ShardError(f"no shards match {s!r}; build the data first (e.g. `make data`) or fix the path")
+        out.extend(found)
+    return out
+
+
+def _split_member(name: str) -> tuple[str, str]:
+    base = os.path.basename(name)
+    dirname = os.path.dirname(name)
+    key, _, ext = base.partition(".")
+    return (os.path.join(dirname, key) if dirname else key), ext.lower()
+
+
+def _stable_int(*parts: Any) -> int:
+    h = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(h[:8], "little")
+
+
+class ShardCursor:
+    """Iterate the samples of one tar from sample index ``offset``; ``position`` is the next raw index."""
+
+    def __init__(self, url: str, offset: int = 0, keep_mod: tuple[int, int] | None = None):
+        self.url = url
+        self.position = offset
+        self.keep_mod = keep_mod  # (n_slots, slot): keep raw samples j with j % n_slots == slot
+        self._iter = self._samples(offset)
+        self.errors: list[str] = []
+
+    def _open(self) -> tarfile.TarFile:
+        if self.url.startswith("pipe:"):
+            import webdataset as wds
+
+            return tarfile.open(fileobj=wds.gopen(self.url, "rb"), mode="r|*")
+        return tarfile.open(self.url, mode="r:*")
+
+    def _samples(self, offset: int) -> Iterator[dict[str, Any]]:
+        try:
+            tf = self._open()
+        except (OSError, tarfile.TarError) as e:
+            self.errors.append(f"{self.url}: cannot open shard ({e})")
+            return
+        index = -1
+        current: dict[str, Any] | None = None
+        try:
+            with tf:
+                for member in tf:
+                    if not member.isfile():
+                        continue
+                    key, ext = _split_member(member.name)
+                    if current is None or key != current["__key__"]:
+                        if current is not None and index >= offset and self._keep(index):
+                            self.position = index + 1
+                            yield current
+                        index += 1
+                        current = {"__key__": key, "__url__": self.url, "__index__": index}
+                    # Members of samples before the offset (or owned by other slots) are skipped by seeking.
+                    if index >= offset and self._keep(index):
+                        f = tf.extractfile(member)
+                        current[ext] = f.read() if f is not None else b""
+        except (OSError, tarfile.TarError, EOFError) as e:
+            self.errors.append(f"{self.url}: shard truncated or malformed after sample {index} ({e}); "
+                               "re-write it or run `qwenaudio-data check` on it")
+            return
+        if current is not None and index >= offset and self._keep(index):
+            self.position = index + 1
+            yield current
+
+    def _keep(self, index: int) -> bool:
+        return self.keep_mod is None or index % self.keep_mod[0] == self.keep_mod[1]
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._iter)
+
+
+@dataclass
+class SourceSpec:
+    name: str
+    shards: list[str]
+    weight: float = 1.0
+
+
+class SourceStream:
+    """One source's infinite, epoch-reshuffled, slot-split stream of raw samples."""
+
+    def __init__(self, spec: SourceSpec, seed: int, slot: int, n_slots: int, open_shards: int,
+                 rng: np.random.Generator, state: dict[str, Any] | None = None):
+        self.spec = spec
+        self.seed = seed
+        self.slot, self.n_slots = slot, n_slots
+        self.open_shards = max(1, open_shards)
+        self.rng = rng  # shared with the mixture: one RNG state per slot
+        self.whole_shards = len(spec.shards) >= n_slots
+        self.errors: list[str] = []
+        st = state or {"epoch": 0, "next_shard": 0, "open": []}
+        self.epoch = int(st["epoch"])
+        self.next_shard = int(st["next_shard"])
+        self.order = self._epoch_order(self.epoch)
+        self.cursors: list[ShardCursor] = [self._cursor(i, off) for i, off in st["open"]]
+        self._cursor_ids: list[int] = [i for i, _ in st["open"]]
+        self._fill()
+
+    def _epoch_order(self, epoch: int) -> list[str]:
+        rng = np.random.default_rng(_stable_int(self.seed, self.spec.name, epoch))
+        shards = [self.spec.shards[i] for i in rng.permutation(len(self.spec.shards))]
+        if self.whole_shards:
+            shards = shards[self.slot :: self.n_slots]
+        return shards
+
+    def _cursor(self, order_idx: int, offset: int) -> ShardCursor:
+        keep = None if self.whole_shards else (self.n_slots, self.slot)
+        return ShardCursor(self.order[order_idx], offset, keep)
+
+    def _fill(self) -> None:
+        while len(self.cursors) < self.open_shards:
+            if self.next_shard >= len(self.order):
+                if self.cursors:
+                    return  # finish the epoch's open shards before starting the next epoch
+                self.epoch += 1
+                self.next_shard = 0
+                self.order = self._epoch_order(self.epoch)
+                if not self.order:
+                    raise ShardError(f"source {self.spec.name!r}: slot {self.slot} has no shards")
+            self.cursors.append(self._cursor(self.next_shard, 0))
+            self._cursor_ids.append(self.next_shard)
+            self.next_shard += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "next_shard": self.next_shard,
+                "open": [[i, c.position] for i, c in zip(self._cursor_ids, self.cursors)]}
+
+    def __next__(self) -> dict[str, Any]:
+        empty_passes = 0
+        while True:
+            self._fill()
+            k = int(self.rng.integers(len(self.cursors)))
+            try:
+                sample = next(self.cursors[k])
+            except StopIteration:
+                self.errors.extend(self.cursors[k].errors)
+                if self.cursors[k].position == 0 and not self.cursors[k].errors:
+                    empty_passes += 1
+                del self.cursors[k], self._cursor_ids[k]
+                if empty_passes > 4 * (len(self.spec.shards) + 1):
+                    raise ShardError(f"source {self.spec.name!r}: shards yield no samples for slot {self.slot}")
+                continue
+            sample["__source__"] = self.spec.name
+            return sample
+
+
+class MixtureStream:
+    """Infinite weighted mixture of sources for one slot; ``state_dict()`` is the whole data position."""
+
+    def __init__(self, sources: list[SourceSpec], seed: int, slot: int = 0, n_slots: int = 1,
+                 open_shards: int = 2, state: dict[str, Any] | None = None):
+        if not sources:
+            raise ShardError("the data mixture has no sources; set data.train.sources in the config")
+        weights = np.array([s.weight for s in sources], dtype=np.float64)
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"mixture weights must be >= 0 with a positive sum, got "
+                             f"{ {s.name: s.weight for s in sources} }")
+        self.probs = weights / weights.sum()
+        self.rng = np.random.default_rng(_stable_int(seed, "mixture", slot))
+        if state is not None:
+            self.rng.bit_generator.state = state["rng"]
+        src_states = (state or {}).get("sources", {})
+        self.sources = [SourceStream(s, seed, slot, n_slots, open_shards, self.rng, src_states.get(s.name))
+                        for s in sources]
+        self.slot, self.n_slots = slot, n_slots
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "sources": {s.spec.name: s.state_dict() for s in self.sources}}
+
+    def __iter__(self) -> "MixtureStream":
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        i = int(self.rng.choice(len(self.sources), p=self.probs))
+        return next(self.sources[i])
+
+    def errors(self) -> list[str]:
+        return [e for s in self.sources for e in s.errors]
+
+
+def iter_split(shards: list[str], slot: int = 0, n_slots: int = 1) -> Iterator[dict[str, Any]]:
+    """One deterministic pass over a split (evaluation): sample j of the concatenation goes to slot j % n_slots."""
+    j = 0
+    for url in shards:
+        cursor = ShardCursor(url)
+        for sample in cursor._iter:
+            if j % n_slots == slot:
+                yield sample
+            j += 1
+        if cursor.errors:
+            raise ShardError("; ".join(cursor.errors))

@@ -1,0 +1,122 @@
+"""Process-group set-up from the launcher's environment, the DeepSpeed config dict, and rank helpers.
+
+Works under torchrun (RANK/LOCAL_RANK/WORLD_SIZE/MASTER_* set), under the ``deepspeed`` launcher, under SLURM
+(``srun`` sets SLURM_PROCID...), and as a single plain process (a world of one is set up on localhost).
+Backend: NCCL when CUDA is available, gloo otherwise (CPU runs, tests).
+Must not: build models or read data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env_from_slurm() -> None:
+    """Map SLURM's variables to torch's when launched with srun and no torchrun."""
+    if "RANK" in os.environ or "SLURM_PROCID" not in os.environ:
+        return
+    os.environ["RANK"] = os.environ["SLURM_PROCID"]
+    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
+    os.environ["WORLD_SIZE"] = os.environ.get("SLURM_NTASKS", "1")
+
+
+def init_distributed(timeout_minutes: int = 30) -> DistInfo:
+    """Initialise the default process group (idempotent) and return this process's place in it."""
+    _env_from_slurm()
+    if "RANK" not in os.environ:  # a plain `python -m ...`: a world of one
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=os.environ.get("MASTER_PORT", str(_free_port())))
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if not dist.is_initialized():
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo",
+                                   timeout=datetime.timedelta(minutes=timeout_minutes))
+    return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=device)
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    """Sum a few scalars over ranks (one collective)."""
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def deepspeed_config(zero_stage: int, micro_batch_size: int, grad_accum: int, world_size: int, grad_clip: float,
+                     bf16: bool = False, offload_optimizer: bool = False, offload_param: bool = False,
+                     activation_checkpointing: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The DeepSpeed config dict. The optimizer and schedule are ours (passed to ``deepspeed.initialize``)."""
+    if zero_stage not in (0, 1, 2, 3):
+        raise ValueError(f"deepspeed.zero_stage={zero_stage}: choose 0, 1, 2 or 3")
+    zero: dict[str, Any] = {"stage": zero_stage}
+    if zero_stage >= 2:
+        zero.update(overlap_comm=False, contiguous_gradients=True, reduce_bucket_size=5e7)
+    if zero_stage == 3:
+        # Without these thresholds at 0, tiny models are not partitioned at all and a ZeRO-3 run tests nothing.
+        zero.update(stage3_param_persistence_threshold=0, stage3_model_persistence_threshold=0,
+                    stage3_gather_16bit_weights_on_model_save=True)
+    if offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    if offload_param and zero_stage == 3:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    cfg: dict[str, Any] = {
+        "train_micro_batch_size_per_gpu": micro_batch_size,
+        "gradient_accumulation_steps": grad_accum,
+        "train_batch_size": micro_batch_size * grad_accum * world_size,
+        "gradient_clipping": grad_clip,
+        "zero_optimization": zero,
+        "bf16": {"enabled": bool(bf16)},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 10**9,  # we log ourselves
+        "wall_clock_breakdown": False,
+    }
+    if activation_checkpointing:
+        cfg["activation_checkpointing"] = {"partition_activations": False, "contiguous_memory_optimization": False}
+    if extra:
+        cfg.update(extra)
+    return cfg

@@ -1,0 +1,154 @@
+"""One evaluation runner for every task: load a model, generate with the release's prompts, score, report.
+
+Flow: shards of a split -> this rank's samples -> eval prompts from the task registry (``tasks.eval_prefix``)
+-> batches by duration, left-padded with ``<|endoftext|>`` -> greedy generation -> decode up to
+``<|endoftext|>`` -> gather on rank 0 -> one scorer per metric family (``scorers.py``) per group
+(task, and language for ASR-like tasks) -> ``eval.json`` (scores + every prediction) and ``eval.md``.
+Must not: contain per-task copies of this flow (the release's eval_audio/ scripts did).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from qwenaudio_train.data.processing import Example, SampleProcessor, collate, parse_meta
+from qwenaudio_train.data.schema import SampleError
+from qwenaudio_train.data.stream import expand_shards, iter_split
+from qwenaudio_train.eval.scorers import HEADLINE, HIGHER_IS_BETTER, score
+from qwenaudio_train.tasks import get_task
+
+LANGUAGE_GROUPED_METRICS = ("wer", "srwt", "bleu")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 16
+    max_new_tokens: int = 96
+    max_samples: int = 0  # per split, 0 = all
+
+
+def group_name(task: str, metric: str, lang: str | None) -> str:
+    return f"{task}/{lang}" if metric in LANGUAGE_GROUPED_METRICS and lang else task
+
+
+@torch.no_grad()
+def generate_predictions(model: Any, tokenizer: Any, shards: list[str], cfg: EvalConfig, n_mels: int,
+                         rank: int = 0, world: int = 1, device: torch.device | None = None) -> list[dict[str, Any]]:
+    """Predictions for this rank's share of the split, one dict per sample."""
+    device = device or torch.device("cpu")
+    processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False)
+    examples: list[Example] = []
+    for i, raw in enumerate(iter_split(shards, rank, world)):
+        if cfg.max_samples and i >= math.ceil(cfg.max_samples / world):
+            break
+        try:
+            examples.append(processor(raw, parse_meta(raw)))
+        except SampleError as e:  # a bad eval sample is reported, not fatal
+            print(f"eval: skipping {raw.get('__key__')}: {e}")
+    examples.sort(key=lambda e: e.duration)  # similar lengths share a batch: little padding
+    model.eval()
+    out: list[dict[str, Any]] = []
+    stop_ids = [tokenizer.eod_id, tokenizer.im_end_id]
+    for start in range(0, len(examples), cfg.batch_size):
+        chunk = examples[start : start + cfg.batch_size]
+        batch = collate(chunk, tokenizer.eod_id, left_pad=True)
+        new = model.generate(input_ids=batch["input_ids"].to(device),
+                             attention_mask=batch["attention_mask"].to(device),
+                             audio_features=batch["audio_features"].to(device),
+                             audio_lengths=batch["audio_lengths"].to(device),
+                             max_new_tokens=cfg.max_new_tokens, eos_token_id=stop_ids)
+        for ex, ids in zip(chunk, new.tolist()):
+            ids = ids[: ids.index(tokenizer.eod_id)] if tokenizer.eod_id in ids else ids
+            ids = ids[: ids.index(tokenizer.im_end_id)] if tokenizer.im_end_id in ids else ids
+            out.append({"key": ex.key, "task": ex.task, "source": ex.meta["source"],
+                        "lang": ex.meta["text_language"], "prediction": tokenizer.decode(ids),
+                        "reference": ex.reference})
+    return out
+
+
+def gather(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return records
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, records)
+    return [r for p in parts for r in p]
+
+
+def score_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Scores per group: ``{"asr/en": {"metric": "wer", "headline": "wer", "wer": ..., "n": ...}, ...}``."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        metric = get_task(r["task"]).metric
+        groups[group_name(r["task"], metric, r["lang"])].append(r)
+    results: dict[str, dict[str, Any]] = {}
+    for name in sorted(groups):
+        rs = groups[name]
+        metric = get_task(rs[0]["task"]).metric
+        kw = {"lang": rs[0]["lang"]} if metric in LANGUAGE_GROUPED_METRICS else {}
+        s = score(metric, [r["prediction"] for r in rs], [r["reference"] for r in rs], **kw)
+        results[name] = {"metric": metric, "headline": HEADLINE[metric], "higher_is_better": HIGHER_IS_BETTER[metric],
+                         "n": len(rs), **{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))}}
+    return results
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(results: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]] | None = None,
+                   title: str = "") -> str:
+    lines = [f"### {title}", ""] if title else []
+    head = "| task | n | metric | score |" + (" untrained | better |" if baseline else "")
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in results.items():
+        key = r["headline"]
+        row = f"| {name} | {r['n']} | {key} ({'higher' if r['higher_is_better'] else 'lower'} is better) | {_fmt(r.get(key))} |"
+        if baseline:
+            b = baseline.get(name, {}).get(key, float("nan"))
+            row += f" {_fmt(b)} | {'yes' if is_better(r.get(key), b, r['higher_is_better']) else 'NO'} |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def is_better(value: Any, baseline: Any, higher_is_better: bool) -> bool:
+    """Strictly better; a missing/nan score is the worst possible."""
+    worst = -math.inf if higher_is_better else math.inf
+    v = worst if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    b = worst if baseline is None or (isinstance(baseline, float) and math.isnan(baseline)) else baseline
+    return v > b if higher_is_better else v < b
+
+
+def write_report(out_dir: Path, records: list[dict[str, Any]], results: dict[str, Any],
+                 baseline: dict[str, Any] | None, meta: dict[str, Any]) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js = out_dir / "eval.json"
+    js.write_text(json.dumps({"meta": meta, "results": results, "baseline": baseline, "predictions": records},
+                             indent=2, ensure_ascii=False, default=float))
+    md = out_dir / "eval.md"
+    md.write_text(f"# Evaluation of {meta.get('checkpoint')}\n\nsplit: {meta.get('split')}, "
+                  f"{meta.get('samples')} samples, {meta.get('seconds', 0):.0f} s\n\n"
+                  + markdown_table(results, baseline))
+    return js, md
+
+
+def evaluate_model(model: Any, tokenizer: Any, split: str | list[str], cfg: EvalConfig, n_mels: int,
+                   rank: int = 0, world: int = 1, device: torch.device | None = None
+                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    t0 = time.perf_counter()
+    records = gather(generate_predictions(model, tokenizer, expand_shards(split), cfg, n_mels, rank, world, device))
+    results = score_records(records) if rank == 0 else {}
+    if rank == 0:
+        for r in results.values():
+            r["seconds"] = time.perf_counter() - t0
+    return records, results

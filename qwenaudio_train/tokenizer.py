@@ -1,0 +1,423 @@
+"""Text <-> ids with the Qwen-Audio special tokens, behind one small interface.
+
+Owns: `AudioTokenizer` (encode/decode/ids of the key tokens) over two back-ends, `load_tokenizer` that picks one,
+the `<audio>PATH</audio>` span expansion of the release, and `train_bpe_tokenizer`, the tiny deterministic BPE
+the demo and the tests use.
+
+Back-ends:
+  (a) tiktoken over a Qwen-v1 ranks file (`*.tiktoken`, or a directory holding `qwen.tiktoken`, like the released
+      checkpoints): the released ids exactly (`<audio>` = 155163) without `trust_remote_code`;
+  (b) any transformers tokenizer (a directory, or a hub name already in the local cache), with the 208 + 3314
+      special tokens registered as special tokens in released order (only those it lacks get new ids).
+
+Must not: know about tags grammar beyond the token lists of `tags.py`, load audio, or import torch.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from qwenaudio_train.tags import (
+    AUDIO_END,
+    AUDIO_PAD,
+    AUDIO_START,
+    ENDOFTEXT,
+    IM_END,
+    IM_START,
+    SPECIAL_TOKENS,
+)
+
+# The pre-tokenizer regex of Qwen (v1 tiktoken, and Qwen2's tokenizer.json).
+QWEN_PAT_STR = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+QWEN_TIKTOKEN_FILE = "qwen.tiktoken"
+SIDECAR_FILE = "qwenaudio_tokenizer.json"
+
+# The release's pattern for audio references in text (tokenization_qwen.extract_audio_urls), non-greedy.
+AUDIO_SPAN_RE = re.compile(re.escape(AUDIO_START) + r"(.*?)" + re.escape(AUDIO_END))
+# What `train_bpe_tokenizer` removes from its corpus so no merge is learnt across a special token.
+_SPECIALS_IN_TEXT_RE = re.compile("|".join([r"<\|[^|<>]+\|>", *map(re.escape, (AUDIO_START, AUDIO_END, AUDIO_PAD))]))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Audio spans (pure text; the same for every back-end)
+# ---------------------------------------------------------------------------------------------------------------
+def extract_audio_paths(text: str) -> list[str]:
+    """The PATHs of every `<audio>PATH</audio>` in `text`, in order."""
+    return AUDIO_SPAN_RE.findall(text)
+
+
+def expand_audio(text: str, audio_positions: Sequence[int]) -> str:
+    """Replace the i-th `<audio>PATH</audio>` by `<audio>` + AUDIO_PAD * audio_positions[i] + `</audio>`.
+
+    `audio_positions[i]` is N of `audio.audio_positions()` (the pad count; the release's `audio_span_tokens` is N + 2).
+    """
+    n_spans = len(AUDIO_SPAN_RE.findall(text))
+    if n_spans != len(audio_positions):
+        raise ValueError(
+            f"text has {n_spans} <audio>...</audio> span(s) but {len(audio_positions)} audio length(s) were given"
+        )
+    it = iter(audio_positions)
+    return AUDIO_SPAN_RE.sub(lambda _m: AUDIO_START + AUDIO_PAD * int(next(it)) + AUDIO_END, text)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Back-ends
+# ---------------------------------------------------------------------------------------------------------------
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table: the token spelling byte-level BPE tokenizers use in vocab files."""
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+_BYTE_TO_CHAR = _bytes_to_unicode()
+_CHAR_TO_BYTE = {c: b for b, c in _BYTE_TO_CHAR.items()}
+
+
+def load_tiktoken_ranks(path: str | Path) -> dict[bytes, int]:
+    """Read a tiktoken ranks file: one `base64-token rank` pair a line."""
+    ranks: dict[bytes, int] = {}
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f.read().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                token, rank = line.split()
+                ranks[base64.b64decode(token)] = int(rank)
+            except ValueError as e:
+                raise ValueError(f"{path}:{lineno}: not a 'base64-token rank' line ({e})") from e
+    return ranks
+
+
+class _TiktokenBackend:
+    name = "tiktoken"
+
+    def __init__(self, ranks: dict[bytes, int], source: str = "") -> None:
+        import tiktoken
+
+        self.ranks = ranks
+        self.source = source
+        # Special ids follow the ranks, as in the release: with qwen.tiktoken this gives <|endoftext|> = 151643.
+        self.special = {tok: i for i, tok in enumerate(SPECIAL_TOKENS, start=len(ranks))}
+        self.enc = tiktoken.Encoding("Qwen", pat_str=QWEN_PAT_STR, mergeable_ranks=ranks, special_tokens=self.special)
+        self.decoder: dict[int, bytes] = {v: k for k, v in ranks.items()}
+        self.special_decoder = {v: k for k, v in self.special.items()}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"ranks": self.ranks, "source": self.source}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["ranks"], state["source"])  # type: ignore[misc]
+
+    def encode(self, text: str) -> list[int]:
+        # The release NFC-normalises before encoding and recognises every special token in text.
+        return self.enc.encode(unicodedata.normalize("NFC", text), allowed_special="all")
+
+    def decode(self, ids: list[int]) -> str:
+        return self.enc.decode(ids, errors="replace")
+
+    def token_to_id(self, token: str | bytes) -> int:
+        if isinstance(token, str):
+            if token in self.special:
+                return self.special[token]
+            try:  # byte-level spelling (as in HF vocab files) first, then plain UTF-8
+                raw = bytes(_CHAR_TO_BYTE[c] for c in token)
+            except KeyError:
+                raw = token.encode("utf-8")
+            if raw not in self.ranks:
+                raw = token.encode("utf-8")
+        else:
+            raw = token
+        if raw not in self.ranks:
+            raise KeyError(f"token {token!r} is not in the vocabulary")
+        return self.ranks[raw]
+
+    def id_to_token(self, idx: int) -> str:
+        if idx in self.special_decoder:
+            return self.special_decoder[idx]
+        if idx not in self.decoder:
+            raise KeyError(f"id {idx} is outside the vocabulary (size {self.enc.n_vocab})")
+        return "".join(_BYTE_TO_CHAR[b] for b in self.decoder[idx])
+
+    @property
+    def vocab_size(self) -> int:
+        return self.enc.n_vocab
+
+    def special_ids(self) -> set[int]:
+        return set(self.special.values())
+
+    def save(self, out: Path) -> None:
+        with open(out / QWEN_TIKTOKEN_FILE, "w", encoding="utf-8") as f:
+            for tok, rank in sorted(self.ranks.items(), key=lambda kv: kv[1]):
+                f.write(f"{base64.b64encode(tok).decode('ascii')} {rank}\n")
+
+
+def add_audio_special_tokens(hf_tokenizer: Any) -> int:
+    """Register the 208 + 3314 released special tokens on a transformers tokenizer, in released order.
+
+    Tokens it already knows as added tokens keep their ids; a token present only in its model vocabulary keeps
+    that id and becomes special; the others are appended, so their ids ascend in released order. `<|endoftext|>`
+    becomes bos/eos/pad only where the tokenizer has none. Returns the number of new ids.
+    """
+    added = hf_tokenizer.get_added_vocab()
+    todo = [tok for tok in SPECIAL_TOKENS if tok not in added]
+    before = len(hf_tokenizer)
+    if todo:
+        hf_tokenizer.add_special_tokens({"extra_special_tokens": todo}, replace_extra_special_tokens=False)
+    for attr in ("bos_token", "eos_token", "pad_token"):
+        if getattr(hf_tokenizer, attr, None) is None:
+            setattr(hf_tokenizer, attr, ENDOFTEXT)
+    return len(hf_tokenizer) - before
+
+
+class _HFBackend:
+    name = "transformers"
+
+    def __init__(self, hf_tokenizer: Any) -> None:
+        add_audio_special_tokens(hf_tokenizer)
+        self.tok = hf_tokenizer
+        self.source = str(getattr(hf_tokenizer, "name_or_path", ""))
+        ids = hf_tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+        self._special_ids = set(ids) | set(hf_tokenizer.all_special_ids)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tok.encode(text, add_special_tokens=False))
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def token_to_id(self, token: str | bytes) -> int:
+        if isinstance(token, bytes):
+            token = "".join(_BYTE_TO_CHAR[b] for b in token)
+        idx = self.tok.convert_tokens_to_ids(token)
+        if idx is None or (idx == self.tok.unk_token_id and token != self.tok.unk_token):
+            raise KeyError(f"token {token!r} is not in the vocabulary")
+        return int(idx)
+
+    def id_to_token(self, idx: int) -> str:
+        tok = self.tok.convert_ids_to_tokens(int(idx))
+        if tok is None:
+            raise KeyError(f"id {idx} is outside the vocabulary (size {len(self.tok)})")
+        return str(tok)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tok)
+
+    def special_ids(self) -> set[int]:
+        return set(self._special_ids)
+
+    def save(self, out: Path) -> None:
+        self.tok.save_pretrained(str(out))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The interface
+# ---------------------------------------------------------------------------------------------------------------
+class AudioTokenizer:
+    """Encode/decode with the Qwen-Audio special tokens recognised as single ids, whatever the back-end.
+
+    Build it with `load_tokenizer` or `train_bpe_tokenizer`. Picklable (data-loader workers).
+    """
+
+    def __init__(self, backend: _TiktokenBackend | _HFBackend) -> None:
+        self.backend = backend
+        self._special_ids = frozenset(backend.special_ids())
+        self.eod_id = backend.token_to_id(ENDOFTEXT)
+        self.audio_start_id = backend.token_to_id(AUDIO_START)
+        self.audio_end_id = backend.token_to_id(AUDIO_END)
+        self.audio_pad_id = backend.token_to_id(AUDIO_PAD)
+        self.im_start_id = backend.token_to_id(IM_START)
+        self.im_end_id = backend.token_to_id(IM_END)
+
+    # -- identity -------------------------------------------------------------------------------------------------
+    @property
+    def backend_name(self) -> str:
+        """"tiktoken" or "transformers"."""
+        return self.backend.name
+
+    @property
+    def hf_tokenizer(self) -> Any:
+        """The underlying transformers tokenizer (back-end b), else None."""
+        return getattr(self.backend, "tok", None)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, special tokens included (the model's embedding needs at least this many rows)."""
+        return self.backend.vocab_size
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def __repr__(self) -> str:
+        return (
+            f"AudioTokenizer(backend={self.backend_name!r}, vocab_size={self.vocab_size}, "
+            f"source={self.backend.source!r})"
+        )
+
+    # -- ids of the key tokens -------------------------------------------------------------------------------------
+    @property
+    def bos_id(self) -> int:
+        return self.eod_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.eod_id
+
+    @property
+    def special_ids(self) -> set[int]:
+        return set(self._special_ids)
+
+    # -- text <-> ids -----------------------------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text`; special tokens written in the text (`<|en|>`, `<audio>`...) become single ids. No bos/eos."""
+        return self.backend.encode(text)
+
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
+        ids = [int(i) for i in ids]
+        if skip_special_tokens:
+            ids = [i for i in ids if i not in self._special_ids]
+        return self.backend.decode(ids)
+
+    def token_to_id(self, token: str | bytes) -> int:
+        """Id of one token: a special token, or a BPE token in byte-level spelling ("Ġthe") or as bytes.
+
+        KeyError if unknown."""
+        return self.backend.token_to_id(token)
+
+    def id_to_token(self, idx: int) -> str:
+        """Token spelling of an id: the special token, or the BPE token in byte-level spelling. KeyError if unknown."""
+        return self.backend.id_to_token(int(idx))
+
+    # -- audio ----------------------------------------------------------------------------------------------------
+    def audio_span_ids(self, n: int) -> list[int]:
+        """[audio_start] + [audio_pad] * n + [audio_end]: the ids one clip with n audio positions occupies."""
+        if n < 0:
+            raise ValueError(f"audio position count must be >= 0, got {n}")
+        return [self.audio_start_id] + [self.audio_pad_id] * n + [self.audio_end_id]
+
+    def encode_with_audio(self, text: str, audio_positions: Sequence[int]) -> list[int]:
+        """Same ids as `encode(expand_audio(text, audio_positions))`, without building the long pad string."""
+        pieces = AUDIO_SPAN_RE.split(text)  # [text, path, text, path, ..., text]
+        n_spans = (len(pieces) - 1) // 2
+        if n_spans != len(audio_positions):
+            raise ValueError(
+                f"text has {n_spans} <audio>...</audio> span(s) but {len(audio_positions)} audio length(s) were given"
+            )
+        ids: list[int] = []
+        for i, n in enumerate(audio_positions):
+            ids += self.encode(pieces[2 * i]) if pieces[2 * i] else []
+            ids += self.audio_span_ids(int(n))
+        if pieces[-1]:
+            ids += self.encode(pieces[-1])
+        return ids
+
+    # -- persistence ------------------------------------------------------------------------------------------------
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write the tokenizer so `load_tokenizer(out_dir)` rebuilds it (same back-end, same ids)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.backend.save(out)
+        sidecar = {
+            "backend": self.backend_name,
+            "vocab_size": self.vocab_size,
+            "eod_id": self.eod_id,
+            "audio_start_id": self.audio_start_id,
+            "audio_end_id": self.audio_end_id,
+            "audio_pad_id": self.audio_pad_id,
+            "n_special_tokens": len(SPECIAL_TOKENS),
+        }
+        (out / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading and training
+# ---------------------------------------------------------------------------------------------------------------
+def _is_plain_fast_tokenizer_dir(p: Path) -> bool:
+    """A directory whose tokenizer is a generic fast tokenizer (what `train_bpe_tokenizer` writes)."""
+    cfg = p / "tokenizer_config.json"
+    if not (p.is_dir() and (p / "tokenizer.json").is_file() and cfg.is_file()):
+        return False
+    try:
+        cls = json.loads(cfg.read_text(encoding="utf-8")).get("tokenizer_class")
+    except (OSError, json.JSONDecodeError):
+        return False
+    return cls in ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
+def load_tokenizer(path_or_name: str | Path) -> AudioTokenizer:
+    """Build an AudioTokenizer from a `*.tiktoken` ranks file, a directory holding `qwen.tiktoken` (back-end a),
+    or a transformers tokenizer directory / cached hub name (back-end b). Never runs remote code."""
+    p = Path(path_or_name)
+    if p.is_file() and p.name.endswith(".tiktoken"):
+        return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p), str(p)))
+    if p.is_dir() and (p / QWEN_TIKTOKEN_FILE).is_file():
+        return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p / QWEN_TIKTOKEN_FILE), str(p)))
+    from transformers import PreTrainedTokenizerFast
+
+    try:
+        if p.is_file() and p.suffix == ".json":  # a bare tokenizers `tokenizer.json`
+            hf = PreTrainedTokenizerFast(tokenizer_file=str(p))
+        elif _is_plain_fast_tokenizer_dir(p):
+            # What AutoTokenizer would build, without importing torch through it (~2 s in every data worker).
+            hf = PreTrainedTokenizerFast.from_pretrained(str(p))
+        else:
+            from transformers import AutoTokenizer
+
+            hf = AutoTokenizer.from_pretrained(str(path_or_name))
+    except (OSError, ValueError) as e:
+        raise OSError(
+            f"cannot load tokenizer {str(path_or_name)!r}: expected a *.tiktoken ranks file, a directory with "
+            f"{QWEN_TIKTOKEN_FILE}, or a transformers tokenizer (directory or hub name in the local cache; hub "
+            f"downloads need network). Cause: {e}"
+        ) from e
+    return AudioTokenizer(_HFBackend(hf))
+
+
+def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 1000) -> AudioTokenizer:
+    """Train a small byte-level BPE on `texts`, save it in transformers format in `out_dir`, load it back (back-end b).
+
+    `vocab_size` counts the BPE vocabulary (256 byte symbols + merges; fewer if the corpus runs out of pairs); the
+    3522 special tokens come after it, in released order. Deterministic for a given corpus; pre-tokenisation uses
+    Qwen's regex, normalisation NFC (as the release). Special tokens written in `texts` are dropped before training.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if vocab_size < 256:
+        raise ValueError(f"vocab_size must be >= 256 (the byte alphabet), got {vocab_size}")
+    corpus = [_SPECIALS_IN_TEXT_RE.sub(" ", t) for t in texts]
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_PAT_STR), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer, length=len(corpus))
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False)
+    out = AudioTokenizer(_HFBackend(hf)).save_pretrained(out_dir)
+    return load_tokenizer(out)

@@ -1,0 +1,224 @@
+"""The training loop: one visible, step-based ``train()`` and a ``train_step()`` that fit on a screen.
+
+A step = ``grad_accum`` micro-batches per rank, one optimizer update. The loss of a step is the mean over
+*every target token of the step on every rank*: each micro-batch contributes ``sum of its token losses /
+global target tokens``, so short and long targets weigh per token, not per batch (see ``train_step``).
+
+Must not: parse configs (``config.py``), know file layouts of checkpoints (``checkpoint.py``) or of data
+(``data/``). Runs the same under torchrun on N GPUs and as 1-2 CPU processes with gloo.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+
+from qwenaudio_train import checkpoint
+from qwenaudio_train.config import TrainConfig, to_container
+from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
+from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
+from qwenaudio_train.data.stream import SourceSpec, expand_shards
+from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
+from qwenaudio_train.metrics import MetricsLogger
+from qwenaudio_train.model import build_model
+from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
+from qwenaudio_train.tokenizer import load_tokenizer
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths")
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        import deepspeed
+
+        self.cfg = cfg
+        self.dist = init_distributed()
+        self.run_dir = Path(cfg.run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.tokenizer = load_tokenizer(cfg.tokenizer)
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.model = build_model(cfg.model_config(self.tokenizer))
+        self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
+        optimizer = build_optimizer(self.model, cfg.optim)
+        ds = cfg.deepspeed
+        self.engine, self.optimizer, _, _ = deepspeed.initialize(
+            model=self.model, optimizer=optimizer,
+            config=deepspeed_config(ds.zero_stage, cfg.data.batch_size, cfg.trainer.grad_accum,
+                                    self.dist.world_size, cfg.optim.grad_clip, bf16=ds.bf16,
+                                    offload_optimizer=ds.offload_optimizer, offload_param=ds.offload_param,
+                                    activation_checkpointing=ds.activation_checkpointing))
+        self.step, self.samples_seen, self.tokens_seen = 0, 0, 0
+        data_state, wandb_id = None, None
+        resume_from = self._resume_path()
+        if resume_from is not None:
+            state, data_state = checkpoint.load(self.engine, resume_from, self.dist.rank)
+            self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
+            self.tokens_seen, wandb_id = state.get("tokens_seen", 0), state.get("wandb_id")
+            if not cfg.trainer.resume_data:
+                data_state = None
+        self.resumed_from = resume_from
+        self.loader = self._build_loader(data_state)
+        self.logger = MetricsLogger(self.run_dir, self.dist.is_main, cfg.trainer.max_steps, self.step,
+                                    wandb_mode=cfg.logger.wandb_mode, wandb_project=cfg.logger.project,
+                                    run_name=cfg.name, config=to_container(cfg), progress=cfg.logger.progress,
+                                    resume_id=wandb_id)
+        self._stop_signal: int | None = None
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self._on_signal)
+
+    # -- set-up helpers ------------------------------------------------------------------------------------
+    def _resume_path(self) -> Path | None:
+        resume = self.cfg.trainer.resume
+        if resume in ("none", "never", "", None):
+            return None
+        if resume == "auto":
+            return checkpoint.latest_checkpoint(self.ckpt_dir)
+        path = Path(resume)
+        if not (path / "trainer_state.json").is_file():
+            raise FileNotFoundError(f"trainer.resume={resume!r} is not a checkpoint directory (no trainer_state.json)")
+        return path
+
+    def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
+        d = self.cfg.data
+        sources = [SourceSpec(name, expand_shards(src.shards), src.weight) for name, src in d.sources.items()
+                   if src.weight > 0]
+        processor = SampleProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, train=True,
+                                    spec_augment=d.spec_augment, long_audio=d.long_audio, seed=self.cfg.seed)
+        batching = BatchingConfig(batch_size=d.batch_size, chunk_batches=d.chunk_batches, open_shards=d.open_shards,
+                                  max_bad_fraction=d.max_bad_fraction)
+        return StatefulLoader(sources, processor, self.tokenizer.eod_id, batching, self.cfg.seed, self.dist.rank,
+                              self.dist.world_size, d.num_workers, state=data_state)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_signal = signum  # acted on at the end of the current step, on all ranks together
+
+    # -- the loop ------------------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        cfg = self.cfg.trainer
+        batches = iter(self.loader)
+        window: dict[str, Any] = _new_window()
+        last_log = time.perf_counter()
+        while self.step < cfg.max_steps:
+            lr = lr_at(self.step, cfg.max_steps, self.cfg.optim)
+            set_lr(self.optimizer, lr)
+            stats = self.train_step(batches)
+            self.step += 1
+            _accumulate(window, stats)
+            if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                now = time.perf_counter()
+                self._log(window, lr, now - last_log)
+                window, last_log = _new_window(), now
+            stop = self._agree_to_stop()
+            if self.step % cfg.save_every == 0 or self.step == cfg.max_steps or stop:
+                self.save()
+            if stop:
+                self.logger.progress(0, line=f"signal {self._stop_signal}: saved step {self.step}, exiting")
+                break
+        self.logger.close()
+        return {"step": self.step, "resumed_from": str(self.resumed_from) if self.resumed_from else None}
+
+    def train_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
+        micro = [next(batches) for _ in range(self.cfg.trainer.grad_accum)]
+        # Target tokens of the whole step over all ranks: labels are shifted inside the model, so a label at
+        # position 0 never counts. DeepSpeed divides gradients by world size and grad_accum, so each micro-batch's
+        # token-loss sum is scaled by world * grad_accum / global_tokens to make the update that of the mean loss.
+        local_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+        global_tokens = all_reduce_sum([local_tokens], self.dist.device)[0]
+        scale = self.dist.world_size * len(micro) / max(global_tokens, 1.0)
+        loss_sum, task_loss = 0.0, defaultdict(lambda: [0.0, 0.0])
+        for b in micro:
+            inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
+            out = self.engine(**inputs)
+            self._check_finite(out.loss_sum)
+            self.engine.backward(out.loss_sum * scale)
+            self.engine.step()
+            loss_sum += float(out.loss_sum.detach())
+            for task, s, n in zip(b["tasks"], out.sample_loss_sum.detach().tolist(), out.sample_tokens.tolist()):
+                task_loss[task][0] += s
+                task_loss[task][1] += n
+        grad_norm = self.engine.get_global_grad_norm()
+        return {
+            "loss_sum": loss_sum, "tokens": local_tokens, "task_loss": dict(task_loss),
+            "samples": sum(len(b["tasks"]) for b in micro),
+            "input_tokens": sum(b["padding"]["tokens"] for b in micro),
+            "audio_seconds": sum(b["audio_seconds"] for b in micro),
+            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+        }
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        bad = 0.0 if torch.isfinite(loss).item() else 1.0
+        if all_reduce_sum([bad], self.dist.device)[0] > 0:
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step + 1} (on {int(bad)} rank(s) here); nothing was saved from this "
+                f"step. Lower optim.lr or check the data; resume continues from {checkpoint.latest_checkpoint(self.ckpt_dir)}")
+
+    def _agree_to_stop(self) -> bool:
+        flag = 1.0 if self._stop_signal is not None else 0.0
+        return all_reduce_sum([flag], self.dist.device)[0] > 0
+
+    def _log(self, w: dict[str, Any], lr: float, seconds: float) -> None:
+        tasks = sorted(w["task_loss"])
+        gathered = [w["task_loss"]]
+        if dist.is_initialized() and self.dist.world_size > 1:
+            gathered = [None] * self.dist.world_size
+            dist.all_gather_object(gathered, w["task_loss"])
+            tasks = sorted({t for g in gathered for t in g})
+        totals = all_reduce_sum([w["loss_sum"], w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"]],
+                                self.dist.device)
+        loss_sum, tokens, samples, in_tokens, audio_s = totals
+        self.samples_seen += int(samples)
+        self.tokens_seen += int(in_tokens)
+        counts = self.loader.data_counts()
+        bad = all_reduce_sum([sum(counts["bad"].values())], self.dist.device)[0]
+        record: dict[str, Any] = {
+            "step": self.step, "loss": loss_sum / max(tokens, 1), "lr": lr,
+            "grad_norm": w["grad_norm"], "samples_per_s": samples / seconds, "tokens_per_s": in_tokens / seconds,
+            "audio_hours_per_s": audio_s / 3600 / seconds, "samples_seen": self.samples_seen,
+            "tokens_seen": self.tokens_seen, "data_bad": int(bad),
+        }
+        for t in tasks:
+            s = sum(g.get(t, [0.0, 0.0])[0] for g in gathered)
+            n = sum(g.get(t, [0.0, 0.0])[1] for g in gathered)
+            record[f"loss/{t}"] = s / max(n, 1)
+        for src, n in counts["bad"].items():
+            record[f"data/bad/{src}"] = n  # this rank's view; rank 0 logs
+        self.logger.log(record)
+        self.logger.progress(self.cfg.trainer.log_every if self.step % self.cfg.trainer.log_every == 0 else
+                             self.step % self.cfg.trainer.log_every,
+                             postfix={"loss": f"{record['loss']:.3f}"},
+                             line=self.logger.summary_line(record, self.cfg.trainer.max_steps))
+
+    def save(self) -> Path:
+        state = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen, "config": to_container(self.cfg),
+                 "wandb_id": self.logger.wandb_id, "tokenizer": str(self.cfg.tokenizer),
+                 "world_size": self.dist.world_size, "param_counts": self.param_counts}
+        return checkpoint.save(self.engine, self.ckpt_dir, self.step, state, self.loader.state_dict(),
+                               self.dist.rank, keep_last=self.cfg.trainer.keep_last)
+
+
+def _new_window() -> dict[str, Any]:
+    return {"loss_sum": 0.0, "tokens": 0, "samples": 0, "input_tokens": 0, "audio_seconds": 0.0,
+            "task_loss": {}, "grad_norm": float("nan")}
+
+
+def _accumulate(w: dict[str, Any], s: dict[str, Any]) -> None:
+    for k in ("loss_sum", "tokens", "samples", "input_tokens", "audio_seconds"):
+        w[k] += s[k]
+    w["grad_norm"] = s["grad_norm"]
+    for t, (ls, n) in s["task_loss"].items():
+        acc = w["task_loss"].setdefault(t, [0.0, 0.0])
+        acc[0] += ls
+        acc[1] += n
+    if not math.isfinite(w["loss_sum"]):
+        raise NonFiniteLossError("non-finite loss accumulated in the logging window")

@@ -1,0 +1,361 @@
+"""Scorers against hand-computed numbers and the reference implementations (jiwer, sacrebleu)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import jiwer
+import pytest
+import sacrebleu
+
+from qwenaudio_train.eval import HEADLINE, HIGHER_IS_BETTER, SCORERS, score
+from qwenaudio_train.eval.scorers import (
+    accuracy_score,
+    align,
+    average_precision,
+    basic_normalize,
+    bleu_score,
+    clean_text,
+    mna_score,
+    parse_note_analysis,
+    parse_srwt,
+    srwt_score,
+    tokenize_for_wer,
+    wer_score,
+)
+
+# ---------------------------------------------------------------------------------------------- cleaning
+
+
+@pytest.mark.parametrize(
+    ("raw", "lang", "clean"),
+    [
+        ("<|startoftranscript|><|en|>Hello , World !<|endoftext|>", "en", "hello, world!"),
+        ("  Mr.  Smith ;   he said : yes ?", "en", "mr. smith; he said: yes?"),
+        ("<audio>/x/a.wav</audio>It's <|im_end|>FINE", "en", "it's fine"),
+        ("a\tb\n c", "en", "a b c"),
+        ("Hello - world", "en", "hello - world"),  # no punctuation removal in release mode
+        ("今天 天气 ，很好 。", "zh", "今天天气，很好。"),
+        ("ＡＢＣ Café", "en", "ａｂｃ café"),  # no unicode normalisation either
+    ],
+)
+def test_clean_text_release_mode(raw: str, lang: str, clean: str) -> None:
+    assert clean_text(raw, lang) == clean
+
+
+def test_tokenize_modes() -> None:
+    assert tokenize_for_wer("Hello, world!", "en") == ["hello,", "world!"]
+    assert tokenize_for_wer("Hello, world!", "en", "normalized") == ["hello", "world"]
+    basic = ["mr", "smith", "won", "t", "pay", "20"]
+    assert tokenize_for_wer("Mr. Smith won't pay £20 (approx)", "en", "basic") == basic
+    assert tokenize_for_wer("你好 ，世界", "zh") == ["你", "好", "，", "世", "界"]
+    assert tokenize_for_wer("你好 ，世界", "zh", "normalized") == ["你", "好", "世", "界"]
+    with pytest.raises(ValueError, match="unknown WER mode"):
+        tokenize_for_wer("a", "en", "whisper")
+
+
+def test_basic_normalize_matches_whisper() -> None:
+    whisper = pytest.importorskip("transformers.models.whisper.english_normalizer")
+    reference = whisper.BasicTextNormalizer()
+    for text in ["Hello, World! [noise] (um) café — 3.5%", "It's  <unk> fine…", "Ünïcödé ‘quotes’ & $5"]:
+        assert basic_normalize(text) == reference(text)
+
+
+def test_english_normalizer_mode() -> None:
+    pytest.importorskip("transformers.models.whisper.english_normalizer")
+    out = wer_score(["mister smith paid twenty one dollars"], ["Mr. Smith paid $21."], mode="normalized")
+    assert out["wer"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------- WER
+
+
+CASES = [
+    ("the cat sat on the mat", "the cat sat on mat"),
+    ("Hello , World !", "hello world"),
+    ("one two three", "one too three four"),
+    ("<|en|>a b c<|endoftext|>", "x y"),
+    ("Well ; that's it .", "well; that is it."),
+]
+
+
+def test_wer_equals_jiwer_on_cleaned_strings() -> None:
+    refs = [r for r, _ in CASES]
+    hyps = [h for _, h in CASES]
+    ours = wer_score(hyps, refs)
+    cleaned_refs = [clean_text(r) for r in refs]
+    cleaned_hyps = [clean_text(h) for h in hyps]
+    assert ours["wer"] == pytest.approx(jiwer.wer(cleaned_refs, cleaned_hyps))
+    for ref, hyp in zip(cleaned_refs, cleaned_hyps):
+        assert wer_score([hyp], [ref])["wer"] == pytest.approx(jiwer.wer(ref, hyp))
+
+
+def test_wer_is_corpus_level_not_mean_of_samples() -> None:
+    out = wer_score(["a b c d", "x"], ["a b c d", "e"])
+    assert out["wer"] == pytest.approx(1 / 5)  # the mean of per-sample WERs would be 0.5
+    assert (out["edits"], out["ref_words"], out["n"]) == (1.0, 5.0, 2.0)
+
+
+def test_wer_empty_prediction_counts_deletions() -> None:
+    out = wer_score(["", "<|endoftext|>"], ["a b c", "d"])
+    assert out["wer"] == 1.0 and out["edits"] == 4.0 and out["hyp_words"] == 0.0
+    assert out["wer"] == pytest.approx(jiwer.wer(["a b c", "d"], ["", ""]))
+
+
+def test_wer_no_reference_words_is_nan() -> None:
+    assert math.isnan(wer_score(["a"], [""])["wer"])
+    assert math.isnan(wer_score([], [])["wer"])
+
+
+def test_wer_extra_special_tokens_ignored() -> None:
+    tags = "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>"
+    pred = tags + "Hello<|im_end|> world<|endoftext|>"
+    assert wer_score([pred], ["hello world"])["wer"] == 0.0
+
+
+def test_wer_unicode_and_case() -> None:
+    out = wer_score(["café naive"], ["Café Naïve"])
+    assert out["edits"] == 1.0 and out["wer"] == 0.5
+
+
+def test_chinese_cer_per_character() -> None:
+    out = wer_score(["今天天汽好"], ["今天 天气 好。"], lang="zh")
+    # reference chars 今天天气好。(6); one substitution (汽) and one deletion (。)
+    assert out["ref_words"] == 6.0 and out["edits"] == 2.0
+    assert out["cer"] == out["wer"] == pytest.approx(2 / 6)
+    assert "cer" not in wer_score(["a"], ["a"], lang="en")
+
+
+def test_wer_details() -> None:
+    out = wer_score(["a x"], ["a b"], details=True)
+    assert out["details"] == [{"edits": 1, "ref_words": 2, "ref": "a b", "hyp": "a x"}]
+
+
+def test_length_mismatch_raises() -> None:
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        wer_score(["a", "b"], ["a"])
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+
+
+def test_accuracy_and_macro_f1() -> None:
+    refs = ["dog", "dog", "cat", "bird"]
+    preds = ["Dog", "cat", "cat<|endoftext|>", ""]
+    out = accuracy_score(preds, refs, details=True)
+    assert out["accuracy"] == 0.5  # "Dog" right (case-insensitive), empty prediction wrong
+    assert out["accuracy_release"] == 0.0  # the release compares raw strings
+    # dog: tp1 fp0 fn1 -> 2/3; cat: tp1 fp1 fn0 -> 2/3; bird: tp0 fp0 fn1 -> 0
+    assert out["macro_f1"] == pytest.approx(4 / 9)
+    assert [d["correct"] for d in out["details"]] == [True, False, True, False]
+    assert "yes_no_accuracy" not in out
+
+
+def test_accuracy_release_raw_match_and_yes_no_subset() -> None:
+    refs = ["yes", "No", "a dog barking"]
+    preds = [" yes ", "no", "A dog barking"]
+    out = accuracy_score(preds, refs)
+    assert out["accuracy"] == 1.0
+    assert out["accuracy_release"] == pytest.approx(1 / 3)
+    assert out["yes_no_accuracy"] == 1.0 and out["yes_no_count"] == 2.0
+
+
+def test_accuracy_explicit_labels() -> None:
+    out = accuracy_score(["cat"], ["cat"], labels=["cat", "dog"])
+    assert out["macro_f1"] == 0.5  # dog has no support and no prediction: F1 0
+
+
+# ---------------------------------------------------------------------------------------------- SRWT
+
+REF_SRWT = "<|0.00|><|sil|><|0.54|>hello<|0.86|>world<|1.20|><|sil|><|1.50|>"
+
+
+def _shift(text: str, seconds: float) -> str:
+    segs = parse_srwt(text)
+    assert segs is not None
+    out = f"<|{segs[0].start + seconds:.2f}|>"
+    for seg in segs:
+        out += f"{seg.text}<|{seg.end + seconds:.2f}|>"
+    return out
+
+
+def test_parse_srwt() -> None:
+    segs = parse_srwt("<|en|>" + REF_SRWT + "<|endoftext|>")
+    assert segs is not None
+    assert [(s.text, s.start, s.end, s.is_silence) for s in segs] == [
+        ("<|sil|>", 0.0, 0.54, True),
+        ("hello", 0.54, 0.86, False),
+        ("world", 0.86, 1.2, False),
+        ("<|sil|>", 1.2, 1.5, True),
+    ]
+    assert parse_srwt("no timestamps at all") is None
+    assert parse_srwt("<|1.00|>") == []
+    assert [(s.text, s.start) for s in parse_srwt("a<|0.20|>b<|0.40|>", implied_start=0.0) or []] == [
+        ("a", 0.0), ("b", 0.2)]
+    assert parse_srwt("no time token", implied_start=0.0) is None
+    assert [s.text for s in parse_srwt("<|0.10|> a <|0.20|><|0.30|>b<|0.40|>") or []] == ["a", "b"]
+
+
+def test_srwt_identical() -> None:
+    out = srwt_score([REF_SRWT], [REF_SRWT])
+    assert out["aas_ms"] == 0.0 and out["aas_release_ms"] == 0.0
+    assert out["wer"] == 0.0 and out["aligned_words"] == 2.0 and out["ref_timed_words"] == 2.0
+
+
+def test_srwt_shift_100ms() -> None:
+    out = srwt_score([_shift(REF_SRWT, 0.10)], [REF_SRWT])
+    assert out["aas_ms"] == pytest.approx(100.0)
+    assert out["aas_release_ms"] == pytest.approx(200.0)  # start and end shifts summed, not averaged
+    assert out["wer"] == 0.0 and out["aligned_words"] == 2.0
+    assert srwt_score([_shift(REF_SRWT, 0.10)], [REF_SRWT], include_silence=True)["aligned_words"] == 4.0
+
+
+def test_srwt_missing_word_and_only_end_shift() -> None:
+    pred = "<|0.00|><|sil|><|0.54|>hello<|0.96|><|sil|><|1.50|>"
+    out = srwt_score([pred], [REF_SRWT])
+    assert out["aligned_words"] == 1.0
+    assert out["aas_ms"] == pytest.approx(50.0)  # hello: start 0, end 0.10 -> (0 + 100) / 2
+    assert out["wer"] == 0.5 and out["edits"] == 1.0
+
+
+def test_srwt_continuation_after_primer() -> None:
+    # The eval prompt ends with <|0.00|>: the decoded continuation starts with the first segment.
+    ref = "<|0.00|>hi<|0.30|>there<|0.70|>"
+    out = srwt_score(["hi<|0.30|>there<|0.70|>"], [ref])
+    assert out["aligned_words"] == 2.0 and out["aas_ms"] == 0.0
+    assert srwt_score(["hi<|0.30|>there<|0.70|>"], [ref], implied_start=None)["aligned_words"] == 1.0
+    assert out["aas_release_ms"] == 0.0  # the release drops "hi" but "there" still matches exactly
+    continuation = REF_SRWT.removeprefix("<|0.00|>")
+    assert srwt_score([continuation], [REF_SRWT])["aligned_words"] == 2.0
+    assert srwt_score([continuation], [REF_SRWT], include_silence=True)["aligned_words"] == 4.0
+
+
+def test_srwt_parse_errors() -> None:
+    out = srwt_score(["hello world", REF_SRWT], [REF_SRWT, REF_SRWT], details=True)
+    assert out["parse_errors"] == 1.0 and out["aligned_words"] == 2.0 and out["aas_ms"] == 0.0
+    assert out["wer"] == 0.0  # the unparseable prediction's words still count in WER
+    assert [d["parsed"] for d in out["details"]] == [False, True]
+    assert math.isnan(srwt_score(["garbage"], [REF_SRWT])["aas_ms"])
+
+
+def test_srwt_chinese_characters() -> None:
+    ref = "<|0.00|>你<|0.30|>好<|0.60|>"
+    pred = "<|0.00|>你<|0.40|>们<|0.60|>"
+    out = srwt_score([pred], [ref], lang="zh")
+    assert out["aligned_words"] == 1.0 and out["aas_ms"] == pytest.approx(50.0)
+    assert out["wer"] == 0.5
+
+
+def test_align() -> None:
+    assert align(list("abc"), list("abc")) == [(0, 0), (1, 1), (2, 2)]
+    assert align(list("abc"), list("ac")) == [(0, 0), (2, 1)]
+    assert align(list("abc"), list("xbyc")) == [(1, 1), (2, 3)]
+    assert align([], list("ab")) == []
+
+
+# ---------------------------------------------------------------------------------------------- MNA
+
+
+def _note(pitch: int, velocity: int, instrument: str, sonic: str) -> str:
+    return (
+        f"<|pitch|><|midi_pitch_{pitch}|><|velocity|><|midi_velocity_{velocity}|>"
+        f"<|instrument|>{instrument}<|sonic|>{sonic}"
+    )
+
+
+def test_parse_note_analysis() -> None:
+    note = parse_note_analysis(_note(60, 100, "keyboard_acoustic", "bright, percussive, made_up") + "<|endoftext|>")
+    assert (note.pitch, note.velocity, note.instrument, note.qualities) == (60, 100, "keyboard_acoustic",
+                                                                              ("bright", "percussive"))
+    empty = parse_note_analysis("I think it is a piano")
+    assert (empty.pitch, empty.velocity, empty.instrument, empty.qualities) == (None, None, None, ())
+    assert parse_note_analysis("<|pitch|><|midi_pitch_x|>").pitch is None
+
+
+def test_mna_four_samples_by_hand() -> None:
+    refs = [
+        _note(60, 100, "keyboard_acoustic", "bright, percussive"),
+        _note(62, 50, "bass_electronic", "dark"),
+        _note(45, 127, "guitar_acoustic", ""),
+        _note(70, 75, "flute_synthetic", "bright"),
+    ]
+    preds = [
+        _note(72, 100, "keyboard_acoustic", "bright"),  # octave error
+        _note(62, 75, "bass_electronic", "dark, percussive"),
+        "garbage",
+        _note(70, 75, "flute_acoustic", "bright, reverb"),
+    ]
+    out = mna_score(preds, refs, details=True)
+    assert out["instrument_accuracy"] == 0.5
+    assert out["velocity_accuracy"] == 0.5
+    assert out["pitch_accuracy"] == 0.5
+    assert out["pitch_chroma_accuracy"] == 0.75
+    # AP per label: bright 1, dark 1, percussive (missed, wrongly predicted once) = 0 * 0 + 1 * 1/4,
+    # reverb (no reference positive) 0.
+    assert out["sonic_ap"] == pytest.approx({"bright": 1.0, "dark": 1.0, "percussive": 0.25, "reverb": 0.0})
+    assert out["sonic_map"] == pytest.approx(0.5625)
+    assert out["parse_errors"] == 1.0
+
+
+def test_average_precision_like_sklearn() -> None:
+    assert average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.8333333333)
+    assert average_precision([1, 0, 1, 0], [1, 1, 0, 0]) == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+    assert average_precision([1, 0], [0, 0]) == pytest.approx(0.5)
+    assert average_precision([0, 0], [1, 0]) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------- BLEU
+
+
+@pytest.mark.parametrize(
+    ("lang", "tok", "hyps", "refs"),
+    [
+        ("en", "13a", ["the cat sat on the mat.", "a dog barks"], ["the cat sat on a mat.", "the dog barks"]),
+        ("de", "13a", ["Das ist gut."], ["Das ist sehr gut."]),
+        ("zh", "zh", ["今天天气很好。", "我爱你"], ["今天天气不错。", "我爱你"]),
+    ],
+)
+def test_bleu_equals_sacrebleu(lang: str, tok: str, hyps: list[str], refs: list[str]) -> None:
+    out = bleu_score(hyps, refs, lang=lang)
+    expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize=tok)
+    assert out["bleu"] == pytest.approx(expected.score)
+    assert out["bp"] == pytest.approx(expected.bp) and out["tokenizer_fallback"] == 0.0
+    assert bleu_score([h + "<|endoftext|>" for h in hyps], refs, lang=lang)["bleu"] == pytest.approx(expected.score)
+
+
+def test_bleu_japanese_tokenizer_or_fallback() -> None:
+    hyps, refs = ["今日はいい天気です"], ["今日は良い天気です"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = bleu_score(hyps, refs, lang="ja")
+    if out["tokenizer_fallback"]:
+        assert any("sacrebleu[ja]" in str(w.message) for w in caught)
+        assert out["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], tokenize="char").score)
+    else:
+        assert out["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], tokenize="ja-mecab").score)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def test_registry_headlines() -> None:
+    assert set(SCORERS) == set(HEADLINE) == set(HIGHER_IS_BETTER)
+    samples = {
+        "aqa": (["Yes"], ["yes"]),
+        "wer": (["a b"], ["a b"]),
+        "accuracy": (["dog"], ["dog"]),
+        "srwt": ([REF_SRWT], [REF_SRWT]),
+        "mna": ([_note(60, 100, "organ_electronic", "dark")], [_note(60, 100, "organ_electronic", "dark")]),
+        "bleu": (["the cat sat on the mat"], ["the cat sat on the mat"]),
+    }
+    perfect = {"wer": 0.0, "accuracy": 1.0, "aqa": 1.0, "srwt": 0.0, "mna": 1.0, "bleu": 100.0}
+    for metric, (preds, refs) in samples.items():
+        out = score(metric, preds, refs)
+        assert out[HEADLINE[metric]] == pytest.approx(perfect[metric])
+        assert all(isinstance(v, float) for v in out.values()), metric
+
+
+def test_unknown_metric() -> None:
+    with pytest.raises(ValueError, match=r"unknown metric 'cider'; known metrics: accuracy, aqa, bleu, mna, srwt, wer"):
+        score("cider", ["a"], ["a"])
