@@ -38,13 +38,17 @@ import json
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from qwenaudio_train.audio import encoder_frames, pooled_frames
+
+if TYPE_CHECKING:  # transformers is imported lazily: ModelConfig alone must stay cheap to import
+    from transformers import PreTrainedModel, Qwen2Config, WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 IGNORE_INDEX = -100
 
@@ -67,7 +71,9 @@ MODEL_CONFIG = "qwen_audio_config.json"
 
 @dataclass
 class ModelConfig:
-    """Model dimensions and sources. Fields left at None are filled from `PRESETS[preset]`.
+    """Model dimensions and sources. Fields left at None are filled from `PRESETS[preset]` by `resolved()`,
+    which every builder calls. (Filling lazily, not in __post_init__, keeps the None defaults visible to
+    Hydra/OmegaConf, so that a YAML saying only `preset: qwen_audio_7b` gets the 7B values, not tiny's.)
 
     When `encoder_source` / `llm_source` is set (a hub name or a local directory), that checkpoint's own
     config defines the dimensions and the `encoder_*` / `llm_*` dims below are not used (except `n_mels`, which
@@ -79,7 +85,7 @@ class ModelConfig:
     encoder_source: str | None = None  # e.g. "openai/whisper-large-v2" or a local dir of a Whisper model
     llm_source: str | None = None  # e.g. "Qwen/Qwen2-7B" or a local dir of any causal LM
 
-    n_mels: int | None = None
+    n_mels: int = 80  # both presets; 128 for large-v3-style encoders
     # Whisper encoder dims (used when encoder_source is None)
     encoder_d_model: int | None = None
     encoder_layers: int | None = None
@@ -112,12 +118,14 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown model preset {self.preset!r}; known: {sorted(PRESETS)}")
-        for name, value in PRESETS[self.preset].items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
         if self.attn_implementation not in ("eager", "sdpa"):
             raise ValueError(f"attn_implementation must be 'eager' or 'sdpa', got {self.attn_implementation!r}")
         torch_dtype(self.dtype)  # validates
+
+    def resolved(self) -> ModelConfig:
+        """A copy with every field still at None filled from the preset (idempotent)."""
+        fill = {k: v for k, v in PRESETS[self.preset].items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **fill)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,7 +136,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
         encoder_source=None,
         llm_source=None,
-        n_mels=80,
         encoder_d_model=64,
         encoder_layers=2,
         encoder_heads=4,
@@ -149,7 +156,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "qwen_audio_7b": dict(
         encoder_source="openai/whisper-large-v2",
         llm_source="Qwen/Qwen2-7B",
-        n_mels=80,
         encoder_d_model=1280,
         encoder_layers=32,
         encoder_heads=20,
@@ -177,10 +183,11 @@ def torch_dtype(name: str | None) -> torch.dtype | str | None:
     return table[name]
 
 
-def whisper_config_from_dims(cfg: ModelConfig):
+def whisper_config_from_dims(cfg: ModelConfig) -> WhisperConfig:
     """A WhisperConfig for the encoder dims of `cfg` (the decoder fields are unused: no decoder is built)."""
     from transformers import WhisperConfig
 
+    cfg = cfg.resolved()
     return WhisperConfig(
         num_mel_bins=cfg.n_mels,
         d_model=cfg.encoder_d_model,
@@ -195,10 +202,11 @@ def whisper_config_from_dims(cfg: ModelConfig):
     )
 
 
-def qwen2_config_from_dims(cfg: ModelConfig):
+def qwen2_config_from_dims(cfg: ModelConfig) -> Qwen2Config:
     """A Qwen2Config for the LLM dims of `cfg`."""
     from transformers import Qwen2Config
 
+    cfg = cfg.resolved()
     if cfg.vocab_size is None:
         raise ValueError("ModelConfig.vocab_size must be set (from the tokenizer) to build an LLM from dims")
     return Qwen2Config(
@@ -230,7 +238,7 @@ class AudioEncoder(nn.Module):
     `whisper_config._attn_implementation` ("eager" gets an additive float mask, "sdpa" a boolean one).
     """
 
-    def __init__(self, whisper_encoder: nn.Module, llm_hidden_size: int, init_std: float = 0.02):
+    def __init__(self, whisper_encoder: WhisperEncoder, llm_hidden_size: int, init_std: float = 0.02):
         super().__init__()
         self.whisper_config = whisper_encoder.config
         d_model = self.whisper_config.d_model
@@ -353,7 +361,7 @@ class AudioEncoder(nn.Module):
         return self.audio_bos_eos_token(torch.arange(2, device=self.audio_bos_eos_token.weight.device))
 
 
-def build_whisper_encoder(whisper_config, device: str | torch.device | None = None) -> nn.Module:
+def build_whisper_encoder(whisper_config: WhisperConfig, device: str | torch.device | None = None) -> WhisperEncoder:
     """A transformers WhisperEncoder (random init unless built on "meta"). Must not run under zero.Init."""
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -409,7 +417,7 @@ def read_whisper_encoder_state_dict(source: str) -> dict[str, torch.Tensor] | No
     return state
 
 
-def load_whisper_encoder(source: str, attn_implementation: str = "sdpa") -> nn.Module:
+def load_whisper_encoder(source: str, attn_implementation: str = "sdpa") -> WhisperEncoder:
     """The encoder of a Whisper checkpoint (hub name or local dir), without its decoder.
 
     Built on the meta device and filled from the checkpoint's safetensors (strict: every encoder tensor must be
@@ -497,15 +505,17 @@ class QwenAudioModel(nn.Module):
         if audio_lengths is None:
             raise ValueError("audio_lengths (mel frames per clip) are required with audio_features")
 
-        feats, positions = self.audio(audio_features, audio_lengths)  # [A, Nmax, H], [A]
-        bos, eos = self.audio.bos_eos()  # [H] each
-        pieces, rows, cols = [], [], []
-        for k, ((b, s, e), n) in enumerate(zip(spans, positions.tolist())):
+        positions = self.audio.positions(audio_lengths)  # checked before spending the encoder's compute
+        for k, ((b, s, e), n) in enumerate(zip(spans, positions)):
             if e - s - 1 != n:
                 raise ValueError(
                     f"audio span {k} (row {b}, tokens {s}..{e}) holds {e - s - 1} positions, but clip {k} "
                     f"({int(audio_lengths[k])} mel frames) gives {n}: the tokenizer and audio lengths disagree"
                 )
+        feats, _ = self.audio(audio_features, audio_lengths)  # [A, Nmax, H]
+        bos, eos = self.audio.bos_eos()  # [H] each
+        pieces, rows, cols = [], [], []
+        for k, ((b, s, e), n) in enumerate(zip(spans, positions)):
             pieces += [bos[None], feats[k, :n], eos[None]]
             rows.append(torch.full((n + 2,), b, dtype=torch.long))
             cols.append(torch.arange(s, e + 1))
@@ -696,7 +706,7 @@ class QwenAudioModel(nn.Module):
             saved["dtype"] = dtype
         if attn_implementation is not None:
             saved["attn_implementation"] = attn_implementation
-        cfg = ModelConfig(**saved)
+        cfg = ModelConfig(**saved).resolved()
 
         llm = AutoModelForCausalLM.from_pretrained(
             str(directory / LLM_DIR),
@@ -727,13 +737,14 @@ def _encoder_dtype(name: str | None, state: dict[str, torch.Tensor] | None = Non
 # Construction
 
 
-def build_llm(cfg: ModelConfig) -> nn.Module:
+def build_llm(cfg: ModelConfig) -> PreTrainedModel:
     """A tiny Qwen2 from the dims (source None) or any causal LM via AutoModelForCausalLM.from_pretrained; its
     embedding is grown to cfg.vocab_size (rounded up to a multiple of cfg.pad_vocab_to_multiple_of) if smaller.
 
     Under a live ZeRO-3 HfDeepSpeedConfig, transformers builds/loads the LLM inside zero.Init itself."""
     from transformers import AutoModelForCausalLM
 
+    cfg = cfg.resolved()
     dtype = torch_dtype(cfg.dtype) or torch.float32
     if cfg.llm_source is None:
         llm = AutoModelForCausalLM.from_config(
@@ -764,6 +775,7 @@ def build_llm(cfg: ModelConfig) -> nn.Module:
 def build_audio_encoder(cfg: ModelConfig, llm_hidden_size: int, init_std: float = 0.02) -> AudioEncoder:
     """The Whisper encoder from dims (random) or from a checkpoint (decoder dropped), plus pool/ln/proj/bos-eos.
     Builds the encoder outside any zero.Init (transformers' WhisperEncoder cannot be built inside one)."""
+    cfg = cfg.resolved()
     if cfg.encoder_source is None:
         whisper = build_whisper_encoder(whisper_config_from_dims(cfg))
     else:
@@ -779,6 +791,7 @@ def build_audio_encoder(cfg: ModelConfig, llm_hidden_size: int, init_std: float 
 
 def build_model(cfg: ModelConfig) -> QwenAudioModel:
     """Build (tiny, no download) or load (hub name / local dir) both halves. Call outside deepspeed.zero.Init."""
+    cfg = cfg.resolved()
     llm = build_llm(cfg)
     llm_config = llm.config.get_text_config() if hasattr(llm.config, "get_text_config") else llm.config
     init_std = float(getattr(llm_config, "initializer_range", 0.02))

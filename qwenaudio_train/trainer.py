@@ -74,6 +74,7 @@ class Trainer:
                                     run_name=cfg.name, config=to_container(cfg), progress=cfg.logger.progress,
                                     resume_id=wandb_id)
         self._stop_signal: int | None = None
+        self._progress_step = self.step
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
 
@@ -194,10 +195,9 @@ class Trainer:
         for src, n in counts["bad"].items():
             record[f"data/bad/{src}"] = n  # this rank's view; rank 0 logs
         self.logger.log(record)
-        self.logger.progress(self.cfg.trainer.log_every if self.step % self.cfg.trainer.log_every == 0 else
-                             self.step % self.cfg.trainer.log_every,
-                             postfix={"loss": f"{record['loss']:.3f}"},
+        self.logger.progress(self.step - self._progress_step, postfix={"loss": f"{record['loss']:.3f}"},
                              line=self.logger.summary_line(record, self.cfg.trainer.max_steps))
+        self._progress_step = self.step
 
     def save(self) -> Path:
         state = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen, "config": to_container(self.cfg),

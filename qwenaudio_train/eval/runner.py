@@ -95,8 +95,9 @@ def score_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         metric = get_task(rs[0]["task"]).metric
         kw = {"lang": rs[0]["lang"]} if metric in LANGUAGE_GROUPED_METRICS else {}
         s = score(metric, [r["prediction"] for r in rs], [r["reference"] for r in rs], **kw)
-        results[name] = {"metric": metric, "headline": HEADLINE[metric], "higher_is_better": HIGHER_IS_BETTER[metric],
-                         "n": len(rs), **{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))}}
+        results[name] = {**{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))},
+                         "metric": metric, "headline": HEADLINE[metric],
+                         "higher_is_better": HIGHER_IS_BETTER[metric], "n": len(rs)}
     return results
 
 
