@@ -12,7 +12,7 @@ Layout (what ``configs/data/synthetic.yaml`` reads)::
     DIR/valid/shard-000000.tar ...       + manifest.json    all tasks interleaved
     DIR/test/...                                            likewise
     DIR/manifest.json                                       sizes, seed, per split/task/language totals
-    DIR/text.txt                                            every sample's target, one per line (BPE training)
+    DIR/text.txt                                            every sample's target text, one per line (BPE)
 
 Tasks (``meta.task``), every clip 16 kHz mono FLAC, mostly 1-5 s:
 
@@ -109,11 +109,6 @@ class Grammar:
                 tok = choices[int(rng.integers(len(choices)))]
             tokens.append(tok)
         return self.joiner.join(tokens)
-
-    def vocabulary(self) -> set[str]:
-        words = {w for ws in self.slots.values() for phrase in ws for w in phrase.split()}
-        words |= {t for tpl in self.templates + self.short_templates for t in tpl.split() if not t.startswith("$")}
-        return words
 
 
 def _words(s: str) -> tuple[str, ...]:
@@ -414,8 +409,8 @@ def synth_note(rng: np.random.Generator, instrument: str, pitch: int, velocity: 
     if "fast_decay" in sonic:
         x *= np.exp(-t / 0.12)
     if "percussive" in sonic:  # a sharp noisy transient at the onset
-        m = int(0.015 * SR)
-        x[:m] += 1.5 * np.max(np.abs(x)) * rng.standard_normal(m) * np.exp(-np.arange(m) / (0.003 * SR))
+        m = int(0.03 * SR)
+        x[:m] += 2.0 * np.max(np.abs(x)) * rng.standard_normal(m) * np.exp(-np.arange(m) / (0.006 * SR))
     x /= max(np.max(np.abs(x)), 1e-9)
     if "distortion" in sonic:
         g = rng.uniform(4, 8)
@@ -423,7 +418,8 @@ def synth_note(rng: np.random.Generator, instrument: str, pitch: int, velocity: 
     if "reverb" in sonic:
         m = int(rng.uniform(0.4, 0.8) * SR)
         ir = rng.standard_normal(m) * np.exp(-np.arange(m) / (0.15 * SR))
-        wet = np.convolve(x, ir)[:n]
+        size = 1 << (n + m - 1).bit_length()  # FFT convolution: np.convolve is O(n * m), seconds per note
+        wet = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(ir, size), size)[:n]
         x = x + 0.5 * wet / max(np.max(np.abs(wet)), 1e-9)
         x /= max(np.max(np.abs(x)), 1e-9)
     return x * velocity_gain(velocity)
@@ -520,8 +516,10 @@ def _speech(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]
     meta: dict[str, Any] = {"speaker": speaker.name}
     if job.task == "lid":
         meta |= {"language": lang, "text": text}
-        return wav, SampleMeta("lid", "en", LANGUAGES[lang], duration, SPEECH_SOURCE, lang, None, meta)
-    return wav, SampleMeta(job.task, lang, text, duration, SPEECH_SOURCE, lang, words, meta)
+        return wav, SampleMeta(task="lid", text_language="en", target=LANGUAGES[lang], duration=duration,
+                               source=SPEECH_SOURCE, audio_language=lang, meta=meta)
+    return wav, SampleMeta(task=job.task, text_language=lang, target=text, duration=duration, source=SPEECH_SOURCE,
+                           audio_language=lang, words=words, meta=meta)
 
 
 def _sound(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
@@ -531,7 +529,7 @@ def _sound(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
     x = x / max(float(np.max(np.abs(x))), 1e-9) * rng.uniform(0.2, 0.9)
     if rng.random() < 0.5:  # light background noise
         x = _add_noise(rng, x, rng.uniform(15, 35))
-    return x, SampleMeta("sec", "en", label, n / SR, NUMPY_SOURCE, None, None, {})
+    return x, SampleMeta(task="sec", text_language="en", target=label, duration=n / SR, source=NUMPY_SOURCE)
 
 
 def _note(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
@@ -539,7 +537,8 @@ def _note(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
     n = int(rng.uniform(1.0, 3.0) * SR)
     x = synth_note(rng, p["instrument"], p["pitch"], p["velocity"], p["sonic"], n)
     meta = {"pitch": p["pitch"], "velocity": p["velocity"], "instrument": p["instrument"], "sonic": list(p["sonic"])}
-    return x, SampleMeta("mna", "en", p["instrument"], n / SR, NUMPY_SOURCE, None, None, meta)
+    return x, SampleMeta(task="mna", text_language="en", target=p["instrument"], duration=n / SR,
+                         source=NUMPY_SOURCE, meta=meta)
 
 
 def render(job: Job) -> tuple[str, bytes, SampleMeta]:
@@ -580,7 +579,7 @@ def build_corpus(out_dir: str | os.PathLike[str], sizes: Sizes, seed: int = 0, w
 
     def tee(samples: Iterator[tuple[str, bytes, SampleMeta]]) -> Iterator[tuple[str, bytes, SampleMeta]]:
         for s in samples:
-            targets.append(s[2].target)
+            targets.append(target_text(s[2]))
             yield s
 
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
@@ -603,23 +602,28 @@ def build_corpus(out_dir: str | os.PathLike[str], sizes: Sizes, seed: int = 0, w
             pool.shutdown()
 
     with open(os.path.join(out, "text.txt"), "w", encoding="utf-8") as f:
-        f.writelines(t.replace("\n", " ") + "\n" for t in targets)
-    seconds = time.perf_counter() - started
-    summary = _summarise(manifests)
-    manifest = {
+        f.writelines(t + "\n" for t in targets)
+    manifest = {  # no timings or paths of this machine: the file is as reproducible as the shards
         "name": "synthetic",
         "seed": seed,
         "sizes": {s: sizes.of(s) for s in SPLITS},
         "asr_languages": list(asr_languages),
-        "build_seconds": round(seconds, 1),
-        "shard_sets": {name: os.path.join(name, "manifest.json") for name in manifests},
-        "splits": summary,
+        "shard_sets": {name: f"{name}/manifest.json" for name in manifests},
+        "splits": _summarise(manifests),
     }
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1, ensure_ascii=False)
         f.write("\n")
-    log(format_summary(manifest))
+    log(format_summary(manifest, time.perf_counter() - started))
     return manifest
+
+
+def target_text(meta: SampleMeta) -> str:
+    """The words a model must write for a sample (a line of text.txt): the target, and for ``mna`` also the
+    sonic qualities that the tagged target carries."""
+    if meta.task == "mna" and meta.meta.get("sonic"):
+        return f"{meta.target} {', '.join(meta.meta['sonic'])}"
+    return meta.target.replace("\n", " ")
 
 
 def _summarise(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -627,7 +631,7 @@ def _summarise(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, m in manifests.items():
         split = name.split("/")[0]
-        for task, langs in m["task_languages"].items():
+        for task, langs in sorted(m["task_languages"].items(), key=lambda kv: _task_order(kv[0])):
             for lang, b in langs.items():
                 slot = out.setdefault(split, {}).setdefault(task, {}).setdefault(lang, {"samples": 0, "hours": 0.0})
                 slot["samples"] += b["samples"]
@@ -635,8 +639,13 @@ def _summarise(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def format_summary(manifest: dict[str, Any]) -> str:
-    lines = [f"synthetic corpus, seed {manifest['seed']}, built in {manifest['build_seconds']} s"]
+def _task_order(task: str) -> int:
+    return TASKS.index(task) if task in TASKS else len(TASKS)
+
+
+def format_summary(manifest: dict[str, Any], seconds: float | None = None) -> str:
+    took = f", built in {seconds:.1f} s" if seconds is not None else ""
+    lines = [f"synthetic corpus, seed {manifest['seed']}{took}"]
     for split, tasks in manifest["splits"].items():
         n = sum(b["samples"] for langs in tasks.values() for b in langs.values())
         h = sum(b["hours"] for langs in tasks.values() for b in langs.values())

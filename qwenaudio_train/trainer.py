@@ -140,7 +140,7 @@ class Trainer:
         loss_sum, task_loss = 0.0, defaultdict(lambda: [0.0, 0.0])
         for b in micro:
             inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
-            out = self.engine(**inputs)
+            out = self.engine(**inputs, return_logits=False)
             self._check_finite(out.loss_sum)
             self.engine.backward(out.loss_sum * scale)
             self.engine.step()

@@ -27,7 +27,6 @@ import re
 import sys
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from qwenaudio_train.audio import SAMPLE_RATE
@@ -198,37 +197,20 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     return out
 
 
-@dataclass
-class Problem:
-    shard: str
-    key: str | None  # None: the shard itself (missing, unreadable)
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.shard}: {self.key}: {self.message}" if self.key else f"{self.shard}: {self.message}"
+def _problem(shard: str, key: str | None, message: str) -> dict[str, Any]:
+    return {"shard": shard, "key": key, "message": message}
 
 
-@dataclass
-class ShardReport:
-    shards: int = 0
-    samples: int = 0  # samples seen (good and bad)
-    good: int = 0
-    seconds: float = 0.0  # audio of the good samples
-    tasks: dict[str, int] = field(default_factory=dict)  # good samples per task
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def summary(self, max_problems: int = 20) -> str:
-        lines = [f"{self.shards} shards, {self.samples} samples, {self.good} good "
-                 f"({self.seconds / 3600:.3f} h), {len(self.problems)} problems"]
-        lines += [f"  {t}: {n}" for t, n in sorted(self.tasks.items())]
-        lines += [f"  PROBLEM {p}" for p in self.problems[:max_problems]]
-        if len(self.problems) > max_problems:
-            lines.append(f"  ... and {len(self.problems) - max_problems} more")
-        return "\n".join(lines)
+def format_report(report: dict[str, Any], max_problems: int = 20) -> str:
+    """A human-readable summary of a ``check_shards`` report."""
+    lines = [f"{report['shards']} shards, {report['samples']} samples, {report['good']} good "
+             f"({report['hours']:.3f} h), {len(report['problems'])} problems"]
+    lines += [f"  {t}: {n}" for t, n in sorted(report["tasks"].items())]
+    for p in report["problems"][:max_problems]:
+        lines.append(f"  PROBLEM {p['shard']}: " + (f"{p['key']}: " if p["key"] is not None else "") + p["message"])
+    if len(report["problems"]) > max_problems:
+        lines.append(f"  ... and {len(report['problems']) - max_problems} more")
+    return "\n".join(lines)
 
 
 def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
@@ -261,7 +243,9 @@ def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
         raise SampleError(f"sample {key!r}: audio is {sr} Hz x {channels} channels; shards hold {SAMPLE_RATE} Hz mono")
     seconds = data.shape[0] / sr
     if abs(seconds - meta.duration) > DURATION_TOLERANCE:
-        raise SampleError(f"sample {key!r}: metadata duration {meta.duration:.3f} s but the audio lasts {seconds:.3f} s")
+        raise SampleError(
+            f"sample {key!r}: metadata duration {meta.duration:.3f} s but the audio lasts {seconds:.3f} s"
+        )
     prev = 0.0
     for w in meta.words or []:
         if not (prev - 1e-6 <= w.start <= w.end <= seconds + DURATION_TOLERANCE):
@@ -271,37 +255,47 @@ def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
     return meta, seconds
 
 
-def check_shards(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> ShardReport:
+def check_shards(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     """Decode every sample of the given tars (or directories of tars) and report problems by shard and key.
 
     Never raises on bad data: missing or unreadable shards, duplicate keys, metadata that fails
-    ``SampleMeta.from_json``, audio that does not decode, wrong rate, or a duration that disagrees with the
-    metadata all become ``Problem`` entries of the report.
+    ``SampleMeta.from_json``, missing members, audio that does not decode, wrong rate, or a duration that
+    disagrees with the metadata all become entries of ``problems``. Returns a JSON-serialisable dict::
+
+        {"ok": bool, "shards": n, "samples": n (seen), "good": n, "hours": h (good audio),
+         "tasks": {task: good samples}, "problems": [{"shard": path, "key": key or None, "message": str}]}
+
+    (``key`` is None for a problem with the shard itself.)
     """
-    report = ShardReport()
+    report: dict[str, Any] = {"ok": True, "shards": 0, "samples": 0, "good": 0, "hours": 0.0, "tasks": {},
+                              "problems": []}
+    problems: list[dict[str, Any]] = report["problems"]
     seen: dict[str, str] = {}
+    seconds = 0.0
     for path in expand_paths(paths):
-        report.shards += 1
+        report["shards"] += 1
         try:
             for sample in iter_shard(path):
                 key = sample["__key__"]
-                report.samples += 1
+                report["samples"] += 1
                 if key in seen:
-                    report.problems.append(Problem(path, key, f"duplicate key (also in {seen[key]})"))
+                    problems.append(_problem(path, key, f"sample {key!r}: duplicate key (also in {seen[key]})"))
                     continue
                 seen[key] = path
                 try:
-                    meta, seconds = check_sample(sample)
+                    meta, secs = check_sample(sample)
                 except SampleError as e:
-                    report.problems.append(Problem(path, key, str(e)))
+                    problems.append(_problem(path, key, str(e)))
                     continue
-                report.good += 1
-                report.seconds += seconds
-                report.tasks[meta.task] = report.tasks.get(meta.task, 0) + 1
+                report["good"] += 1
+                seconds += secs
+                report["tasks"][meta.task] = report["tasks"].get(meta.task, 0) + 1
         except (FileNotFoundError, ShardError) as e:
-            report.problems.append(Problem(path, None, str(e)))
-    if report.shards == 0:
-        report.problems.append(Problem(str(paths), None, "no shards found"))
+            problems.append(_problem(path, None, str(e)))
+    if report["shards"] == 0:
+        problems.append(_problem(str(paths), None, "no shards found"))
+    report["hours"] = round(seconds / 3600, 6)
+    report["ok"] = not problems
     return report
 
 
@@ -311,8 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__doc__.strip().splitlines()[-1].strip())
         return 2
     report = check_shards(args)
-    print(report.summary())
-    return 0 if report.ok else 1
+    print(format_report(report))
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":
