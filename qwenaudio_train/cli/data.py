@@ -42,17 +42,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from qwenaudio_train.tasks import TASKS
+    from qwenaudio_train.tasks import describe_tasks
 
-    for name, task in TASKS.items():
-        print(f"{name:6s} [{task.family}] metric={task.metric}: {task.description}")
-        ex = getattr(task, "example", None)
-        if callable(ex):
-            try:
-                prefix, target = ex()
-                print(f"       prompt: {prefix}\n       target: {target}")
-            except TypeError:
-                pass
+    print(describe_tasks())
     return 0
 
 

@@ -1,0 +1,42 @@
+"""`qwenaudio-data`: tokenizer training, shard checking, the task listing; errors name the file and the fix."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+from qwenaudio_train.cli.data import main
+from qwenaudio_train.tokenizer import load_tokenizer
+
+
+def test_tokenizer_command_trains_a_loadable_tokenizer(tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\nle chat est noir\n" * 20, encoding="utf-8")
+    assert main(["tokenizer", "--text", str(text), "--out", str(tmp_path / "tok"), "--vocab-size", "300"]) == 0
+    tok = load_tokenizer(tmp_path / "tok")
+    assert tok.decode(tok.encode("the cat<|endoftext|>")) == "the cat<|endoftext|>"
+    assert main(["tokenizer", "--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "t2")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_check_command_reports_a_bad_sample_and_exits_1(tmp_path, capsys):
+    shard = tmp_path / "shard-000000.tar"
+    with tarfile.open(shard, "w") as tf:
+        for name, data in [("a.flac", b"not audio"), ("a.json", b'{"task": "asr"}')]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    assert main(["check", str(shard)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] and all(p["key"] == "a" for p in report["problems"])
+    assert main(["check", str(tmp_path / "nothing-*.tar")]) == 2
+    assert "no shards match" in capsys.readouterr().err
+
+
+def test_tasks_command_lists_the_registry(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("asr", "srwt", "lid", "sec", "mna"):
+        assert f"\n{name}" in "\n" + out
+    assert "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>" in out
