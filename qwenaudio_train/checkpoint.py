@@ -68,6 +68,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def read_trainer_state(path: Path) -> dict[str, Any]:
+    return json.loads((Path(path) / "trainer_state.json").read_text())
+
+
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     if not ckpt_dir.is_dir():
         return []

@@ -54,6 +54,7 @@ class DeepSpeedConfig:
     offload_optimizer: bool = False
     offload_param: bool = False
     activation_checkpointing: bool = False
+    load_universal: bool = False  # resume from a universal checkpoint (ds_to_universal): another world size
 
 
 @dataclass
@@ -73,6 +74,9 @@ class TrainerConfig:
     keep_last: int = 3
     resume: str = "auto"  # auto | none | <checkpoint dir>
     resume_data: bool = True
+    max_nonfinite_in_a_row: int = 5  # a non-finite loss skips its step; this many in a row stop the run
+    peak_tflops: float = 0.0  # per device, for the MFU estimate (e.g. 312 for an A100 in bf16); 0 = not logged
+    inject_nan_at: list[int] = field(default_factory=list)  # fault injection (tests): steps whose loss is NaN
 
 
 @dataclass

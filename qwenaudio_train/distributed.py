@@ -43,6 +43,13 @@ def _env_from_slurm() -> None:
     os.environ["RANK"] = os.environ["SLURM_PROCID"]
     os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
     os.environ["WORLD_SIZE"] = os.environ.get("SLURM_NTASKS", "1")
+    if "MASTER_ADDR" not in os.environ and "SLURM_JOB_NODELIST" in os.environ:
+        import subprocess
+
+        hosts = subprocess.run(["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]],
+                               capture_output=True, text=True, check=True).stdout.split()
+        os.environ["MASTER_ADDR"] = hosts[0]
+    os.environ.setdefault("MASTER_PORT", str(29500 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))
 
 
 def init_distributed(timeout_minutes: int = 30) -> DistInfo:
@@ -89,7 +96,8 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 
 def deepspeed_config(zero_stage: int, micro_batch_size: int, grad_accum: int, world_size: int, grad_clip: float,
                      bf16: bool = False, offload_optimizer: bool = False, offload_param: bool = False,
-                     activation_checkpointing: bool = False, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                     activation_checkpointing: bool = False, load_universal: bool = False,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The DeepSpeed config dict. The optimizer and schedule are ours (passed to ``deepspeed.initialize``)."""
     if zero_stage not in (0, 1, 2, 3):
         raise ValueError(f"deepspeed.zero_stage={zero_stage}: choose 0, 1, 2 or 3")
@@ -117,6 +125,8 @@ def deepspeed_config(zero_stage: int, micro_batch_size: int, grad_accum: int, wo
     }
     if activation_checkpointing:
         cfg["activation_checkpointing"] = {"partition_activations": False, "contiguous_memory_optimization": False}
+    if load_universal:
+        cfg["checkpoint"] = {"load_universal": True}
     if extra:
         cfg.update(extra)
     return cfg

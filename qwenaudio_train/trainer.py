@@ -10,7 +10,6 @@ Must not: parse configs (``config.py``), know file layouts of checkpoints (``che
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from collections import defaultdict
@@ -50,6 +49,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model_config(self.tokenizer))
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
+        if cfg.deepspeed.activation_checkpointing:
+            self.model.gradient_checkpointing_enable()
         optimizer = build_optimizer(self.model, cfg.optim)
         ds = cfg.deepspeed
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
@@ -57,11 +58,13 @@ class Trainer:
             config=deepspeed_config(ds.zero_stage, cfg.data.batch_size, cfg.trainer.grad_accum,
                                     self.dist.world_size, cfg.optim.grad_clip, bf16=ds.bf16,
                                     offload_optimizer=ds.offload_optimizer, offload_param=ds.offload_param,
-                                    activation_checkpointing=ds.activation_checkpointing))
+                                    activation_checkpointing=ds.activation_checkpointing,
+                                    load_universal=ds.load_universal))
         self.step, self.samples_seen, self.tokens_seen = 0, 0, 0
         data_state, wandb_id = None, None
         resume_from = self._resume_path()
         if resume_from is not None:
+            self._check_world_size(resume_from)
             state, data_state = checkpoint.load(self.engine, resume_from, self.dist.rank)
             self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
             self.tokens_seen, wandb_id = state.get("tokens_seen", 0), state.get("wandb_id")
@@ -75,6 +78,8 @@ class Trainer:
                                     resume_id=wandb_id)
         self._stop_signal: int | None = None
         self._progress_step = self.step
+        self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
+        self.flops_per_token = _flops_per_token(self.model)
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
 
@@ -89,6 +94,18 @@ class Trainer:
         if not (path / "trainer_state.json").is_file():
             raise FileNotFoundError(f"trainer.resume={resume!r} is not a checkpoint directory (no trainer_state.json)")
         return path
+
+    def _check_world_size(self, path: Path) -> None:
+        saved = checkpoint.read_trainer_state(path).get("world_size", self.dist.world_size)
+        if saved == self.dist.world_size or self.cfg.deepspeed.load_universal:
+            return
+        raise RuntimeError(
+            f"checkpoint {path} was saved by {saved} ranks, this run has {self.dist.world_size}. ZeRO partitions the "
+            f"optimizer per rank, so either resume with {saved} ranks, or convert it once with\n"
+            f"  python -m deepspeed.checkpoint.ds_to_universal --input_folder {path} "
+            f"--output_folder {path}_universal --inject_missing_state\n"
+            f"and resume with trainer.resume={path}_universal deepspeed.load_universal=true "
+            "trainer.resume_data=false (the data stream restarts from the seed: see README, FAQ).")
 
     def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
         d = self.cfg.data
@@ -115,6 +132,13 @@ class Trainer:
             set_lr(self.optimizer, lr)
             stats = self.train_step(batches)
             self.step += 1
+            self.nonfinite_in_a_row = 0 if stats["finite"] else self.nonfinite_in_a_row + 1
+            self.nonfinite_total += 0 if stats["finite"] else 1
+            if self.nonfinite_in_a_row >= cfg.max_nonfinite_in_a_row:
+                raise NonFiniteLossError(
+                    f"{self.nonfinite_in_a_row} steps in a row had a non-finite loss (last: step {self.step}); "
+                    f"stopping without saving. The last good checkpoint is "
+                    f"{checkpoint.latest_checkpoint(self.ckpt_dir)}: lower optim.lr or check the data, then resume.")
             _accumulate(window, stats)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 now = time.perf_counter()
@@ -137,32 +161,38 @@ class Trainer:
         local_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
         global_tokens = all_reduce_sum([local_tokens], self.dist.device)[0]
         scale = self.dist.world_size * len(micro) / max(global_tokens, 1.0)
-        loss_sum, task_loss = 0.0, defaultdict(lambda: [0.0, 0.0])
+        loss_sum, task_loss, finite = 0.0, defaultdict(lambda: [0.0, 0.0]), True
         for b in micro:
             inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
             out = self.engine(**inputs, return_logits=False)
-            self._check_finite(out.loss_sum)
-            self.engine.backward(out.loss_sum * scale)
+            loss = out.loss_sum
+            if self.step + 1 in self.cfg.trainer.inject_nan_at:
+                loss = loss * float("nan")
+            # Every rank must agree before backward: a rank skipping a collective would hang the others.
+            if finite and all_reduce_sum([0.0 if torch.isfinite(loss).item() else 1.0], self.dist.device)[0] > 0:
+                finite = False
+            if finite:
+                self.engine.backward(loss * scale)
+                loss_sum += float(loss.detach())
+                for task, sl, n in zip(b["tasks"], out.sample_loss_sum.detach().tolist(), out.sample_tokens.tolist()):
+                    task_loss[task][0] += sl
+                    task_loss[task][1] += n
+            else:
+                # Zero gradients through the same modules keep DeepSpeed's micro-step bookkeeping and collectives in
+                # step on every rank; the update itself is neutralised below.
+                self.engine.backward(sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0)
+            if not finite and self.engine.is_gradient_accumulation_boundary():
+                set_lr(self.optimizer, 0.0)  # AdamW with lr 0 leaves every weight unchanged
             self.engine.step()
-            loss_sum += float(out.loss_sum.detach())
-            for task, s, n in zip(b["tasks"], out.sample_loss_sum.detach().tolist(), out.sample_tokens.tolist()):
-                task_loss[task][0] += s
-                task_loss[task][1] += n
-        grad_norm = self.engine.get_global_grad_norm()
+        grad_norm = self.engine.get_global_grad_norm() if finite else float("nan")
         return {
-            "loss_sum": loss_sum, "tokens": local_tokens, "task_loss": dict(task_loss),
-            "samples": sum(len(b["tasks"]) for b in micro),
+            "loss_sum": loss_sum, "tokens": local_tokens if finite else 0, "task_loss": dict(task_loss),
+            "samples": sum(len(b["tasks"]) for b in micro), "finite": finite,
             "input_tokens": sum(b["padding"]["tokens"] for b in micro),
             "audio_seconds": sum(b["audio_seconds"] for b in micro),
+            "audio_frames": sum(b["padding"]["audio_frames"] for b in micro),
             "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
         }
-
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        bad = 0.0 if torch.isfinite(loss).item() else 1.0
-        if all_reduce_sum([bad], self.dist.device)[0] > 0:
-            raise NonFiniteLossError(
-                f"non-finite loss at step {self.step + 1} (on {int(bad)} rank(s) here); nothing was saved from this "
-                f"step. Lower optim.lr or check the data; resume continues from {checkpoint.latest_checkpoint(self.ckpt_dir)}")
 
     def _agree_to_stop(self) -> bool:
         flag = 1.0 if self._stop_signal is not None else 0.0
@@ -175,19 +205,26 @@ class Trainer:
             gathered = [None] * self.dist.world_size
             dist.all_gather_object(gathered, w["task_loss"])
             tasks = sorted({t for g in gathered for t in g})
-        totals = all_reduce_sum([w["loss_sum"], w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"]],
-                                self.dist.device)
-        loss_sum, tokens, samples, in_tokens, audio_s = totals
+        totals = all_reduce_sum([w["loss_sum"], w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"],
+                                 w["audio_frames"]], self.dist.device)
+        loss_sum, tokens, samples, in_tokens, audio_s, frames = totals
         self.samples_seen += int(samples)
         self.tokens_seen += int(in_tokens)
         counts = self.loader.data_counts()
         bad = all_reduce_sum([sum(counts["bad"].values())], self.dist.device)[0]
         record: dict[str, Any] = {
-            "step": self.step, "loss": loss_sum / max(tokens, 1), "lr": lr,
+            "step": self.step, "loss": loss_sum / tokens if tokens else float("nan"), "lr": lr,
             "grad_norm": w["grad_norm"], "samples_per_s": samples / seconds, "tokens_per_s": in_tokens / seconds,
             "audio_hours_per_s": audio_s / 3600 / seconds, "samples_seen": self.samples_seen,
-            "tokens_seen": self.tokens_seen, "data_bad": int(bad),
+            "tokens_seen": self.tokens_seen, "data_bad": int(bad), "nonfinite_steps": self.nonfinite_total,
+            "memory_gb": _memory_gb(self.dist.device),
         }
+        # Model FLOPs: 6 x parameters per token for the LLM side (2 forward + 4 backward: the backward runs through a
+        # frozen LLM too, to reach the encoder) and for the encoder per encoder frame (half the mel frames).
+        flops = 6 * (self.flops_per_token["llm"] * in_tokens + self.flops_per_token["audio"] * frames / 2)
+        record["tflops_per_s"] = flops / seconds / 1e12
+        if self.cfg.trainer.peak_tflops > 0:
+            record["mfu"] = record["tflops_per_s"] / (self.cfg.trainer.peak_tflops * self.dist.world_size)
         for t in tasks:
             s = sum(g.get(t, [0.0, 0.0])[0] for g in gathered)
             n = sum(g.get(t, [0.0, 0.0])[1] for g in gathered)
@@ -199,7 +236,19 @@ class Trainer:
                              line=self.logger.summary_line(record, self.cfg.trainer.max_steps))
         self._progress_step = self.step
 
+    def _weights_finite(self) -> bool:
+        bad = 0.0
+        for p in self.model.parameters():
+            local = getattr(p, "ds_tensor", p)  # ZeRO-3 keeps this rank's shard in ds_tensor
+            if local.numel() and not torch.isfinite(local).all():
+                bad = 1.0
+                break
+        return all_reduce_sum([bad], self.dist.device)[0] == 0
+
     def save(self) -> Path:
+        if not self._weights_finite():
+            raise NonFiniteLossError(f"weights are non-finite at step {self.step}: refusing to save over "
+                                     f"{checkpoint.latest_checkpoint(self.ckpt_dir)}")
         state = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen, "config": to_container(self.cfg),
                  "wandb_id": self.logger.wandb_id, "tokenizer": str(self.cfg.tokenizer),
                  "world_size": self.dist.world_size, "param_counts": self.param_counts}
@@ -207,18 +256,34 @@ class Trainer:
                                self.dist.rank, keep_last=self.cfg.trainer.keep_last)
 
 
+def _flops_per_token(model: torch.nn.Module) -> dict[str, int]:
+    """Parameters that act on each LLM token / encoder frame (embeddings and positions are lookups, not FLOPs)."""
+    out = {"llm": 0, "audio": 0}
+    for name, p in model.named_parameters():
+        if "embed" in name:
+            continue
+        out["audio" if name.startswith("audio.") else "llm"] += p.numel()
+    return out
+
+
+def _memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**30
+
+
 def _new_window() -> dict[str, Any]:
-    return {"loss_sum": 0.0, "tokens": 0, "samples": 0, "input_tokens": 0, "audio_seconds": 0.0,
+    return {"loss_sum": 0.0, "tokens": 0, "samples": 0, "input_tokens": 0, "audio_seconds": 0.0, "audio_frames": 0,
             "task_loss": {}, "grad_norm": float("nan")}
 
 
 def _accumulate(w: dict[str, Any], s: dict[str, Any]) -> None:
-    for k in ("loss_sum", "tokens", "samples", "input_tokens", "audio_seconds"):
+    for k in ("loss_sum", "tokens", "samples", "input_tokens", "audio_seconds", "audio_frames"):
         w[k] += s[k]
     w["grad_norm"] = s["grad_norm"]
     for t, (ls, n) in s["task_loss"].items():
         acc = w["task_loss"].setdefault(t, [0.0, 0.0])
         acc[0] += ls
         acc[1] += n
-    if not math.isfinite(w["loss_sum"]):
-        raise NonFiniteLossError("non-finite loss accumulated in the logging window")
