@@ -132,6 +132,17 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     return obj
 
 
+def register_schema() -> None:
+    """Make the schema the base of ``configs/pretrain.yaml`` (its defaults list starts with ``train_schema``), so
+    every schema field is overridable from the command line and a typo fails during composition."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+register_schema()
+
+
 def to_container(cfg: TrainConfig) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]
 

@@ -83,5 +83,13 @@ class MetricsLogger:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The run's records in step order. After a crash and resume some steps were logged twice: the record written
+    last (by the resumed run) wins. A line cut by a kill is skipped."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        by_step[int(record["step"])] = record
+    return [by_step[s] for s in sorted(by_step)]

@@ -36,3 +36,14 @@ def rollback(run_dir: Path, to_step: int) -> None:
 
     keep = [ln for ln in metrics.read_text().splitlines() if json.loads(ln)["step"] <= to_step]
     metrics.write_text("\n".join(keep) + "\n")
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child training process: without the process-group variables that an in-process
+    run of this test session has set (a child would otherwise think it is rank 0 of this process's group)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE")}
+    env.update(extra)
+    return env
