@@ -93,7 +93,7 @@ class SampleProcessor:
             prompt = task.eval_prefix(meta)
             prefix = task.tags(meta).render()
             forced = prompt[len(prefix):] if prompt.startswith(prefix) else ""
-            reference = target[len(forced):] if forced and target.startswith(forced) else target
+            reference = (target[len(forced):] if forced and target.startswith(forced) else target).strip()
             input_ids = span + self.tok.encode(prompt)
             labels = []
         return Example(key=key, source=str(raw.get("__source__", meta.source)), task=meta.task,

@@ -306,6 +306,8 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
+import qwenaudio_train.config  # registers the config schema the real configs build on
+
 
 # A stand-in for training with the real configs: it records what each job of a sweep was given.
 @hydra.main(config_path={config_dir!r}, config_name="pretrain", version_base="1.3")
