@@ -101,3 +101,37 @@ def test_kill_9_on_two_ranks_resumes_exactly(corpus, tmp_path, zero):
     subprocess.run(launch + train_overrides(corpus, run, *overrides), check=True, cwd=REPO, env=env, timeout=600)
     assert _losses(run) == _losses(ref)
     assert sorted(_losses(run)) == list(range(1, 11))
+
+
+def test_zero3_checkpoint_exports_to_a_plain_model_equal_to_the_live_weights(corpus, tmp_path):
+    import deepspeed
+
+    from qwenaudio_train.export import export
+    from qwenaudio_train.model import QwenAudioModel
+    from qwenaudio_train.trainer import Trainer
+
+    run = tmp_path / "z3"
+    trainer = Trainer(compose("pretrain", train_overrides(corpus, run, "deepspeed=zero3", "trainer.max_steps=3")))
+    trainer.train()
+    params = list(trainer.model.named_parameters())
+    assert all(p.ds_tensor.numel() > 0 for _, p in params)  # really partitioned (ZeRO-3 thresholds at 0)
+    with deepspeed.zero.GatheredParameters([p for _, p in params]):
+        live = {n: p.detach().clone() for n, p in params}
+    exported = QwenAudioModel.from_pretrained(export(run, tmp_path / "exported"))
+    got = dict(exported.named_parameters())
+    assert set(got) == set(live)
+    assert all(torch.equal(got[n].float(), live[n].float()) for n in live)
+    assert (tmp_path / "exported" / "llm" / "config.json").is_file()
+
+
+def test_resume_with_another_world_size_stops_with_the_fix(corpus, tmp_path):
+    from qwenaudio_train.trainer import Trainer
+
+    run = tmp_path / "ws"
+    Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.max_steps=2"))).train()
+    state_file = run / "checkpoints" / "step_00000002" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["world_size"] = 2  # as if saved by a 2-rank run
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(RuntimeError, match="(?s)saved by 2 ranks.*ds_to_universal.*load_universal=true"):
+        Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.max_steps=4")))

@@ -1,0 +1,45 @@
+"""Export a training checkpoint (any ZeRO stage) to a plain model directory that transformers-style loaders read.
+
+    qwenaudio-export runs/demo exported/            # the run's latest checkpoint
+    qwenaudio-export runs/demo/checkpoints/step_00001500 exported/
+
+Writes ``qwen_audio_config.json``, ``audio/`` (encoder, pool, projector, bos/eos as safetensors) and ``llm/`` (a
+transformers causal-LM directory: ``AutoModelForCausalLM.from_pretrained(out/"llm")`` loads it), plus the
+tokenizer. ZeRO-3 partitions are consolidated first. Load it back with ``QwenAudioModel.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
+    from qwenaudio_train.evaluate import load_trained, resolve_checkpoint
+
+    ckpt = resolve_checkpoint(checkpoint)
+    model, tokenizer, _ = load_trained(ckpt)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out / "tokenizer")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="qwenaudio-export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a run directory (its latest checkpoint) or a checkpoint directory")
+    p.add_argument("out", help="output directory")
+    args = p.parse_args(argv)
+    try:
+        out = export(args.checkpoint, args.out)
+    except FileNotFoundError as e:
+        print(f"qwenaudio-export: {e}", file=sys.stderr)
+        return 2
+    print(f"exported {args.checkpoint} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
