@@ -29,7 +29,9 @@ class ConfigError(ValueError):
 @dataclass
 class SourceConfig:
     shards: str = "???"  # a glob, brace pattern, directory of .tar files, or list
-    weight: float = 1.0
+    weight: float | None = 1.0  # explicit weight; null = by hours (data.weighting=hours)
+    hours: float | None = None  # hours of the source; null = read from the shard set's manifest.json
+    max_hours: float | None = None  # cap on the hours counted for weighting (large corpora do not drown others)
 
 
 @dataclass
@@ -38,8 +40,11 @@ class DataConfig:
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     valid: str | None = None  # shard spec of the held-out split used by eval
     test: str | None = None
-    batch_size: int = 8  # samples per micro-batch per rank
+    batch_size: int = 8  # samples per micro-batch per rank (the cap when max_batch_seconds is set)
     chunk_batches: int = 16  # duration bucketing: batches per sorted chunk (1 = off)
+    max_batch_seconds: float = 0.0  # audio budget per micro-batch, padded; 0 = fixed batch_size
+    weighting: str = "explicit"  # explicit (each source's weight) | hours (hours ** (1 / temperature))
+    temperature: float = 1.0  # with weighting=hours: 1 = proportional to hours, larger = flatter
     open_shards: int = 2  # shards read at once per source (local shuffling)
     num_workers: int = 1  # DataLoader workers per rank
     spec_augment: bool = True
@@ -102,6 +107,7 @@ class TrainConfig:
 _VALID = {
     ("logger", "wandb_mode"): ("online", "offline", "disabled"),
     ("data", "long_audio"): ("reject", "truncate"),
+    ("data", "weighting"): ("explicit", "hours"),
     ("deepspeed", "zero_stage"): (0, 1, 2, 3),
 }
 

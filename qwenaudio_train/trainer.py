@@ -23,7 +23,7 @@ from qwenaudio_train import checkpoint
 from qwenaudio_train.config import TrainConfig, to_container
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
-from qwenaudio_train.data.stream import SourceSpec, expand_shards
+from qwenaudio_train.data.mixture import build_sources
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
 from qwenaudio_train.metrics import MetricsLogger
 from qwenaudio_train.model import build_model
@@ -109,12 +109,11 @@ class Trainer:
 
     def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
         d = self.cfg.data
-        sources = [SourceSpec(name, expand_shards(src.shards), src.weight) for name, src in d.sources.items()
-                   if src.weight > 0]
+        sources = build_sources(d.sources, d.weighting, d.temperature)
         processor = SampleProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, train=True,
                                     spec_augment=d.spec_augment, long_audio=d.long_audio, seed=self.cfg.seed)
         batching = BatchingConfig(batch_size=d.batch_size, chunk_batches=d.chunk_batches, open_shards=d.open_shards,
-                                  max_bad_fraction=d.max_bad_fraction)
+                                  max_batch_seconds=d.max_batch_seconds, max_bad_fraction=d.max_bad_fraction)
         return StatefulLoader(sources, processor, self.tokenizer.eod_id, batching, self.cfg.seed, self.dist.rank,
                               self.dist.world_size, d.num_workers, state=data_state)
 

@@ -38,8 +38,9 @@ class DataError(RuntimeError):
 
 @dataclass
 class BatchingConfig:
-    batch_size: int = 8
+    batch_size: int = 8  # samples per batch (the cap when a budget is set)
     chunk_batches: int = 16  # batches per duration-sorted chunk; 1 disables duration bucketing
+    max_batch_seconds: float = 0.0  # audio budget per batch, counted padded (len x longest clip); 0 = fixed size
     open_shards: int = 2
     max_bad_fraction: float = 0.05
     min_samples_for_bad_check: int = 200
@@ -95,11 +96,24 @@ class BatchStream:
                     self._bad(raw["__source__"], e)
         # Stable sort by duration, then a seeded shuffle of whole batches so lengths do not trend within a chunk.
         order = sorted(range(len(items)), key=lambda i: (items[i][1].duration, i))
-        bs = self.cfg.batch_size
-        batches = [order[i : i + bs] for i in range(0, len(order), bs)]
+        batches = self._cut(order, [items[i][1].duration for i in range(len(items))])
         perm = np.random.default_rng(_stable_int(self.seed, self.slot, "chunk", self.chunk_index)).permutation(
             len(batches))
         return [[items[j] for j in batches[p]] for p in perm]
+
+    def _cut(self, order: list[int], durations: list[float]) -> list[list[int]]:
+        """Cut duration-sorted indices into batches: ``batch_size`` each, or, with a budget, as many as fit in
+        ``max_batch_seconds`` of padded audio (batch length x its longest clip) - short clips make big batches."""
+        bs, budget = self.cfg.batch_size, self.cfg.max_batch_seconds
+        if budget <= 0:
+            return [order[i : i + bs] for i in range(0, len(order), bs)]
+        batches: list[list[int]] = [[]]
+        for i in order:  # ascending duration: the newest clip is the longest of its batch
+            cur = batches[-1]
+            if cur and ((len(cur) + 1) * durations[i] > budget or len(cur) >= bs):
+                batches.append([])
+            batches[-1].append(i)
+        return batches
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self

@@ -196,3 +196,48 @@ def test_too_many_bad_samples_stop_with_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="max_bad_fraction"):
         for _ in range(20):
             next(s)
+
+
+def test_budget_batching_keeps_padded_audio_under_the_budget_and_resumes(shard_root):
+    cfg = BatchingConfig(batch_size=8, chunk_batches=4, max_batch_seconds=3.0)
+    proc = SampleProcessor(_Tok(), train=True, seed=0)
+
+    def stream(state=None):
+        return BatchStream(_sources(shard_root), proc, pad_id=0, cfg=cfg, seed=7, state=state)
+
+    s = stream()
+    batches = [next(s) for _ in range(12)]
+    sizes = {len(b["keys"]) for b in batches}
+    assert len(sizes) > 1  # short clips make bigger batches
+    for b in batches:
+        longest = b["audio_features"].shape[-1] / 100  # mel frames -> seconds
+        assert len(b["keys"]) == 1 or len(b["keys"]) * longest <= 3.0 + 0.01
+    state = batches[4]["data_state"]
+    resumed = stream(json.loads(json.dumps(state)))
+    assert [tuple(next(resumed)["keys"]) for _ in range(7)] == [tuple(b["keys"]) for b in batches[5:]]
+
+
+def test_mixture_weights_by_hours_with_temperature_and_caps(tmp_path):
+    from types import SimpleNamespace
+
+    from qwenaudio_train.data.mixture import build_sources
+
+    for name, hours in (("big", 100.0), ("small", 1.0)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "shard-000000.tar").write_bytes(b"")
+        (d / "manifest.json").write_text(json.dumps({"totals": {"samples": 1, "hours": hours}}))
+    src = lambda name, **kw: SimpleNamespace(shards=str(tmp_path / name), weight=None, hours=None,  # noqa: E731
+                                             max_hours=None, **{k: v for k, v in kw.items()})
+    w = {s.name: s.weight for s in build_sources({"big": src("big"), "small": src("small")}, "hours", 1.0)}
+    assert w == {"big": 100.0, "small": 1.0}
+    w = {s.name: s.weight for s in build_sources({"big": src("big"), "small": src("small")}, "hours", 2.0)}
+    assert w == pytest.approx({"big": 10.0, "small": 1.0})
+    capped = SimpleNamespace(shards=str(tmp_path / "big"), weight=None, hours=None, max_hours=4.0)
+    w = {s.name: s.weight for s in build_sources({"big": capped, "small": src("small")}, "hours", 2.0)}
+    assert w == pytest.approx({"big": 2.0, "small": 1.0})
+    with pytest.raises(ValueError, match="weight is null"):
+        build_sources({"big": src("big")}, "explicit")
+    (tmp_path / "small" / "manifest.json").unlink()
+    with pytest.raises(FileNotFoundError, match="manifest.json is missing"):
+        build_sources({"small": src("small")}, "hours")
