@@ -82,6 +82,9 @@ class TrainerConfig:
     max_nonfinite_in_a_row: int = 5  # a non-finite loss skips its step; this many in a row stop the run
     peak_tflops: float = 0.0  # per device, for the MFU estimate (e.g. 312 for an A100 in bf16); 0 = not logged
     inject_nan_at: list[int] = field(default_factory=list)  # fault injection (tests): steps whose loss is NaN
+    eval_every: int = 0  # periodic evaluation on data.valid every N steps (0 = off), logged as kind=eval
+    eval_samples: int = 64  # samples of data.valid per periodic evaluation (0 = all)
+    eval_max_new_tokens: int = 64
 
 
 @dataclass
@@ -132,6 +135,11 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     if obj.tokenizer in ("???", ""):
         raise ConfigError("tokenizer is not set: give a tokenizer directory, hub name or .tiktoken file "
                           "(the demo's is built by `make data`)")
+    if obj.trainer.eval_every and not obj.data.valid:
+        raise ConfigError("trainer.eval_every is set but data.valid is not: give the held-out shards")
+    if obj.trainer.eval_every and obj.deepspeed.zero_stage == 3:
+        raise ConfigError("trainer.eval_every with deepspeed.zero_stage=3 is not supported yet (generation over "
+                          "partitioned weights needs every rank in lock-step): evaluate checkpoints with qwenaudio-eval")
     for name, src in obj.data.sources.items():
         if src.shards in ("???", ""):
             raise ConfigError(f"data.sources.{name}.shards is not set")

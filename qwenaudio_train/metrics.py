@@ -82,14 +82,15 @@ class MetricsLogger:
             self._wandb.finish()
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's records in step order. After a crash and resume some steps were logged twice: the record written
-    last (by the resumed run) wins. A line cut by a kill is skipped."""
+def read_metrics(run_dir: Path, kind: str = "train") -> list[dict[str, Any]]:
+    """The run's records of one kind (``train`` or ``eval``) in step order. After a crash and resume some steps
+    were logged twice: the record written last (by the resumed run) wins. A line cut by a kill is skipped."""
     by_step: dict[int, dict[str, Any]] = {}
     for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        by_step[int(record["step"])] = record
+        if record.get("kind", "train") == kind:
+            by_step[int(record["step"])] = record
     return [by_step[s] for s in sorted(by_step)]

@@ -143,6 +143,8 @@ class Trainer:
                 now = time.perf_counter()
                 self._log(window, lr, now - last_log)
                 window, last_log = _new_window(), now
+            if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
+                self.evaluate()
             stop = self._agree_to_stop()
             if self.step % cfg.save_every == 0 or self.step == cfg.max_steps or stop:
                 self.save()
@@ -234,6 +236,22 @@ class Trainer:
         self.logger.progress(self.step - self._progress_step, postfix={"loss": f"{record['loss']:.3f}"},
                              line=self.logger.summary_line(record, self.cfg.trainer.max_steps))
         self._progress_step = self.step
+
+    def evaluate(self) -> dict[str, Any]:
+        """Greedy generation on a slice of data.valid with the release's prompts, scored and logged (kind=eval)."""
+        from qwenaudio_train.eval.runner import EvalConfig, evaluate_model
+
+        t = self.cfg.trainer
+        ecfg = EvalConfig(batch_size=self.cfg.data.batch_size, max_new_tokens=t.eval_max_new_tokens,
+                          max_samples=t.eval_samples)
+        _, results = evaluate_model(self.model, self.tokenizer, self.cfg.data.valid, ecfg, self.cfg.model.n_mels,
+                                    self.dist.rank, self.dist.world_size, self.dist.device)
+        self.model.train()
+        record: dict[str, Any] = {"kind": "eval", "step": self.step}
+        for group, r in results.items():
+            record[f"eval/{group}/{r['headline']}"] = r[r["headline"]]
+        self.logger.log(record)
+        return record
 
     def _weights_finite(self) -> bool:
         bad = 0.0

@@ -80,3 +80,14 @@ def test_eval_on_trained_checkpoint(trained_run, tmp_path):
     assert len(report["predictions"]) == sum(r["n"] for r in report["results"].values())
     assert "| task |" in (tmp_path / "eval" / "eval.md").read_text()
     assert set(out["results"]) == groups
+
+
+def test_periodic_eval_is_logged_with_the_training_metrics(corpus, tmp_path):
+    run = tmp_path / "with_eval"
+    _train(train_overrides(corpus, run, "trainer.max_steps=4", "trainer.eval_every=2", "trainer.eval_samples=10",
+                           "trainer.eval_max_new_tokens=8"))
+    evals = read_metrics(run, kind="eval")
+    assert [r["step"] for r in evals] == [2, 4]
+    keys = {k for r in evals for k in r if k.startswith("eval/")}
+    assert keys and all(k.count("/") >= 2 for k in keys)
+    assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4]  # training records unaffected
