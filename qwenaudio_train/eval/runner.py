@@ -28,6 +28,29 @@ from qwenaudio_train.tasks import get_task
 
 LANGUAGE_GROUPED_METRICS = ("wer", "srwt", "bleu")
 
+# The release's headline results (facts §4), matched against a sample's `source` (lower case, `_` and `-` alike).
+# Values are in the scorers' units: WER as a fraction, BLEU in points, AAS in ms.
+RELEASE_HEADLINES: tuple[tuple[str, str, float], ...] = (
+    (r"librispeech.*dev.clean", "wer", 0.018), (r"librispeech.*dev.other", "wer", 0.040),
+    (r"librispeech.*test.clean", "wer", 0.020), (r"librispeech.*test.other", "wer", 0.042),
+    (r"aishell.?1.*dev|aishell.*dev", "wer", 0.012), (r"aishell.?1.*test|aishell.*test", "wer", 0.013),
+    (r"covost2.*en.de", "bleu", 25.1), (r"covost2.*de.en", "bleu", 33.9), (r"covost2.*en.zh", "bleu", 41.5),
+    (r"covost2.*zh.en", "bleu", 15.7), (r"covost2.*es.en", "bleu", 39.7), (r"covost2.*fr.en", "bleu", 38.5),
+    (r"covost2.*it.en", "bleu", 36.0), (r"cochlscene", "accuracy", 0.795), (r"tut2017", "accuracy", 0.649),
+    (r"meld", "accuracy", 0.557), (r"clothoaqa|clotho_aqa", "accuracy", 0.579), (r"vocalsound", "accuracy", 0.9289),
+    (r"nsynth", "instrument_accuracy", 0.7882), (r"clotho", "cider", 0.441),
+)
+
+
+def release_headline(source: str, key: str) -> float | None:
+    import re
+
+    s = source.lower()
+    for pattern, metric_key, value in RELEASE_HEADLINES:
+        if metric_key == key and re.search(pattern, s):
+            return value
+    return None
+
 
 @dataclass
 class EvalConfig:
@@ -84,11 +107,17 @@ def gather(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def score_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Scores per group: ``{"asr/en": {"metric": "wer", "headline": "wer", "wer": ..., "n": ...}, ...}``."""
+    """Scores per group: ``{"asr/en": {"metric": "wer", "headline": "wer", "wer": ..., "n": ...}, ...}``.
+
+    Groups are task (and language for ASR-like tasks); samples of a source with a release headline are also
+    scored as their own group ``<task>@<source>`` (the release groups by source), with the release's value as
+    ``release``."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        metric = get_task(r["task"]).metric
-        groups[group_name(r["task"], metric, r["lang"])].append(r)
+        task = get_task(r["task"])
+        groups[group_name(r["task"], task.metric, r["lang"])].append(r)
+        if release_headline(r["source"], HEADLINE[task.metric]) is not None:
+            groups[f"{r['task']}@{r['source']}"].append(r)
     results: dict[str, dict[str, Any]] = {}
     for name in sorted(groups):
         rs = groups[name]
@@ -98,6 +127,8 @@ def score_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         results[name] = {**{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))},
                          "metric": metric, "headline": HEADLINE[metric],
                          "higher_is_better": HIGHER_IS_BETTER[metric], "n": len(rs)}
+        if "@" in name:
+            results[name]["release"] = release_headline(rs[0]["source"], HEADLINE[metric])
     return results
 
 
@@ -110,7 +141,9 @@ def _fmt(v: Any) -> str:
 def markdown_table(results: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]] | None = None,
                    title: str = "") -> str:
     lines = [f"### {title}", ""] if title else []
-    head = "| task | n | metric | score |" + (" untrained | better |" if baseline else "")
+    with_release = any("release" in r for r in results.values())
+    head = ("| task | n | metric | score |" + (" untrained | better |" if baseline else "")
+            + (" release |" if with_release else ""))
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         key = r["headline"]
@@ -118,6 +151,8 @@ def markdown_table(results: dict[str, dict[str, Any]], baseline: dict[str, dict[
         if baseline:
             b = baseline.get(name, {}).get(key, float("nan"))
             row += f" {_fmt(b)} | {'yes' if is_better(r.get(key), b, r['higher_is_better']) else 'NO'} |"
+        if with_release:
+            row += f" {_fmt(r['release']) if r.get('release') is not None else ''} |"
         lines.append(row)
     return "\n".join(lines) + "\n"
 
@@ -136,11 +171,48 @@ def write_report(out_dir: Path, records: list[dict[str, Any]], results: dict[str
     js = out_dir / "eval.json"
     js.write_text(json.dumps({"meta": meta, "results": results, "baseline": baseline, "predictions": records},
                              indent=2, ensure_ascii=False, default=float))
+    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:  # the release writes one result file per source
+        by_source[r["source"]].append(r)
+    src_dir = out_dir / "by_source"
+    src_dir.mkdir(exist_ok=True)
+    for source, rs in by_source.items():
+        (src_dir / (source.replace("/", "__") + ".json")).write_text(json.dumps(rs, indent=1, ensure_ascii=False))
+    plot = plot_results(results, baseline, out_dir / "eval.png")
     md = out_dir / "eval.md"
     md.write_text(f"# Evaluation of {meta.get('checkpoint')}\n\nsplit: {meta.get('split')}, "
                   f"{meta.get('samples')} samples, {meta.get('seconds', 0):.0f} s\n\n"
-                  + markdown_table(results, baseline))
+                  + markdown_table(results, baseline) + (f"\n![scores]({plot.name})\n" if plot else ""))
     return js, md
+
+
+def plot_results(results: dict[str, Any], baseline: dict[str, Any] | None, path: Path) -> Path | None:
+    """One panel per group: ours, the untrained baseline and the release's number where there is one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    if not names:
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names) + 1, 3), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        r = results[name]
+        key = r["headline"]
+        bars = {"ours": r.get(key)}
+        if baseline and name in baseline:
+            bars["untrained"] = baseline[name].get(key)
+        if r.get("release") is not None:
+            bars["release"] = r["release"]
+        vals = [v if isinstance(v, (int, float)) and not math.isnan(v) else 0.0 for v in bars.values()]
+        ax.bar(list(bars), vals, color=["tab:blue", "tab:gray", "tab:green"][: len(bars)])
+        ax.set_title(f"{name}\n{key} ({'higher' if r['higher_is_better'] else 'lower'} better)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def evaluate_model(model: Any, tokenizer: Any, split: str | list[str], cfg: EvalConfig, n_mels: int,

@@ -91,3 +91,42 @@ def test_periodic_eval_is_logged_with_the_training_metrics(corpus, tmp_path):
     keys = {k for r in evals for k in r if k.startswith("eval/")}
     assert keys and all(k.count("/") >= 2 for k in keys)
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4]  # training records unaffected
+
+
+def test_eval_of_an_exported_model_on_a_release_eval_jsonl(trained_run, tmp_path):
+    """The release's eval format in, per-source results with the release's headline beside ours, and a plot."""
+    import soundfile as sf
+    from omegaconf import OmegaConf
+
+    from qwenaudio_train.audio import load_audio
+    from qwenaudio_train.data.processing import parse_meta
+    from qwenaudio_train.data.stream import expand_shards, iter_split
+    from qwenaudio_train.evaluate import run as run_eval
+    from qwenaudio_train.export import export
+
+    exported = export(trained_run, tmp_path / "exported")
+    data = tmp_path / "release"
+    (data / "audio").mkdir(parents=True)
+    lines = []
+    test_split = json.loads((trained_run / "checkpoints" / "step_00000006" / "trainer_state.json").read_text())
+    for raw in iter_split(expand_shards(test_split["config"]["data"]["test"])):
+        meta = parse_meta(raw)
+        if meta.task == "asr" and meta.text_language == "en":
+            wav = data / "audio" / f"{raw['__key__']}.wav"
+            sf.write(wav, load_audio(raw["flac"]), 16000)
+            lines.append({"audio": f"audio/{wav.name}", "gt": meta.target, "source": "librispeech_test_clean"})
+    assert lines
+    jsonl = data / "librispeech_eval.jsonl"
+    jsonl.write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    cfg = OmegaConf.merge(OmegaConf.load(REPO / "configs" / "eval.yaml"),
+                          {"checkpoint": str(exported), "split": str(jsonl), "out_dir": str(tmp_path / "eval"),
+                           "max_new_tokens": 16})
+    cfg.pop("hydra")
+    run_eval(cfg)
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    group = next(g for g in report["results"] if "@" in g)
+    assert group.startswith("asr@") and report["results"][group]["release"] == 0.020
+    assert report["results"][group]["n"] == len(lines)
+    assert (tmp_path / "eval" / "eval.png").stat().st_size > 1000
+    assert list((tmp_path / "eval" / "by_source").glob("*.json"))
+    assert "| release |" in (tmp_path / "eval" / "eval.md").read_text()
