@@ -9,6 +9,8 @@ NPROC  ?= 2
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# DeepSpeed compiles a small comm op on first use: keep it with this environment (built once, ~40 s).
+export TORCH_EXTENSIONS_DIR ?= $(abspath $(VENV))/torch_extensions
 
 .PHONY: setup data demo train eval test test-all bench clean-demo help
 
