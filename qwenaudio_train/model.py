@@ -114,6 +114,9 @@ class ModelConfig:
     dtype: str | None = None  # "float32" | "bfloat16" | "float16" | "auto" (the checkpoint's dtype)
     trust_remote_code: bool = False  # opt-in only, e.g. for the v1 "Qwen/Qwen-7B" (model_type qwen)
     attn_implementation: str = "sdpa"  # "eager" | "sdpa", for both the encoder and the LLM
+    # A whole saved QwenAudioModel (save_pretrained / qwenaudio-export / interop imports) to start from: encoder,
+    # projector, bos/eos and LLM together (e.g. stage 2 from a stage-1 export, or the imported release weights).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -792,6 +795,16 @@ def build_audio_encoder(cfg: ModelConfig, llm_hidden_size: int, init_std: float 
 def build_model(cfg: ModelConfig) -> QwenAudioModel:
     """Build (tiny, no download) or load (hub name / local dir) both halves. Call outside deepspeed.zero.Init."""
     cfg = cfg.resolved()
+    if cfg.init_from:
+        model = QwenAudioModel.from_pretrained(cfg.init_from, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
+        for name in ("audio_start_id", "audio_end_id", "audio_pad_id", "eod_id"):
+            if getattr(model.cfg, name) != getattr(cfg, name):
+                raise ValueError(f"model.init_from={cfg.init_from}: its {name} is {getattr(model.cfg, name)}, the "
+                                 f"tokenizer's is {getattr(cfg, name)}; use the tokenizer the model was trained with")
+        rows = model.llm.get_input_embeddings().weight.shape[0]
+        if cfg.vocab_size is not None and rows < cfg.vocab_size:
+            raise ValueError(f"model.init_from={cfg.init_from}: {rows} embedding rows < tokenizer size {cfg.vocab_size}")
+        return model
     llm = build_llm(cfg)
     llm_config = llm.config.get_text_config() if hasattr(llm.config, "get_text_config") else llm.config
     init_std = float(getattr(llm_config, "initializer_range", 0.02))

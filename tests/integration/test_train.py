@@ -130,3 +130,13 @@ def test_eval_of_an_exported_model_on_a_release_eval_jsonl(trained_run, tmp_path
     assert (tmp_path / "eval" / "eval.png").stat().st_size > 1000
     assert list((tmp_path / "eval" / "by_source").glob("*.json"))
     assert "| release |" in (tmp_path / "eval" / "eval.md").read_text()
+
+
+def test_a_new_run_starts_from_an_exported_model(trained_run, tmp_path):
+    from qwenaudio_train.export import export
+
+    exported = export(trained_run, tmp_path / "exported")
+    losses = _train(train_overrides(Path(json.loads(
+        (trained_run / "checkpoints" / "step_00000006" / "trainer_state.json").read_text())["config"]["data"]["root"]),
+        tmp_path / "stage2", f"model.init_from={exported}", "trainer.max_steps=2"))
+    assert losses[0] < PINNED_LOSSES[0] - 0.1  # starts where the exported run ended, not from scratch

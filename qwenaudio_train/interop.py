@@ -1,0 +1,785 @@
+"""Checkpoint interop: the released Qwen-Audio layout <-> our model, and our model -> transformers' Qwen2-Audio.
+
+Owns the weight-name tables and the config translations between three layouts:
+
+  release   `QWenLMHeadModel` of QwenLM/Qwen-Audio (remote code, `model_type: qwen`): `transformer.wte`,
+            `transformer.h.{i}.{ln_1, attn.c_attn (fused q|k|v, with bias), attn.c_proj, ln_2, mlp.w1, mlp.w2,
+            mlp.c_proj}`, `transformer.ln_f`, `lm_head`, and the openai-whisper-style encoder
+            `transformer.audio.{conv1, conv2, positional_embedding, blocks.{i}.{attn.{query,key,value,out},
+            attn_ln, mlp.0, mlp.2, mlp_ln}, ln_post, proj, audio_bos_eos_token}`. The same LLM names without
+            `transformer.audio.*` are the plain Qwen-7B (v1) checkpoint, the paper's stage-1 starting point.
+  ours      `QwenAudioModel` (`audio.*` = transformers Whisper layer names, `llm.*` = a native Qwen2ForCausalLM).
+  port      transformers' `Qwen2AudioForConditionalGeneration` (`model.audio_tower.*`,
+            `model.multi_modal_projector.linear`, `model.language_model.*`, `lm_head`).
+
+The v1 -> Qwen2 facts the tables rest on (modeling_qwen.py of the release): `c_attn` is one Linear(H, 3H) whose
+output splits as [q | k | v] (no grouped kv heads: num_key_value_heads = num_attention_heads); `c_proj` has no
+bias (`no_bias: true`); the MLP computes `c_proj(w1(x) * silu(w2(x)))`, so w2 is Qwen2's gate_proj and w1 its
+up_proj, each of width `intermediate_size // 2`; RMSNorm eps = `layer_norm_epsilon`; rotary base =
+`rotary_emb_base` with the rotate-half convention (no permutation of q/k rows); lm_head is not tied. The encoder is
+openai-whisper's (`key` has no bias, MLP width 4 x d_model, `ln_post` after the pool).
+
+Must not: touch the training loop, tokenizers or data; need network or trust_remote_code (hub names are
+resolved through `huggingface_hub.snapshot_download`, which honours HF_HUB_OFFLINE).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from qwenaudio_train.model import (
+    RELEASE_AUDIO_PAD_ID,
+    RELEASE_AUDIO_START_ID,
+    RELEASE_EOD_ID,
+    AudioEncoder,
+    ModelConfig,
+    QwenAudioModel,
+    build_whisper_encoder,
+    torch_dtype,
+    whisper_config_from_dims,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, Qwen2AudioConfig, Qwen2Config
+
+StateDict = dict[str, torch.Tensor]
+
+# Qwen2-Audio's own ids in its Qwen2 tokenizer (`<|AUDIO|>`, `<|audio_bos|>`, `<|audio_eos|>`, `<|endoftext|>`).
+QWEN2_AUDIO_TOKEN_ID = 151646
+QWEN2_AUDIO_BOS_ID = 151647
+QWEN2_AUDIO_EOS_ID = 151648
+QWEN2_EOD_ID = 151643
+
+EXPORT_SIDECAR = "qwen_audio_export.json"
+
+# ----------------------------------------------------------------------------------------------------------------
+# Name tables. `{i}` is a layer index, `{p}` is weight|bias, `{rest}` any dotted tail. One table serves both
+# directions of a conversion.
+
+_RELEASE_TO_OURS: list[tuple[str, str]] = [
+    ("transformer.wte.weight", "llm.model.embed_tokens.weight"),
+    ("transformer.ln_f.weight", "llm.model.norm.weight"),
+    ("lm_head.weight", "llm.lm_head.weight"),
+    ("transformer.h.{i}.ln_1.weight", "llm.model.layers.{i}.input_layernorm.weight"),
+    ("transformer.h.{i}.attn.c_proj.weight", "llm.model.layers.{i}.self_attn.o_proj.weight"),
+    ("transformer.h.{i}.ln_2.weight", "llm.model.layers.{i}.post_attention_layernorm.weight"),
+    # v1: c_proj(w1(x) * silu(w2(x)))  ==  Qwen2: down_proj(silu(gate_proj(x)) * up_proj(x))
+    ("transformer.h.{i}.mlp.w1.weight", "llm.model.layers.{i}.mlp.up_proj.weight"),
+    ("transformer.h.{i}.mlp.w2.weight", "llm.model.layers.{i}.mlp.gate_proj.weight"),
+    ("transformer.h.{i}.mlp.c_proj.weight", "llm.model.layers.{i}.mlp.down_proj.weight"),
+    ("transformer.audio.conv1.{p}", "audio.conv1.{p}"),
+    ("transformer.audio.conv2.{p}", "audio.conv2.{p}"),
+    ("transformer.audio.positional_embedding", "audio.embed_positions.weight"),
+    ("transformer.audio.blocks.{i}.attn.query.{p}", "audio.layers.{i}.self_attn.q_proj.{p}"),
+    ("transformer.audio.blocks.{i}.attn.key.weight", "audio.layers.{i}.self_attn.k_proj.weight"),  # no bias
+    ("transformer.audio.blocks.{i}.attn.value.{p}", "audio.layers.{i}.self_attn.v_proj.{p}"),
+    ("transformer.audio.blocks.{i}.attn.out.{p}", "audio.layers.{i}.self_attn.out_proj.{p}"),
+    ("transformer.audio.blocks.{i}.attn_ln.{p}", "audio.layers.{i}.self_attn_layer_norm.{p}"),
+    ("transformer.audio.blocks.{i}.mlp.0.{p}", "audio.layers.{i}.fc1.{p}"),
+    ("transformer.audio.blocks.{i}.mlp.2.{p}", "audio.layers.{i}.fc2.{p}"),
+    ("transformer.audio.blocks.{i}.mlp_ln.{p}", "audio.layers.{i}.final_layer_norm.{p}"),
+    ("transformer.audio.ln_post.{p}", "audio.ln_post.{p}"),
+    ("transformer.audio.proj.{p}", "audio.proj.{p}"),
+    ("transformer.audio.audio_bos_eos_token.weight", "audio.audio_bos_eos_token.weight"),
+]
+# The fused projection, split into three in our layout (rows [0:H] = q, [H:2H] = k, [2H:3H] = v).
+_RELEASE_QKV = "transformer.h.{i}.attn.c_attn.{p}"
+_OURS_QKV = tuple(f"llm.model.layers.{{i}}.self_attn.{x}_proj.{{p}}" for x in "qkv")
+# Buffers some v1 checkpoints carry that hold no weights (rebuilt at load by every implementation).
+_RELEASE_IGNORED = re.compile(r"(\.masked_bias|\.rotary_emb\.inv_freq|\.logn_tensor)$")
+
+_OURS_TO_PORT: list[tuple[str, str]] = [
+    ("audio.conv1.{p}", "model.audio_tower.conv1.{p}"),
+    ("audio.conv2.{p}", "model.audio_tower.conv2.{p}"),
+    ("audio.embed_positions.weight", "model.audio_tower.embed_positions.weight"),
+    ("audio.layers.{rest}", "model.audio_tower.layers.{rest}"),
+    ("audio.ln_post.{p}", "model.audio_tower.layer_norm.{p}"),  # both after the pool
+    ("audio.proj.{p}", "model.multi_modal_projector.linear.{p}"),
+    ("llm.model.{rest}", "model.language_model.{rest}"),
+    ("llm.lm_head.weight", "lm_head.weight"),
+]
+_BOS_EOS = "audio.audio_bos_eos_token.weight"
+
+_FIELDS = {"{i}": r"(?P<i>\d+)", "{p}": r"(?P<p>weight|bias)", "{rest}": r"(?P<rest>.+)"}
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    regex = re.escape(template)
+    for field, group in _FIELDS.items():
+        regex = regex.replace(re.escape(field), group)
+    return re.compile(regex + "$")
+
+
+def _fill(template: str, groups: Mapping[str, str]) -> str:
+    for name, value in groups.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def _rename(key: str, table: list[tuple[str, str]], reverse: bool = False) -> str | None:
+    for src, dst in table:
+        if reverse:
+            src, dst = dst, src
+        m = _pattern(src).match(key)
+        if m:
+            return _fill(dst, m.groupdict())
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Release layout <-> ours: state dicts
+
+
+def convert_release_state_dict(sd: Mapping[str, torch.Tensor], cfg: Mapping[str, Any] | None = None) -> StateDict:
+    """A state dict in the released layout (Qwen-Audio, or Qwen-7B v1 without `transformer.audio.*`) -> our names
+    (`audio.*`, `llm.*`). `cfg` is the release's config.json (checked when given: no kv grouping, full rotary,
+    no biases but the fused qkv). Strict: an unknown key raises. Tensors keep their dtype; split q/k/v are copies,
+    every other tensor is the input's own object."""
+    if cfg is not None:
+        _check_release_config(cfg)
+    out: StateDict = {}
+    unknown = []
+    qkv = _pattern(_RELEASE_QKV)
+    for key, tensor in sd.items():
+        if _RELEASE_IGNORED.search(key):
+            continue
+        m = qkv.match(key)
+        if m:
+            if tensor.shape[0] % 3:
+                raise ValueError(f"{key} has {tensor.shape[0]} rows, not a multiple of 3 (fused q|k|v)")
+            for name, part in zip(_OURS_QKV, tensor.chunk(3, dim=0)):
+                out[_fill(name, m.groupdict())] = part.clone()  # clones: own storage, safe to save separately
+            continue
+        new = _rename(key, _RELEASE_TO_OURS)
+        if new is None:
+            unknown.append(key)
+        else:
+            out[new] = tensor
+    if unknown:
+        raise ValueError(f"not a released Qwen(-Audio) layout: unknown keys {sorted(unknown)[:8]}")
+    return out
+
+
+def export_release_state_dict(model: QwenAudioModel | Mapping[str, torch.Tensor]) -> StateDict:
+    """Our model (or its state dict, `audio.*` / `llm.*`) -> the released layout: the inverse of
+    `convert_release_state_dict` (q/k/v fused back into `c_attn`). Refuses what the release cannot hold: grouped kv
+    heads, an o_proj or MLP bias. A tied LM writes its embedding as `lm_head.weight` too (the release is untied).
+    An `llm.*`-only state dict gives a plain Qwen-7B (v1) layout."""
+    sd = model.state_dict() if isinstance(model, torch.nn.Module) else dict(model)
+    out: StateDict = {}
+    unknown = []
+    qkv_parts: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    patterns = [(x, _pattern(t)) for x, t in zip("qkv", _OURS_QKV)]
+    for key, tensor in sd.items():
+        for which, pat in patterns:
+            m = pat.match(key)
+            if m:
+                qkv_parts.setdefault((m["i"], m["p"]), {})[which] = tensor
+                break
+        else:
+            new = _rename(key, _RELEASE_TO_OURS, reverse=True)
+            if new is None:
+                unknown.append(key)
+            else:
+                out[new] = tensor
+    if unknown:
+        raise ValueError(
+            "the released layout has no place for "
+            f"{sorted(unknown)[:8]} (grouped-query attention, o_proj/MLP biases and non-Qwen2 LLMs are not v1)"
+        )
+    for (i, p), parts in sorted(qkv_parts.items()):
+        if set(parts) != {"q", "k", "v"}:
+            raise ValueError(f"layer {i}: {p} of q/k/v incomplete ({sorted(parts)})")
+        if not parts["q"].shape == parts["k"].shape == parts["v"].shape:
+            raise ValueError(
+                f"layer {i}: q/k/v {p} shapes {[tuple(parts[x].shape) for x in 'qkv']} differ: grouped kv heads "
+                "(num_key_value_heads < num_attention_heads) cannot be written as Qwen v1's fused c_attn"
+            )
+        out[_fill(_RELEASE_QKV, {"i": i, "p": p})] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
+    wte, head = out.get("transformer.wte.weight"), out.get("lm_head.weight")
+    if wte is not None and (head is None or head.data_ptr() == wte.data_ptr()):
+        out["lm_head.weight"] = wte.clone()  # tied -> an untied copy (a shared tensor would be saved once)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Release layout <-> ours: configs
+
+
+def _check_release_config(cfg: Mapping[str, Any]) -> None:
+    hidden, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+    problems = []
+    if float(cfg.get("rotary_pct", 1.0)) != 1.0:
+        problems.append(f"rotary_pct={cfg['rotary_pct']} (Qwen2 rotates every channel)")
+    if int(cfg.get("kv_channels", hidden // heads)) * heads != hidden:
+        problems.append(f"kv_channels x heads = {cfg['kv_channels']} x {heads} != hidden_size {hidden}")
+    if not cfg.get("no_bias", True):
+        problems.append("no_bias=false (Qwen2 has no o_proj/MLP bias)")
+    if problems:
+        raise ValueError("this Qwen v1 config has no exact Qwen2 equivalent: " + "; ".join(problems))
+
+
+def release_to_qwen2_config(
+    cfg: Mapping[str, Any], eod_id: int = RELEASE_EOD_ID, attn_implementation: str = "sdpa"
+) -> Qwen2Config:
+    """The Qwen2Config computing what a Qwen v1 config.json computes (exactly in training; at inference for a
+    total length <= `seq_length`, see `docs/interop.md` for dynamic NTK and logn attention beyond it)."""
+    from transformers import Qwen2Config
+
+    _check_release_config(cfg)
+    vocab = int(cfg["vocab_size"])
+    special = eod_id if eod_id < vocab else None
+    return Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=int(cfg["hidden_size"]),
+        intermediate_size=int(cfg["intermediate_size"]) // 2,  # v1's w1/w2 are intermediate_size // 2 wide
+        num_hidden_layers=int(cfg["num_hidden_layers"]),
+        num_attention_heads=int(cfg["num_attention_heads"]),
+        num_key_value_heads=int(cfg["num_attention_heads"]),
+        hidden_act="silu",
+        max_position_embeddings=int(cfg.get("max_position_embeddings", cfg.get("seq_length", 2048))),
+        initializer_range=float(cfg.get("initializer_range", 0.02)),
+        rms_norm_eps=float(cfg["layer_norm_epsilon"]),
+        rope_parameters={"rope_type": "default", "rope_theta": float(cfg.get("rotary_emb_base", 10000))},
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        attention_dropout=float(cfg.get("attn_dropout_prob", 0.0)),
+        use_sliding_window=False,
+        bos_token_id=special,
+        eos_token_id=special,
+        pad_token_id=special,
+        attn_implementation=attn_implementation,
+    )
+
+
+def release_to_model_config(cfg: Mapping[str, Any], **overrides: Any) -> ModelConfig:
+    """A ModelConfig with the dims of a released Qwen-Audio config.json (`audio` section included); special ids
+    default to the release's (`<audio>` from `audio.audio_start_id`, `</audio>` the next id)."""
+    a = cfg["audio"]
+    start = int(a.get("audio_start_id", RELEASE_AUDIO_START_ID))
+    fields: dict[str, Any] = dict(
+        preset="tiny",  # only as a container: every dim below is explicit and both sources are None
+        encoder_source=None,
+        llm_source=None,
+        n_mels=int(a["n_mels"]),
+        encoder_d_model=int(a["n_state"]),
+        encoder_layers=int(a["n_layer"]),
+        encoder_heads=int(a["n_head"]),
+        encoder_ffn_dim=4 * int(a["n_state"]),  # openai-whisper's MLP is 4 x d_model wide
+        max_source_positions=int(a["n_ctx"]),
+        llm_hidden_size=int(cfg["hidden_size"]),
+        llm_layers=int(cfg["num_hidden_layers"]),
+        llm_heads=int(cfg["num_attention_heads"]),
+        llm_kv_heads=int(cfg["num_attention_heads"]),
+        llm_intermediate_size=int(cfg["intermediate_size"]) // 2,
+        llm_max_position_embeddings=int(cfg.get("max_position_embeddings", cfg.get("seq_length", 2048))),
+        llm_tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        vocab_size=int(cfg["vocab_size"]),
+        audio_start_id=start,
+        audio_end_id=start + 1,  # the release finds </audio> as audio_start_id + 1
+        audio_pad_id=RELEASE_AUDIO_PAD_ID,
+        eod_id=RELEASE_EOD_ID,
+    )
+    fields.update(overrides)
+    return ModelConfig(**fields)
+
+
+def model_to_release_config(model: QwenAudioModel, seq_length: int = 2048) -> dict[str, Any]:
+    """The release's config.json for our model (what `QWenLMHeadModel` needs to build the same shapes).
+    `seq_length` is where the release's inference-time dynamic NTK / logn attention start (2048 in Qwen-Audio)."""
+    lc = model.llm.config.get_text_config() if hasattr(model.llm.config, "get_text_config") else model.llm.config
+    wc = model.audio.whisper_config
+    heads = int(lc.num_attention_heads)
+    problems = []
+    if int(lc.num_key_value_heads) != heads:
+        problems.append(f"num_key_value_heads {lc.num_key_value_heads} != num_attention_heads {heads}")
+    rope = dict(getattr(lc, "rope_parameters", None) or {})
+    if rope.get("rope_type", "default") != "default":
+        problems.append(f"rope scaling {rope}")
+    if wc.encoder_ffn_dim != 4 * wc.d_model:
+        problems.append(f"encoder_ffn_dim {wc.encoder_ffn_dim} != 4 x d_model (openai-whisper's MLP width)")
+    if wc.activation_function != "gelu":
+        problems.append(f"encoder activation {wc.activation_function}")
+    if model.cfg.audio_end_id != model.cfg.audio_start_id + 1:
+        problems.append("audio_end_id != audio_start_id + 1 (the release derives </audio> from <audio>)")
+    if problems:
+        raise ValueError("the released code cannot build this model: " + "; ".join(problems))
+    dtype = model.llm.get_input_embeddings().weight.dtype
+    return {
+        "architectures": ["QWenLMHeadModel"],
+        "auto_map": {
+            "AutoConfig": "configuration_qwen.QWenConfig",
+            "AutoModelForCausalLM": "modeling_qwen.QWenLMHeadModel",
+        },
+        "model_type": "qwen",
+        "attn_dropout_prob": float(getattr(lc, "attention_dropout", 0.0)),
+        "emb_dropout_prob": 0.0,
+        "bf16": dtype == torch.bfloat16,
+        "fp16": dtype == torch.float16,
+        "fp32": dtype == torch.float32,
+        "hidden_size": int(lc.hidden_size),
+        "intermediate_size": 2 * int(lc.intermediate_size),
+        "initializer_range": float(lc.initializer_range),
+        "kv_channels": int(lc.hidden_size) // heads,
+        "layer_norm_epsilon": float(lc.rms_norm_eps),
+        "max_position_embeddings": int(lc.max_position_embeddings),
+        "no_bias": True,
+        "num_attention_heads": heads,
+        "num_hidden_layers": int(lc.num_hidden_layers),
+        "rotary_emb_base": float(rope.get("rope_theta", 10000.0)),
+        "rotary_pct": 1.0,
+        "scale_attn_weights": True,
+        "seq_length": seq_length,
+        "tie_word_embeddings": False,
+        "use_cache": True,
+        "use_dynamic_ntk": True,
+        "use_flash_attn": "auto",
+        "use_logn_attn": True,
+        "vocab_size": int(model.llm.get_input_embeddings().weight.shape[0]),
+        "audio": {
+            "n_mels": int(wc.num_mel_bins),
+            "n_ctx": int(wc.max_source_positions),
+            "n_state": int(wc.d_model),
+            "n_head": int(wc.encoder_attention_heads),
+            "n_layer": len(model.audio.layers),
+            "output_dim": int(model.audio.proj.out_features),
+            "avg_pool": True,
+            "add_audio_bos_eos_token": True,
+            "audio_start_id": int(model.cfg.audio_start_id),
+        },
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading and writing checkpoint directories
+
+
+def _resolve_dir(source: str | Path) -> Path:
+    path = Path(source)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.bin"]
+    return Path(snapshot_download(repo_id=str(source), allow_patterns=patterns))  # honours HF_HUB_OFFLINE
+
+
+def load_release_checkpoint(source: str | Path) -> tuple[StateDict, dict[str, Any]]:
+    """(state dict, config.json) of a checkpoint directory (or hub name) in any transformers weight format:
+    sharded or single safetensors, or pytorch_model*.bin (read with weights_only=True). Code files are ignored."""
+    root = _resolve_dir(source)
+    config = json.loads((root / "config.json").read_text())
+    files: list[Path] = []
+    for index_name, pattern in (
+        ("model.safetensors.index.json", "*.safetensors"),
+        ("pytorch_model.bin.index.json", "pytorch_model*.bin"),
+    ):
+        index = root / index_name
+        if index.is_file():
+            files = [root / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+        else:
+            files = sorted(root.glob(pattern))
+        if files:
+            break
+    if not files:
+        raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin weights in {root}")
+    sd: StateDict = {}
+    for f in files:
+        if f.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd.update(load_file(str(f)))
+        else:
+            sd.update(torch.load(str(f), map_location="cpu", weights_only=True, mmap=True))
+    return sd, config
+
+
+def _save_weights(sd: Mapping[str, torch.Tensor], out_dir: Path, max_shard_size: str) -> None:
+    from huggingface_hub import save_torch_state_dict
+
+    save_torch_state_dict(
+        {k: v.detach().contiguous().cpu() for k, v in sd.items()},
+        out_dir,
+        max_shard_size=max_shard_size,
+        metadata={"format": "pt"},
+    )
+
+
+def export_release_checkpoint(
+    model: QwenAudioModel, out_dir: str | Path, seq_length: int = 2048, max_shard_size: str = "5GB"
+) -> Path:
+    """Write `config.json` + safetensors in the released Qwen-Audio layout. The release's code files
+    (modeling_qwen.py, configuration_qwen.py, audio.py, tokenizer files, mel_filters.npz) are not ours to ship:
+    copy them from the released repository beside these to run its inference/evaluation code on the weights."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = model_to_release_config(model, seq_length=seq_length)
+    _save_weights(export_release_state_dict(model), out, max_shard_size)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Release -> ours: models
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
+
+
+def _split(sd: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
+    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+
+
+def _load_native_llm(config: Any, llm_sd: StateDict, dtype: torch.dtype) -> PreTrainedModel:
+    """A native transformers causal LM from a config and a complete state dict, built on the meta device by
+    transformers (no random init, no zero.Init conflicts). Strict about missing/unexpected keys."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+    llm, info = model_class.from_pretrained(
+        None, config=config, state_dict=llm_sd, dtype=dtype, output_loading_info=True
+    )
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    bad = {k: sorted(set(v) - tied) for k, v in info.items() if k in ("missing_keys", "unexpected_keys")}
+    if any(bad.values()) or info.get("mismatched_keys"):
+        raise ValueError(
+            f"converted LLM weights do not fit {model_class.__name__}: {bad}, {info.get('mismatched_keys')}"
+        )
+    return llm.eval()
+
+
+def _source_state(
+    src: str | Path | Mapping[str, torch.Tensor], release_config: Mapping[str, Any] | None
+) -> tuple[Mapping[str, torch.Tensor], dict[str, Any]]:
+    if isinstance(src, Mapping):
+        if release_config is None:
+            raise ValueError("a state dict source needs its release_config (the config.json dict)")
+        return src, dict(release_config)
+    sd, cfg = load_release_checkpoint(src)
+    return sd, dict(release_config) if release_config is not None else cfg
+
+
+def import_release_llm(
+    src: str | Path | Mapping[str, torch.Tensor],
+    release_config: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
+    attn_implementation: str = "sdpa",
+    eod_id: int = RELEASE_EOD_ID,
+    save_dir: str | Path | None = None,
+) -> PreTrainedModel:
+    """A Qwen v1 LLM checkpoint (Qwen-7B, or the LLM half of Qwen-Audio: `transformer.audio.*` is skipped) ->
+    a native `Qwen2ForCausalLM` computing the same function. `dtype` None keeps the checkpoint's. With `save_dir`
+    the result is also written there (`save_pretrained`): `ModelConfig(llm_source=save_dir)` then builds the
+    paper's stage-1 model from it natively."""
+    sd, cfg = _source_state(src, release_config)
+    llm_only = {k: v for k, v in sd.items() if not k.startswith("transformer.audio.")}
+    converted = convert_release_state_dict(llm_only, cfg)
+    llm_sd = _split(converted, "llm.")
+    wanted = torch_dtype(dtype) if dtype not in (None, "auto") else llm_sd["model.embed_tokens.weight"].dtype
+    llm = _load_native_llm(release_to_qwen2_config(cfg, eod_id, attn_implementation), llm_sd, wanted)
+    if save_dir is not None:
+        llm.save_pretrained(str(save_dir))
+    return llm
+
+
+def import_release_checkpoint(
+    src: str | Path | Mapping[str, torch.Tensor],
+    release_config: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
+    attn_implementation: str = "sdpa",
+    **config_overrides: Any,
+) -> QwenAudioModel:
+    """A released Qwen-Audio checkpoint (directory, hub name, or state dict + its config.json dict) -> our
+    `QwenAudioModel` with a native Qwen2 LLM; no remote code. `dtype` None keeps the checkpoint's;
+    `config_overrides` go to the ModelConfig (e.g. the special ids of a tokenizer other than the release's).
+    Save it with `model.save_pretrained(dir)`; train it with `model.llm_source` / the trainer's usual loading."""
+    sd, cfg = _source_state(src, release_config)
+    converted = convert_release_state_dict(sd, cfg)
+    audio_sd, llm_sd = _split(converted, "audio."), _split(converted, "llm.")
+    if not audio_sd:
+        raise ValueError("no transformer.audio.* weights: this is a plain Qwen v1 LLM, use import_release_llm")
+    wanted = torch_dtype(dtype) if dtype not in (None, "auto") else llm_sd["model.embed_tokens.weight"].dtype
+    mcfg = release_to_model_config(
+        cfg, dtype=_dtype_name(wanted), attn_implementation=attn_implementation, **config_overrides
+    ).resolved()
+
+    llm = _load_native_llm(release_to_qwen2_config(cfg, mcfg.eod_id, attn_implementation), llm_sd, wanted)
+    whisper_config = whisper_config_from_dims(mcfg)
+    audio = AudioEncoder(build_whisper_encoder(whisper_config, device="meta"), mcfg.llm_hidden_size)
+    audio.load_state_dict(audio_sd, strict=True, assign=True)
+    audio.to(wanted)
+    rows = llm.get_input_embeddings().weight.shape[0]
+    too_big = {n: getattr(mcfg, n) for n in ("audio_start_id", "audio_end_id", "audio_pad_id", "eod_id")}
+    too_big = {n: v for n, v in too_big.items() if v >= rows}
+    if too_big:
+        raise ValueError(f"special ids {too_big} are outside the {rows}-row embedding: pass them as overrides")
+    return QwenAudioModel(mcfg, audio, llm).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ours <-> transformers' Qwen2-Audio port
+
+
+def qwen2_audio_config(model: QwenAudioModel) -> Qwen2AudioConfig:
+    """The `Qwen2AudioConfig` of our model: encoder dims from the Whisper config, the LLM's own config as
+    text_config, `audio_token_index` = our audio pad id (the port fills those positions with audio features)."""
+    from transformers import Qwen2AudioConfig
+
+    wc = model.audio.whisper_config
+    audio_config = dict(
+        model_type="qwen2_audio_encoder",
+        num_mel_bins=int(wc.num_mel_bins),
+        encoder_layers=len(model.audio.layers),
+        encoder_attention_heads=int(wc.encoder_attention_heads),
+        encoder_ffn_dim=int(wc.encoder_ffn_dim),
+        d_model=int(wc.d_model),
+        dropout=float(wc.dropout),
+        attention_dropout=float(wc.attention_dropout),
+        activation_function=str(wc.activation_function),
+        activation_dropout=float(wc.activation_dropout),
+        scale_embedding=bool(wc.scale_embedding),
+        max_source_positions=int(wc.max_source_positions),
+        encoder_layerdrop=0.0,
+    )
+    text_config = model.llm.config.to_dict()
+    return Qwen2AudioConfig(
+        audio_config=audio_config, text_config=text_config, audio_token_index=int(model.cfg.audio_pad_id)
+    )
+
+
+def qwen2_audio_state_dict(
+    model: QwenAudioModel | Mapping[str, torch.Tensor],
+    audio_start_id: int | None = None,
+    audio_end_id: int | None = None,
+) -> StateDict:
+    """Our weights under the port's names. The port has no learned audio bos/eos: its `<|audio_bos|>` /
+    `<|audio_eos|>` are text tokens. Our bos/eos rows are therefore written into the embedding rows of our
+    `<audio>` / `</audio>` ids, which our own forward never reads (it always overwrites those positions)."""
+    if isinstance(model, torch.nn.Module):
+        sd = model.state_dict()
+        audio_start_id = model.cfg.audio_start_id if audio_start_id is None else audio_start_id
+        audio_end_id = model.cfg.audio_end_id if audio_end_id is None else audio_end_id
+    else:
+        sd = dict(model)
+    if audio_start_id is None or audio_end_id is None:
+        raise ValueError("audio_start_id and audio_end_id are needed with a state dict")
+    out: StateDict = {}
+    unknown = []
+    for key, tensor in sd.items():
+        if key == _BOS_EOS:
+            continue
+        new = _rename(key, _OURS_TO_PORT)
+        if new is None:
+            unknown.append(key)
+        else:
+            out[new] = tensor
+    if unknown:
+        raise ValueError(f"no place in Qwen2AudioForConditionalGeneration for {sorted(unknown)[:8]}")
+    embed_key = "model.language_model.embed_tokens.weight"
+    if embed_key not in out:
+        raise ValueError("the LLM has no model.embed_tokens.weight: the port expects a transformers decoder LM")
+    embed = out[embed_key].detach().clone()
+    embed[[audio_start_id, audio_end_id]] = sd[_BOS_EOS].to(embed.dtype)
+    out[embed_key] = embed
+    return out
+
+
+def export_qwen2_audio(model: QwenAudioModel, out_dir: str | Path, max_shard_size: str = "5GB") -> Path:
+    """Write a `Qwen2AudioForConditionalGeneration` directory (config.json + safetensors) for our model, loadable
+    by transformers alone. Feed it the same input_ids as our model (`<audio>` + audio pad x N + `</audio>`):
+    audio_token_index is our pad id and the bos/eos rows live in the embedding (see `qwen2_audio_state_dict`).
+    Also writes `qwen_audio_export.json` naming those ids. What is exact and what is not: docs/interop.md."""
+    llm_config = model.llm.config
+    if getattr(llm_config, "tie_word_embeddings", False):
+        raise ValueError(
+            "the LLM ties lm_head to the embedding: writing the audio bos/eos rows into the embedding would also "
+            "change the lm_head logits of <audio>/</audio>; untie it first"
+        )
+    if model.llm.base_model_prefix != "model" or not hasattr(model.llm, "lm_head"):
+        raise ValueError(f"{type(model.llm).__name__} is not a `model` + `lm_head` transformers causal LM")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = qwen2_audio_config(model)
+    config.dtype = model.llm.get_input_embeddings().weight.dtype
+    _save_weights(qwen2_audio_state_dict(model), out, max_shard_size)
+    config.save_pretrained(str(out))
+    sidecar = {
+        "audio_token_id": int(model.cfg.audio_pad_id),
+        "audio_bos_token_id": int(model.cfg.audio_start_id),
+        "audio_eos_token_id": int(model.cfg.audio_end_id),
+        "eod_id": int(model.cfg.eod_id),
+        "note": "exported by qwenaudio_train.interop.export_qwen2_audio; audio bos/eos embeddings are the "
+        "embedding rows of audio_bos_token_id / audio_eos_token_id",
+    }
+    (out / EXPORT_SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
+    return out
+
+
+def import_qwen2_audio(
+    src: str | Path,
+    audio_bos_id: int = QWEN2_AUDIO_BOS_ID,
+    audio_eos_id: int = QWEN2_AUDIO_EOS_ID,
+    eod_id: int = QWEN2_EOD_ID,
+    dtype: str | None = None,
+    attn_implementation: str = "sdpa",
+) -> QwenAudioModel:
+    """A `Qwen2AudioForConditionalGeneration` directory -> our QwenAudioModel: the encoder, pool, layer norm and
+    projector map one to one; the learned bos/eos are read from the embedding rows of `audio_bos_id` /
+    `audio_eos_id` (Qwen2-Audio's `<|audio_bos|>` / `<|audio_eos|>` by default; a directory written by
+    `export_qwen2_audio` names its own ids in qwen_audio_export.json, which take precedence). Inputs must then
+    use these ids as `<audio>` / `</audio>` and the port's audio token as the pad."""
+    from transformers import Qwen2AudioConfig
+
+    root = _resolve_dir(src)
+    sidecar = root / EXPORT_SIDECAR
+    if sidecar.is_file():
+        ids = json.loads(sidecar.read_text())
+        audio_bos_id, audio_eos_id, eod_id = ids["audio_bos_token_id"], ids["audio_eos_token_id"], ids["eod_id"]
+    config = Qwen2AudioConfig.from_pretrained(str(root))
+    sd, _ = load_release_checkpoint(root)  # any transformers weight format
+    sd = _port_native_names(sd)
+    ours: StateDict = {}
+    unknown = []
+    for key, tensor in sd.items():
+        new = _rename(key, _OURS_TO_PORT, reverse=True)
+        if new is None:
+            unknown.append(key)
+        else:
+            ours[new] = tensor
+    if unknown:
+        raise ValueError(f"unexpected Qwen2-Audio weights {sorted(unknown)[:8]}")
+    embed = ours["llm.model.embed_tokens.weight"]
+    ours[_BOS_EOS] = embed[[audio_bos_id, audio_eos_id]].clone()
+
+    ac, tc = config.audio_config, config.text_config
+    wanted = torch_dtype(dtype) if dtype not in (None, "auto") else embed.dtype
+    mcfg = ModelConfig(
+        preset="tiny",
+        encoder_source=None,
+        llm_source=None,
+        n_mels=ac.num_mel_bins,
+        encoder_d_model=ac.d_model,
+        encoder_layers=ac.encoder_layers,
+        encoder_heads=ac.encoder_attention_heads,
+        encoder_ffn_dim=ac.encoder_ffn_dim,
+        max_source_positions=ac.max_source_positions,
+        llm_hidden_size=tc.hidden_size,
+        llm_layers=tc.num_hidden_layers,
+        llm_heads=tc.num_attention_heads,
+        llm_kv_heads=getattr(tc, "num_key_value_heads", tc.num_attention_heads),
+        llm_intermediate_size=tc.intermediate_size,
+        llm_max_position_embeddings=tc.max_position_embeddings,
+        llm_tie_word_embeddings=bool(getattr(tc, "tie_word_embeddings", False)),
+        vocab_size=tc.vocab_size,
+        audio_start_id=audio_bos_id,
+        audio_end_id=audio_eos_id,
+        audio_pad_id=int(config.audio_token_index),
+        eod_id=eod_id,
+        dtype=_dtype_name(wanted),
+        attn_implementation=attn_implementation,
+    ).resolved()
+    tc._attn_implementation = attn_implementation
+    llm = _load_native_llm(tc, _split(ours, "llm."), wanted)
+    from transformers import WhisperConfig
+
+    wc = WhisperConfig(
+        num_mel_bins=ac.num_mel_bins,
+        d_model=ac.d_model,
+        encoder_layers=ac.encoder_layers,
+        encoder_attention_heads=ac.encoder_attention_heads,
+        encoder_ffn_dim=ac.encoder_ffn_dim,
+        max_source_positions=ac.max_source_positions,
+        dropout=ac.dropout,
+        attention_dropout=ac.attention_dropout,
+        activation_dropout=ac.activation_dropout,
+        activation_function=ac.activation_function,
+        decoder_layers=1,
+        decoder_attention_heads=ac.encoder_attention_heads,
+        decoder_ffn_dim=ac.encoder_ffn_dim,
+        attn_implementation=attn_implementation,
+    )
+    audio = AudioEncoder(build_whisper_encoder(wc, device="meta"), tc.hidden_size)
+    audio.load_state_dict(_split(ours, "audio."), strict=True, assign=True)
+    audio.to(wanted)
+    return QwenAudioModel(mcfg, audio, llm).eval()
+
+
+def _port_native_names(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """The hub's Qwen2-Audio checkpoints use the pre-v5 names (`audio_tower.*`, `multi_modal_projector.*`,
+    `language_model.model.*`, `language_model.lm_head.*`): map them to the module names transformers builds."""
+    out: StateDict = {}
+    for key, tensor in sd.items():
+        if key.startswith("language_model.model."):
+            key = "model.language_model." + key[len("language_model.model.") :]
+        elif key == "language_model.lm_head.weight":
+            key = "lm_head.weight"
+        elif key.startswith(("audio_tower.", "multi_modal_projector.")):
+            key = "model." + key
+        out[key] = tensor
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line: python -m qwenaudio_train.interop COMMAND SRC OUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Convert a checkpoint directory (or hub name) and write the result to OUT."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m qwenaudio_train.interop", description=main.__doc__)
+    p.add_argument(
+        "command",
+        choices=["release-to-ours", "qwen-v1-llm", "ours-to-release", "ours-to-qwen2-audio", "qwen2-audio-to-ours"],
+        help="release-to-ours: Qwen-Audio -> QwenAudioModel dir; qwen-v1-llm: Qwen-7B v1 -> Qwen2 dir; "
+        "ours-to-release / ours-to-qwen2-audio: a QwenAudioModel dir -> that layout; qwen2-audio-to-ours",
+    )
+    p.add_argument("src")
+    p.add_argument("out")
+    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: the source's)")
+    p.add_argument("--audio-pad-id", type=int, default=None, help="release-to-ours: if not the release's 151851")
+    p.add_argument("--eod-id", type=int, default=None, help="release-to-ours: if not the release's 151643")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.command == "release-to-ours":
+        ids = {k: v for k, v in (("audio_pad_id", args.audio_pad_id), ("eod_id", args.eod_id)) if v is not None}
+        import_release_checkpoint(args.src, dtype=args.dtype, **ids).save_pretrained(out)
+    elif args.command == "qwen-v1-llm":
+        import_release_llm(args.src, dtype=args.dtype, save_dir=out)
+    elif args.command == "qwen2-audio-to-ours":
+        import_qwen2_audio(args.src, dtype=args.dtype).save_pretrained(out)
+    else:
+        model = QwenAudioModel.from_pretrained(args.src, dtype=args.dtype)
+        if args.command == "ours-to-release":
+            export_release_checkpoint(model, out)
+        else:
+            export_qwen2_audio(model, out)
+    print(f"{args.command}: {args.src} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = [
+    "convert_release_state_dict",
+    "export_release_state_dict",
+    "export_release_checkpoint",
+    "import_release_checkpoint",
+    "import_release_llm",
+    "load_release_checkpoint",
+    "release_to_model_config",
+    "release_to_qwen2_config",
+    "model_to_release_config",
+    "qwen2_audio_config",
+    "qwen2_audio_state_dict",
+    "export_qwen2_audio",
+    "import_qwen2_audio",
+]
