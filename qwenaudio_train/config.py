@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from qwenaudio_train.lora import LoraConfig
 from qwenaudio_train.model import ModelConfig
 from qwenaudio_train.optim import OptimConfig
 
@@ -50,6 +51,9 @@ class DataConfig:
     spec_augment: bool = True
     long_audio: str = "reject"  # reject | truncate
     max_bad_fraction: float = 0.05
+    format: str = "tagged"  # tagged (multi-task pretraining samples) | chat (ChatML conversations, stage 2)
+    max_tokens: int | None = None  # chat: conversations longer than this are skipped and counted, never cut
+    system: str = "You are a helpful assistant."  # chat: default system prompt
 
 
 @dataclass
@@ -99,6 +103,7 @@ class TrainConfig:
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
     def model_config(self, tokenizer: Any) -> ModelConfig:
         """The model section completed with what only the tokenizer knows (vocabulary and special ids)."""
@@ -111,6 +116,7 @@ _VALID = {
     ("logger", "wandb_mode"): ("online", "offline", "disabled"),
     ("data", "long_audio"): ("reject", "truncate"),
     ("data", "weighting"): ("explicit", "hours"),
+    ("data", "format"): ("tagged", "chat"),
     ("deepspeed", "zero_stage"): (0, 1, 2, 3),
 }
 

@@ -75,11 +75,19 @@ def load_trained(checkpoint_dir: Path, untrained: bool = False) -> tuple[Any, An
     tokenizer = load_tokenizer(cfg.tokenizer)
     torch.manual_seed(cfg.seed)  # the same initial weights as the training run
     model = build_model(cfg.model_config(tokenizer))
+    if cfg.lora.enabled:  # the checkpoint holds llm.base_model.model.* keys: wrap first, merge after loading
+        from qwenaudio_train.lora import apply_lora
+
+        apply_lora(model, cfg.lora)
     if not untrained:
         missing, unexpected = model.load_state_dict(ckpt.load_model_state_dict(checkpoint_dir), strict=False)
         if unexpected or [m for m in missing if "rotary" not in m]:
             raise RuntimeError(f"checkpoint {checkpoint_dir} does not match the model: missing {missing[:5]}, "
                                f"unexpected {unexpected[:5]}")
+    if cfg.lora.enabled:
+        from qwenaudio_train.lora import merge_lora
+
+        merge_lora(model)
     model.eval()
     return model, tokenizer, cfg
 

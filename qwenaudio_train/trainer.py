@@ -49,6 +49,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model_config(self.tokenizer))
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
+        if cfg.lora.enabled:  # adapters on the LLM; with freeze_audio the adapters are all that trains
+            self.param_counts = apply_lora_counted(self.model, cfg.lora)
         if cfg.deepspeed.activation_checkpointing:
             self.model.gradient_checkpointing_enable()
         optimizer = build_optimizer(self.model, cfg.optim)
@@ -110,12 +112,20 @@ class Trainer:
     def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
         d = self.cfg.data
         sources = build_sources(d.sources, d.weighting, d.temperature)
-        processor = SampleProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, train=True,
-                                    spec_augment=d.spec_augment, long_audio=d.long_audio, seed=self.cfg.seed)
+        formats: dict[str, Any] = {}
+        if d.format == "chat":
+            from qwenaudio_train.chat import ChatProcessor, collate_chat, parse_chat_meta
+
+            processor: Any = ChatProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, spec_augment=d.spec_augment,
+                                           long_audio=d.long_audio, max_tokens=d.max_tokens, system=d.system)
+            formats = {"parse_fn": parse_chat_meta, "collate_fn": collate_chat}
+        else:
+            processor = SampleProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, train=True,
+                                        spec_augment=d.spec_augment, long_audio=d.long_audio, seed=self.cfg.seed)
         batching = BatchingConfig(batch_size=d.batch_size, chunk_batches=d.chunk_batches, open_shards=d.open_shards,
                                   max_batch_seconds=d.max_batch_seconds, max_bad_fraction=d.max_bad_fraction)
         return StatefulLoader(sources, processor, self.tokenizer.eod_id, batching, self.cfg.seed, self.dist.rank,
-                              self.dist.world_size, d.num_workers, state=data_state)
+                              self.dist.world_size, d.num_workers, state=data_state, **formats)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum  # acted on at the end of the current step, on all ranks together
@@ -269,8 +279,23 @@ class Trainer:
         state = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen, "config": to_container(self.cfg),
                  "wandb_id": self.logger.wandb_id, "tokenizer": str(self.cfg.tokenizer),
                  "world_size": self.dist.world_size, "param_counts": self.param_counts}
-        return checkpoint.save(self.engine, self.ckpt_dir, self.step, state, self.loader.state_dict(),
+        path = checkpoint.save(self.engine, self.ckpt_dir, self.step, state, self.loader.state_dict(),
                                self.dist.rank, keep_last=self.cfg.trainer.keep_last)
+        if self.cfg.lora.enabled and self.dist.is_main and self.cfg.deepspeed.zero_stage < 3:
+            from qwenaudio_train.lora import save_adapter
+
+            save_adapter(self.model, path / "adapter", self.cfg.lora)  # the adapter alone, a few MB
+        return path
+
+
+def apply_lora_counted(model: torch.nn.Module, cfg: Any) -> dict[str, int]:
+    from qwenaudio_train.lora import apply_lora
+
+    apply_lora(model, cfg)
+    counts = {"trainable": 0, "frozen": 0}
+    for p in model.parameters():
+        counts["trainable" if p.requires_grad else "frozen"] += p.numel()
+    return counts
 
 
 def _flops_per_token(model: torch.nn.Module) -> dict[str, int]:

@@ -31,3 +31,13 @@ def real_audio_dir() -> Path:
     if not path.is_dir():
         pytest.skip("shared/fixtures/real_audio not present beside the repository")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ():
+    """In-process training sets the process-group variables (RANK, MASTER_PORT...); child processes started by
+    later tests must not inherit them."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -50,8 +50,12 @@ class BatchStream:
     """Batches of one slot. ``state_dict()`` after a batch resumes at the following batch."""
 
     def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
-                 seed: int, slot: int = 0, n_slots: int = 1, state: dict[str, Any] | None = None):
+                 seed: int, slot: int = 0, n_slots: int = 1, state: dict[str, Any] | None = None,
+                 parse_fn: Callable[[dict], Any] = parse_meta, collate_fn: Callable[..., dict] = collate):
+        # parse_fn/collate_fn: the sample format (tagged multi-task samples by default; chat.parse_chat_meta and
+        # chat.collate_chat for conversations). parse_fn's result needs a `duration` for bucketing.
         self.sources, self.processor, self.pad_id, self.cfg = sources, processor, pad_id, cfg
+        self.parse_fn, self.collate_fn = parse_fn, collate_fn
         self.seed, self.slot, self.n_slots = seed, slot, n_slots
         st = copy.deepcopy(state) if state else {}
         self.counts: dict[str, dict[str, int]] = st.get("counts", {"good": {}, "bad": {}})
@@ -90,7 +94,7 @@ class BatchStream:
         while len(items) < size:
             raw = next(self.mixture)
             try:
-                items.append((raw, parse_meta(raw)))
+                items.append((raw, self.parse_fn(raw)))
             except SampleError as e:
                 if not replay:
                     self._bad(raw["__source__"], e)
@@ -139,7 +143,7 @@ class BatchStream:
                 examples.append(ex)
             if not examples:
                 continue
-            batch = collate(examples, self.pad_id)
+            batch = self.collate_fn(examples, self.pad_id)
             batch["data_state"] = self.state_dict()
             return batch
 
@@ -148,9 +152,11 @@ class MixtureBatches(IterableDataset):
     """IterableDataset over one rank's slots; worker ``w`` serves logical slot ``(w + rotate) % workers``."""
 
     def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
-                 seed: int, rank: int, world: int, num_workers: int, states: dict[int, Any], rotate: int):
+                 seed: int, rank: int, world: int, num_workers: int, states: dict[int, Any], rotate: int,
+                 formats: dict[str, Any] | None = None):
         super().__init__()
         self.args = (sources, processor, pad_id, cfg, seed)
+        self.formats = formats or {}
         self.rank, self.world, self.workers = rank, world, max(1, num_workers)
         self.states, self.rotate = states, rotate
 
@@ -160,7 +166,7 @@ class MixtureBatches(IterableDataset):
         logical = (w + self.rotate) % self.workers
         slot = self.rank * self.workers + logical
         stream = BatchStream(*self.args, slot=slot, n_slots=self.world * self.workers,
-                             state=self.states.get(logical))
+                             state=self.states.get(logical), **self.formats)
         for batch in stream:
             batch["worker"] = logical
             yield batch
@@ -171,7 +177,8 @@ class StatefulLoader:
 
     def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
                  seed: int, rank: int = 0, world: int = 1, num_workers: int = 0,
-                 state: dict[str, Any] | None = None, prefetch_factor: int = 2):
+                 state: dict[str, Any] | None = None, prefetch_factor: int = 2,
+                 parse_fn: Callable[[dict], Any] = parse_meta, collate_fn: Callable[..., dict] = collate):
         self.workers = max(1, num_workers)
         self.world = world
         if state is not None and (state.get("workers") != self.workers or state.get("world") != world):
@@ -183,7 +190,7 @@ class StatefulLoader:
         self.states: dict[int, Any] = {int(k): v for k, v in (state or {}).get("slots", {}).items()}
         self.next_worker = int((state or {}).get("next", 0))
         dataset = MixtureBatches(sources, processor, pad_id, cfg, seed, rank, world, num_workers, self.states,
-                                 self.next_worker)
+                                 self.next_worker, formats={"parse_fn": parse_fn, "collate_fn": collate_fn})
         kwargs: dict[str, Any] = {"batch_size": None, "num_workers": num_workers}
         if num_workers > 0:
             kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)

@@ -10,20 +10,26 @@ import pytest
 import sacrebleu
 
 from qwenaudio_train.eval import HEADLINE, HIGHER_IS_BETTER, SCORERS, score
+from qwenaudio_train.eval import scorers
 from qwenaudio_train.eval.scorers import (
     accuracy_score,
     align,
     average_precision,
     basic_normalize,
+    best_mapping,
     bleu_score,
     clean_text,
+    entity_score,
     mna_score,
     parse_note_analysis,
     parse_srwt,
+    sd_score,
+    sed_score,
     srwt_score,
     tokenize_for_wer,
     wer_score,
 )
+from qwenaudio_train.tasks import diarization_spans, format_entities, format_spans
 
 # ---------------------------------------------------------------------------------------------- cleaning
 
@@ -164,6 +170,20 @@ def test_accuracy_release_raw_match_and_yes_no_subset() -> None:
 def test_accuracy_explicit_labels() -> None:
     out = accuracy_score(["cat"], ["cat"], labels=["cat", "dog"])
     assert out["macro_f1"] == 0.5  # dog has no support and no prediction: F1 0
+
+
+def test_multi_label_f1() -> None:
+    # SEC / MIC targets join labels with ", "; the prediction may order them differently or miss some.
+    refs = ["dog bark, car horn", "piano, violin", "speech"]
+    preds = ["Car horn , dog bark<|endoftext|>", "<|instrument|>piano, cello", ""]
+    out = accuracy_score(preds, refs)
+    assert out["accuracy"] == 0.0  # the joined strings differ: accuracy is unchanged by the new keys
+    # tp: car horn, dog bark, piano = 3; fp: cello = 1; fn: violin, speech = 2
+    assert out["label_f1"] == pytest.approx(6 / 9)
+    assert out["label_precision"] == pytest.approx(3 / 4) and out["label_recall"] == pytest.approx(3 / 5)
+    single = accuracy_score(["dog", "cat"], ["dog", "bird"])
+    assert single["label_f1"] == single["accuracy"] == 0.5
+    assert math.isnan(accuracy_score([""], [""])["label_f1"])
 
 
 # ---------------------------------------------------------------------------------------------- SRWT
@@ -336,11 +356,150 @@ def test_bleu_japanese_tokenizer_or_fallback() -> None:
         assert out["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], tokenize="ja-mecab").score)
 
 
+# ---------------------------------------------------------------------------------------------- SD
+
+
+def _turns(*turns: tuple[str, float, float]) -> str:
+    return format_spans(diarization_spans(list(turns)))
+
+
+def test_der_perfect_up_to_speaker_names() -> None:
+    ref = _turns(("A", 0.2, 1.8), ("B", 1.6, 3.1), ("A", 3.0, 3.9))
+    pred = "<|0.20|>Bob<|1.80|><|1.60|>alice<|3.10|><|3.00|>BOB<|3.90|>"  # other names, other case
+    out = sd_score([pred], [ref], details=True)
+    assert out["der"] == 0.0 and out["speaker_count_accuracy"] == 1.0
+    assert out["ref_speech_s"] == pytest.approx(1.6 + 1.5 + 0.9)
+    assert out["details"][0]["mapping"] == {"bob": "speaker 1", "alice": "speaker 2"}
+
+
+def test_der_by_hand() -> None:
+    # Reference A 0-2 s, B 2-4 s; one predicted speaker 0-3 s, mapped to A (200 frames in common, B only 100).
+    ref = _turns(("A", 0.0, 2.0), ("B", 2.0, 4.0))
+    out = sd_score([_turns(("x", 0.0, 3.0))], [ref])
+    assert (out["missed"], out["false_alarm"], out["confusion"]) == pytest.approx((0.25, 0.0, 0.25))
+    assert out["der"] == pytest.approx(0.5) and out["speaker_count_accuracy"] == 0.0
+    # Overlapped reference speech (A 0-2, B 1-3): 100 frames with two speakers but one predicted -> missed.
+    out = sd_score([_turns(("x", 0.0, 3.0))], [_turns(("A", 0.0, 2.0), ("B", 1.0, 3.0))])
+    assert (out["missed"], out["false_alarm"], out["confusion"]) == pytest.approx((0.25, 0.0, 0.25))
+    # A second predicted speaker talking over silence is false alarm.
+    out = sd_score([_turns(("x", 0.0, 1.0), ("y", 1.0, 2.0))], [_turns(("A", 0.0, 1.0))])
+    assert out["der"] == pytest.approx(1.0) and out["false_alarm"] == pytest.approx(1.0)
+
+
+def test_der_is_corpus_level_and_unparseable_is_all_missed() -> None:
+    refs = [_turns(("A", 0.0, 1.0)), _turns(("A", 0.0, 3.0))]
+    preds = [_turns(("A", 0.0, 1.0)), "I think two people talk"]
+    out = sd_score(preds, refs)
+    assert out["der"] == pytest.approx(300 / 400)  # the mean of the per-sample DERs would be 0.5
+    assert out["missed"] == pytest.approx(0.75) and out["empty_predictions"] == 1.0
+    assert math.isnan(sd_score([""], [""])["der"])
+
+
+def test_best_mapping_is_optimal() -> None:
+    # Greedy takes 10 and is left with 0; the best one-to-one mapping takes 9 + 9.
+    assert best_mapping([[10, 9], [9, 0]]) == ([(0, 1), (1, 0)], True)
+    assert best_mapping([[0, 5, 0]]) == ([(0, 1)], True)
+    assert best_mapping([[1], [7], [3]]) == ([(1, 0)], True)
+    assert best_mapping([]) == ([], True)
+    rng = __import__("random").Random(0)
+    perms = __import__("itertools").permutations
+    for rows, cols in [(3, 3), (2, 5), (5, 2), (6, 6), (4, 7)]:
+        grid = [[rng.randint(0, 9) for _ in range(cols)] for _ in range(rows)]
+        pairs, exact = best_mapping(grid)
+        k = max(rows, cols)
+        padded = [[grid[r][c] if r < rows and c < cols else 0 for c in range(k)] for r in range(k)]
+        brute = max(sum(padded[r][p[r]] for r in range(k)) for p in perms(range(k)))
+        assert exact and sum(grid[r][c] for r, c in pairs) == brute
+        assert len({r for r, _ in pairs}) == len(pairs) == len({c for _, c in pairs})
+
+
+def test_best_mapping_greedy_beyond_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scorers, "EXACT_MAPPING_MAX_SPEAKERS", 1)
+    assert best_mapping([[10, 9], [9, 0]]) == ([(0, 0)], False)
+    out = sd_score([_turns(("x", 0.0, 1.0), ("y", 1.0, 2.0))], [_turns(("A", 0.0, 1.0), ("B", 1.0, 2.0))])
+    assert out["der"] == 0.0 and out["greedy_mappings"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------- SED
+
+
+def _events(*events: tuple[str, float, float]) -> str:
+    return format_spans(list(events))
+
+
+def test_sed_collars() -> None:
+    ref = _events(("dog bark", 1.0, 2.0), ("speech", 0.0, 10.0))
+    # onset 0.20 s late (inclusive) with offset 0.20 s early; speech offset 2 s early = 20 % of 10 s.
+    hit = _events(("Dog  Bark", 1.2, 1.8), ("speech", 0.0, 8.0))
+    assert sed_score([hit], [ref])["event_f1"] == 1.0
+    # 0.21 s onset error, and a 2.01 s offset error on the long event: both missed.
+    miss = _events(("dog bark", 1.21, 2.0), ("speech", 0.0, 7.99))
+    out = sed_score([miss], [ref])
+    assert out["event_f1"] == 0.0 and out["event_precision"] == 0.0 and out["ref_events"] == 2.0
+    # A short event's offset collar is 0.2 s, not 20 % of its length (0.1 s here).
+    assert sed_score([_events(("x", 1.0, 1.65))], [_events(("x", 1.0, 1.5))])["event_f1"] == 1.0
+    assert sed_score([_events(("x", 1.0, 1.71))], [_events(("x", 1.0, 1.5))])["event_f1"] == 0.0
+
+
+def test_sed_by_hand() -> None:
+    refs = [_events(("dog", 0.1, 1.1), ("cat", 1.0, 2.5)), _events(("car", 0.0, 3.0))]
+    preds = [_events(("dog", 0.0, 1.0), ("cat", 1.0, 2.0), ("cat", 1.0, 2.4)), "no events here"]
+    out = sed_score(preds, refs)
+    # dog matches; cat: 1.0-2.4 matches (offset error 0.1 <= 0.3), 1.0-2.0 does not (0.5) -> tp 2, fp 1, fn 1 (car)
+    assert (out["event_precision"], out["event_recall"]) == pytest.approx((2 / 3, 2 / 3))
+    assert out["event_f1"] == pytest.approx(2 / 3) and out["empty_predictions"] == 1.0
+    assert out["event_f1_macro"] == pytest.approx((1.0 + 2 / 3 + 0.0) / 3)  # dog, cat, car
+    # 1 s segments. Sample 1: ref dog {0, 1}, cat {1, 2}; pred dog {0}, cat {1, 2}. Sample 2: ref car {0, 1, 2}.
+    # tp 3 (dog 0, cat 1, cat 2), fp 0, fn 4 (dog 1, car 0-2); per segment all deletions: ER = 4 / 7.
+    assert out["segment_precision"] == 1.0 and out["segment_recall"] == pytest.approx(3 / 7)
+    assert out["segment_f1"] == pytest.approx(6 / 10) and out["segment_error_rate"] == pytest.approx(4 / 7)
+
+
+def test_sed_optimal_matching_and_substitutions() -> None:
+    # p1 fits both references, p2 only r1: a greedy first-come matching would pair p1 with r1 and miss r2.
+    ref = _events(("door", 0.0, 1.0), ("door", 0.3, 1.3))
+    pred = _events(("door", 0.15, 1.15), ("door", 0.0, 1.0))
+    assert sed_score([pred], [ref])["event_f1"] == 1.0
+    # A wrong label in the same segment is one substitution, not a deletion plus an insertion.
+    out = sed_score([_events(("cat", 0.0, 0.5))], [_events(("dog", 0.0, 0.5))])
+    assert out["segment_error_rate"] == 1.0 and out["event_f1"] == 0.0
+    assert math.isnan(sed_score(["x"], ["y"])["event_f1"])
+
+
+# ---------------------------------------------------------------------------------------------- SER / SF
+
+
+def _entities(transcript: str, *pairs: tuple[str, str]) -> str:
+    return format_entities(transcript, list(pairs))
+
+
+def test_entity_f1() -> None:
+    refs = [_entities("call john smith in paris", ("person", "john smith"), ("city", "paris")),
+            _entities("wake me at seven tomorrow", ("time", "seven"), ("date", "tomorrow"))]
+    preds = [_entities("Call John  Smith in Paris", ("Person", "John  Smith"), ("country", "Paris")),
+             "wake me at seven tomorrow"]  # no markers: the transcript is right, the entities are missed
+    out = entity_score(preds, refs, details=True)
+    # tp: (person, john smith); fp: (country, paris); fn: (city, paris), (time, seven), (date, tomorrow)
+    assert out["entity_f1"] == pytest.approx(2 / 6)
+    assert (out["entity_precision"], out["entity_recall"]) == pytest.approx((1 / 2, 1 / 4))
+    assert out["value_f1"] == pytest.approx(4 / 6)  # paris is found, with the wrong type
+    assert out["wer"] == 0.0 and out["ref_words"] == 10.0 and out["ref_entities"] == 4.0
+    assert out["details"][0]["tp"] == 1
+    perfect = entity_score(refs, refs)
+    assert perfect["entity_f1"] == 1.0 and perfect["wer"] == 0.0
+    # A value predicted twice but present once: one TP and one FP.
+    twice = _entities("paris or paris", ("city", "paris"), ("city", "paris"))
+    assert entity_score([twice], [_entities("paris or paris", ("city", "paris"))])["entity_precision"] == 0.5
+    assert math.isnan(entity_score(["a"], ["a"])["entity_f1"])
+
+
 # ---------------------------------------------------------------------------------------------- registry
 
 
 def test_registry_headlines() -> None:
     assert set(SCORERS) == set(HEADLINE) == set(HIGHER_IS_BETTER)
+    spans = "<|0.00|>speaker 1<|1.00|><|1.20|>speaker 2<|2.00|>"
+    entities = "call <|startofentityvalue|>paris<|endofentityvalue|><|startofentitytype|>city<|endofentitytype|>"
     samples = {
         "aqa": (["Yes"], ["yes"]),
         "wer": (["a b"], ["a b"]),
@@ -348,14 +507,39 @@ def test_registry_headlines() -> None:
         "srwt": ([REF_SRWT], [REF_SRWT]),
         "mna": ([_note(60, 100, "organ_electronic", "dark")], [_note(60, 100, "organ_electronic", "dark")]),
         "bleu": (["the cat sat on the mat"], ["the cat sat on the mat"]),
+        "caption": (["a dog barks", "rain falls on a roof"], ["A dog barks.", "Rain falls on a roof."]),
+        "sd": ([spans], [spans]),
+        "sed": ([spans], [spans]),
+        "entity_f1": ([entities], [entities]),
     }
-    perfect = {"wer": 0.0, "accuracy": 1.0, "aqa": 1.0, "srwt": 0.0, "mna": 1.0, "bleu": 100.0}
+    perfect = {"wer": 0.0, "accuracy": 1.0, "aqa": 1.0, "srwt": 0.0, "mna": 1.0, "bleu": 100.0,
+               "sd": 0.0, "sed": 1.0, "entity_f1": 1.0}
+    assert set(samples) == set(SCORERS)
     for metric, (preds, refs) in samples.items():
         out = score(metric, preds, refs)
-        assert out[HEADLINE[metric]] == pytest.approx(perfect[metric])
-        assert all(isinstance(v, float) for v in out.values()), metric
+        if metric == "caption":  # CIDEr-D has no fixed maximum: check that exact captions beat wrong ones
+            assert out["cider"] > score(metric, ["a cat", "wind"], refs)["cider"] >= 0.0
+        else:
+            assert out[HEADLINE[metric]] == pytest.approx(perfect[metric])
+        assert all(isinstance(v, float) for k, v in out.items() if not k.endswith("_note")), metric
+        assert all(isinstance(v, str) for k, v in out.items() if k.endswith("_note")), metric
+        assert isinstance(HIGHER_IS_BETTER[metric], bool)
+    assert not HIGHER_IS_BETTER["sd"] and HIGHER_IS_BETTER["caption"] and HIGHER_IS_BETTER["sed"]
+
+
+@pytest.mark.parametrize("metric", ["caption", "sd", "sed", "entity_f1", "accuracy", "aqa", "mna", "srwt"])
+def test_garbage_predictions_never_raise(metric: str) -> None:
+    refs = {"caption": ["a dog barks"] * 3, "sd": ["<|0.00|>speaker 1<|1.00|>"] * 3,
+            "sed": ["<|0.00|>dog<|1.00|>"] * 3, "entity_f1": ["<|startofentityvalue|>x<|endofentityvalue|>"] * 3,
+            "mna": [_note(60, 100, "organ_electronic", "dark")] * 3, "srwt": [REF_SRWT] * 3}.get(metric, ["dog"] * 3)
+    preds = ["", "<|0.50|><|0.20|>speaker<|endoftext|><|1.|>", "<|startofentityvalue|>(((<|sil|>"]
+    out = score(metric, preds, refs)
+    headline = out[HEADLINE[metric]]
+    assert isinstance(headline, float)
+    assert math.isnan(headline) or headline == pytest.approx(1.0 if metric == "sd" else 0.0)
 
 
 def test_unknown_metric() -> None:
-    with pytest.raises(ValueError, match=r"unknown metric 'cider'; known metrics: accuracy, aqa, bleu, mna, srwt, wer"):
+    with pytest.raises(ValueError, match=r"unknown metric 'cider'; known metrics: accuracy, aqa, bleu, caption, "
+                                         r"entity_f1, mna, sd, sed, srwt, wer"):
         score("cider", ["a"], ["a"])
