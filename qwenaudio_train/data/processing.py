@@ -100,7 +100,7 @@ class SampleProcessor:
                        input_ids=input_ids, labels=labels, mel=mel, duration=len(wav) / A.SAMPLE_RATE,
                        reference=reference,
                        meta={"audio_language": meta.audio_language, "text_language": meta.text_language,
-                             "source": meta.source})
+                             "source": meta.source, "captions": meta.meta.get("captions")})
 
 
 def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dict[str, Any]:

@@ -92,9 +92,11 @@ def generate_predictions(model: Any, tokenizer: Any, shards: list[str], cfg: Eva
         for ex, ids in zip(chunk, new.tolist()):
             ids = ids[: ids.index(tokenizer.eod_id)] if tokenizer.eod_id in ids else ids
             ids = ids[: ids.index(tokenizer.im_end_id)] if tokenizer.im_end_id in ids else ids
-            out.append({"key": ex.key, "task": ex.task, "source": ex.meta["source"],
-                        "lang": ex.meta["text_language"], "prediction": tokenizer.decode(ids),
-                        "reference": ex.reference})
+            record = {"key": ex.key, "task": ex.task, "source": ex.meta["source"],
+                      "lang": ex.meta["text_language"], "prediction": tokenizer.decode(ids), "reference": ex.reference}
+            if ex.meta.get("captions"):  # all reference captions (Clotho has five): CIDEr uses every one
+                record["references"] = list(ex.meta["captions"])
+            out.append(record)
     return out
 
 
@@ -122,7 +124,9 @@ def score_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name in sorted(groups):
         rs = groups[name]
         metric = get_task(rs[0]["task"]).metric
-        kw = {"lang": rs[0]["lang"]} if metric in LANGUAGE_GROUPED_METRICS else {}
+        kw: dict[str, Any] = {"lang": rs[0]["lang"]} if metric in LANGUAGE_GROUPED_METRICS else {}
+        if metric == "caption":
+            kw["references_multi"] = [r.get("references") or [r["reference"]] for r in rs]
         s = score(metric, [r["prediction"] for r in rs], [r["reference"] for r in rs], **kw)
         results[name] = {**{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))},
                          "metric": metric, "headline": HEADLINE[metric],
