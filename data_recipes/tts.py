@@ -1,8 +1,9 @@
 """Offline speech synthesis: libespeak-ng (shipped by the ``espeakng-loader`` wheel) driven through ctypes.
 
-Owns: loading the library, one voice per Qwen-Audio language, speaker descriptors (voice variant, rate,
-pitch), synthesis to 16 kHz float32 with word timings taken from espeak's word events.
-Must not: know about shards, tasks or the corpus (``data_recipes/synthetic.py`` does).
+Owns: loading the library, one voice per Qwen-Audio language and espeak's regional voices of them, speaker
+descriptors (accent, voice variant, rate, pitch, pitch range), what espeak's variant files say about their voices
+(gender, child, old), synthesis to 16 kHz float32 with word timings taken from espeak's word events.
+Must not: know about shards, tasks or the corpus (``data_recipes/synthetic.py`` does, and turns voices into labels).
 
 Word timings: word i starts at its word event; it ends where word i+1 starts, so a word's end includes the
 pause after it; the last word ends where the voiced audio ends. The first word starts no earlier than the
@@ -48,8 +49,27 @@ VOICES: dict[str, str] = {
     "ja": "ja",  # feed kana
     "it": "it",
 }
+# Regional voices of the same languages (espeak's own accents), usable as `Speaker.accent`: espeak voice name ->
+# Qwen-Audio language. Checked to sound different from each other on ordinary sentences (fr-BE and fr-CH are not
+# listed: they only change how numbers are read; hak reads characters as their names).
+ACCENT_VOICES: dict[str, str] = {
+    "en-us": "en",  # American
+    "en": "en",  # British (espeak's "English (Great Britain)")
+    "en-GB-scotland": "en",
+    "en-029": "en",  # Caribbean
+    "es": "es",  # Castilian
+    "es-419": "es",  # Latin American
+    "cmn": "zh",  # Mandarin
+    "yue": "zh",  # Cantonese; reads Chinese characters
+}
 # Voice variants (espeak-ng-data/voices/!v) that change the timbre without turning it into a robot or a whisper.
 VARIANTS: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+# The gender each variant's file declares ("gender male" / "gender female"); m1..m7 male, f1..f5 female.
+VARIANT_GENDER: dict[str, str] = {v: "male" if v.startswith("m") else "female" for v in VARIANTS}
+# Other variants with a strong, stable character: a child-like voice (formants x1.45, pitch 240-390 Hz) and two
+# old voices (strong pitch flutter, weak upper formants; grandma's file declares age 90).
+CHILD_VARIANTS: tuple[str, ...] = ("zac",)
+OLD_VARIANTS: tuple[str, ...] = ("grandma", "grandpa")
 RATE_RANGE = (140, 200)  # words per minute of the random speakers
 PITCH_RANGE = (30, 70)  # espeak pitch 0..100 of the random speakers
 
@@ -57,7 +77,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000  # return an error instead of calling exit() on a bad data path
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
-_PARAM_RATE, _PARAM_PITCH = 1, 3
+_PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
 _EVENT_LIST_TERMINATED, _EVENT_WORD = 0, 1
 
 
@@ -83,21 +103,34 @@ _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 @dataclass(frozen=True)
 class Speaker:
-    """A synthetic speaker: a language's voice, an optional timbre variant, a speaking rate and a pitch."""
+    """A synthetic speaker: a language's voice (or one of its regional `accent` voices, ``ACCENT_VOICES``), an
+    optional timbre variant, a speaking rate, a pitch and optionally a pitch range (espeak 0..100, intonation
+    width; espeak's default 50 when None)."""
 
     language: str
     variant: str | None = None
     rate_wpm: int = 175
     pitch: int = 50
+    accent: str | None = None
+    pitch_range: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.accent is not None and ACCENT_VOICES.get(self.accent) != self.language:
+            ok = [v for v, lang in ACCENT_VOICES.items() if lang == self.language]
+            raise ValueError(f"accent {self.accent!r} is not a voice of language {self.language!r}; "
+                             f"choose from {', '.join(ok) or 'none'}")
 
     @property
     def voice(self) -> str:
-        return voice_for(self.language) + (f"+{self.variant}" if self.variant else "")
+        base = self.accent if self.accent is not None else voice_for(self.language)
+        return base + (f"+{self.variant}" if self.variant else "")
 
     @property
     def name(self) -> str:
-        """A stable descriptor, e.g. ``en-us+m3-r170-p45`` (stored in the sample metadata)."""
-        return f"{self.voice}-r{self.rate_wpm}-p{self.pitch}"
+        """A stable descriptor, e.g. ``en-us+m3-r170-p45`` (stored in the sample metadata); ``-gN`` is appended
+        when a pitch range is set."""
+        name = f"{self.voice}-r{self.rate_wpm}-p{self.pitch}"
+        return name if self.pitch_range is None else f"{name}-g{self.pitch_range}"
 
 
 def voice_for(language: str) -> str:
@@ -187,7 +220,8 @@ class _Library:
         lib.espeak_Terminate()
         _dlclose(lib)  # the next load starts from the library's initial state
 
-    def run(self, text: str, voice: str, rate_wpm: int, pitch: int) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    def run(self, text: str, voice: str, rate_wpm: int, pitch: int,
+            pitch_range: int | None = None) -> tuple[np.ndarray, list[tuple[int, ...]]]:
         with self.lock:
             lib = self._load()
             try:
@@ -196,6 +230,8 @@ class _Library:
                                      f"variants: {', '.join(VARIANTS)}, written 'en-us+m3')")
                 lib.espeak_SetParameter(_PARAM_RATE, int(rate_wpm), 0)
                 lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
+                if pitch_range is not None:
+                    lib.espeak_SetParameter(_PARAM_RANGE, int(pitch_range), 0)
                 self._pcm, self._events = [], []
                 buf = ctypes.create_string_buffer(text.encode("utf-8"))
                 err = lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -232,7 +268,7 @@ def _clean(segment: str) -> str:
     return segment[start:end]
 
 
-def _voiced_span(pcm: np.ndarray, sr: int) -> tuple[float, float]:
+def voiced_span(pcm: np.ndarray, sr: int) -> tuple[float, float]:
     """(onset, offset) in seconds of the audio louder than -40 dB of the loudest 5-ms frame."""
     hop = max(1, sr // 200)
     n = len(pcm) // hop
@@ -293,18 +329,19 @@ class EspeakSynth:
     def native_rate(self) -> int:
         return self._lib.sample_rate
 
-    def synth(self, text: str, voice: str, rate_wpm: int = 175, pitch: int = 50) -> tuple[np.ndarray, list[Word]]:
-        """Synthesise `text` with espeak voice `voice` (e.g. ``"en-us"``, ``"cmn+f2"``).
+    def synth(self, text: str, voice: str, rate_wpm: int = 175, pitch: int = 50,
+              pitch_range: int | None = None) -> tuple[np.ndarray, list[Word]]:
+        """Synthesise `text` with espeak voice `voice` (e.g. ``"en-us"``, ``"cmn+f2"``, ``"en-029+m3"``).
 
         Returns the waveform (float32, mono, 16 kHz, in [-1, 1]) and its words with start/end in seconds.
         """
         if not text.strip():
             raise ValueError("cannot synthesise empty text")
-        pcm, events = self._lib.run(text, voice, rate_wpm, pitch)
+        pcm, events = self._lib.run(text, voice, rate_wpm, pitch, pitch_range)
         sr = self._lib.sample_rate
         if pcm.size == 0:
             raise RuntimeError(f"espeak produced no audio for {text!r} with voice {voice!r}")
-        onset, offset = _voiced_span(pcm, sr)
+        onset, offset = voiced_span(pcm, sr)
         words = words_from_events(text, events, sr, onset, offset)
         wav = soxr.resample(pcm.astype(np.float32) / 32768.0, sr, SAMPLE_RATE, quality="HQ")
         wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
@@ -314,4 +351,4 @@ class EspeakSynth:
         return wav, words
 
     def synth_speaker(self, text: str, speaker: Speaker) -> tuple[np.ndarray, list[Word]]:
-        return self.synth(text, speaker.voice, speaker.rate_wpm, speaker.pitch)
+        return self.synth(text, speaker.voice, speaker.rate_wpm, speaker.pitch, speaker.pitch_range)
