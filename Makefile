@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # DeepSpeed compiles a small comm op on first use: keep it with this environment (built once, ~40 s).
 export TORCH_EXTENSIONS_DIR ?= $(abspath $(VENV))/torch_extensions
 
-.PHONY: setup data demo train eval test test-all bench clean-demo help
+.PHONY: setup data data-full sft-data demo train eval test test-all bench clean-demo help
 
 help:
 	@echo "make demo      set up, build the offline corpus, train the tiny model on $(NPROC) ranks, evaluate, report"
@@ -37,6 +37,16 @@ $(DATA)/.done: $(STAMP) data_recipes/synthetic.py data_recipes/tts.py
 	$(BIN)/python -m data_recipes.synthetic --out $(DATA) --preset demo
 	$(BIN)/qwenaudio-data tokenizer --text $(DATA)/text.txt --out $(DATA)/tokenizer
 	touch $@
+
+# The grown offline corpus: 26 tasks, all 8 languages (~20 h, ~1.3 GB; a few minutes on 2 cores).
+data-full: $(STAMP)
+	$(BIN)/python -m data_recipes.synthetic --out artifacts/synthetic_full --preset full
+	$(BIN)/qwenaudio-data tokenizer --text artifacts/synthetic_full/text.txt --out artifacts/synthetic_full/tokenizer
+
+# Chat conversations for stage 2 from the demo corpus's labels (data_recipes/sft_builder.py).
+sft-data: data
+	$(BIN)/python -m data_recipes.sft_builder --shards $(DATA)/train --out artifacts/sft/train.jsonl \
+		--out-shards artifacts/sft/shards --seed 0
 
 train: data
 	NPROC=$(NPROC) launch/train.sh experiment=demo data.root=$(DATA) run_dir=$(RUN)
