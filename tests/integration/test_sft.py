@@ -75,3 +75,25 @@ def test_lora_sft_saves_the_adapter_alone_and_evaluation_merges_it(corpus, chat_
         b = model(**inputs).logits
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)  # merged weights = base + adapter
     assert json.loads((run / "checkpoints" / "step_00000012" / "trainer_state.json").read_text())["config"]["lora"]["enabled"]
+
+
+def test_base_model_plus_adapter_evaluates_like_the_trained_run(corpus, chat_data, stage1, tmp_path):
+    """qwenaudio-eval's `checkpoint=<exported base> adapter=<dir>` path equals the merged checkpoint."""
+    from qwenaudio_train.evaluate import load_model_dir, load_trained
+
+    run = tmp_path / "lora"
+    trainer, _ = _sft(corpus, chat_data, stage1, run, "lora.enabled=true", "lora.r=4", "trainer.max_steps=3",
+                      "trainer.save_every=3")
+    ckpt = run / "checkpoints" / "step_00000003"
+    with_adapter, _ = load_model_dir(stage1, str(ckpt / "adapter"))
+    merged, _, _ = load_trained(ckpt)
+    batch = next(iter(trainer.loader))
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "audio_features", "audio_lengths")}
+    with torch.no_grad():
+        torch.testing.assert_close(with_adapter(**inputs).logits, merged(**inputs).logits, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_sft_under_zero3(corpus, chat_data, stage1, tmp_path, lora):
+    _, losses = _sft(corpus, chat_data, stage1, tmp_path / "z3", "deepspeed=zero3", f"lora.enabled={lora}")
+    assert _mean(losses[-4:]) < _mean(losses[:4])

@@ -140,3 +140,20 @@ def test_a_new_run_starts_from_an_exported_model(trained_run, tmp_path):
         (trained_run / "checkpoints" / "step_00000006" / "trainer_state.json").read_text())["config"]["data"]["root"]),
         tmp_path / "stage2", f"model.init_from={exported}", "trainer.max_steps=2"))
     assert losses[0] < PINNED_LOSSES[0] - 0.1  # starts where the exported run ended, not from scratch
+
+
+def test_eval_sharded_over_two_ranks_equals_one_rank(trained_run, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import subprocess_env
+
+    outs = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"eval{nproc}"
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+                        "-m", "qwenaudio_train.evaluate", f"checkpoint={trained_run}", f"out_dir={out}",
+                        "max_new_tokens=8", "baseline=none"], check=True, cwd=REPO, env=subprocess_env(), timeout=600)
+        report = json.loads((out / "eval.json").read_text())
+        outs[nproc] = {p["key"]: p["prediction"] for p in report["predictions"]}
+    assert outs[1] == outs[2] and len(outs[1]) > 0  # every sample once, same predictions
