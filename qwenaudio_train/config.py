@@ -44,6 +44,7 @@ class DataConfig:
     batch_size: int = 8  # samples per micro-batch per rank (the cap when max_batch_seconds is set)
     chunk_batches: int = 16  # duration bucketing: batches per sorted chunk (1 = off)
     max_batch_seconds: float = 0.0  # audio budget per micro-batch, padded; 0 = fixed batch_size
+    sort_by: str = "duration"  # duration | task_duration (also low LLM padding; pair with chunk_batches ~128)
     weighting: str = "explicit"  # explicit (each source's weight) | hours (hours ** (1 / temperature))
     temperature: float = 1.0  # with weighting=hours: 1 = proportional to hours, larger = flatter
     open_shards: int = 2  # shards read at once per source (local shuffling)
@@ -117,6 +118,7 @@ _VALID = {
     ("data", "long_audio"): ("reject", "truncate"),
     ("data", "weighting"): ("explicit", "hours"),
     ("data", "format"): ("tagged", "chat"),
+    ("data", "sort_by"): ("duration", "task_duration"),
     ("deepspeed", "zero_stage"): (0, 1, 2, 3),
 }
 

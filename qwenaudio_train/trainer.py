@@ -123,7 +123,8 @@ class Trainer:
             processor = SampleProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, train=True,
                                         spec_augment=d.spec_augment, long_audio=d.long_audio, seed=self.cfg.seed)
         batching = BatchingConfig(batch_size=d.batch_size, chunk_batches=d.chunk_batches, open_shards=d.open_shards,
-                                  max_batch_seconds=d.max_batch_seconds, max_bad_fraction=d.max_bad_fraction)
+                                  max_batch_seconds=d.max_batch_seconds, sort_by=d.sort_by,
+                                  max_bad_fraction=d.max_bad_fraction)
         return StatefulLoader(sources, processor, self.tokenizer.eod_id, batching, self.cfg.seed, self.dist.rank,
                               self.dist.world_size, d.num_workers, state=data_state, **formats)
 

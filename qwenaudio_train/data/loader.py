@@ -41,6 +41,9 @@ class BatchingConfig:
     batch_size: int = 8  # samples per batch (the cap when a budget is set)
     chunk_batches: int = 16  # batches per duration-sorted chunk; 1 disables duration bucketing
     max_batch_seconds: float = 0.0  # audio budget per batch, counted padded (len x longest clip); 0 = fixed size
+    # duration: similar clip lengths share a batch (low encoder padding). task_duration: same task first, then
+    # duration - tasks differ in target length, so this also keeps LLM token padding low (use a large chunk).
+    sort_by: str = "duration"
     open_shards: int = 2
     max_bad_fraction: float = 0.05
     min_samples_for_bad_check: int = 200
@@ -99,7 +102,10 @@ class BatchStream:
                 if not replay:
                     self._bad(raw["__source__"], e)
         # Stable sort by duration, then a seeded shuffle of whole batches so lengths do not trend within a chunk.
-        order = sorted(range(len(items)), key=lambda i: (items[i][1].duration, i))
+        if self.cfg.sort_by == "task_duration":
+            order = sorted(range(len(items)), key=lambda i: (getattr(items[i][1], "task", ""), items[i][1].duration, i))
+        else:
+            order = sorted(range(len(items)), key=lambda i: (items[i][1].duration, i))
         batches = self._cut(order, [items[i][1].duration for i in range(len(items))])
         perm = np.random.default_rng(_stable_int(self.seed, self.slot, "chunk", self.chunk_index)).permutation(
             len(batches))

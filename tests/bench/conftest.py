@@ -87,6 +87,7 @@ def record() -> Callable[[str, dict[str, Any], str], Path]:
         payload = {"benchmark": name, "machine": machine_info(), "results": results}
         path.write_text(json.dumps(payload, indent=1, sort_keys=False, default=_jsonable) + "\n")
         print(f"\n[bench] {name}: {line}" if line else f"\n[bench] {name}: written to bench_results/{name}.json")
+        _SESSION["lines"][name] = line or f"bench_results/{name}.json"
         return path
 
     return _record
@@ -115,7 +116,8 @@ def summary(seconds: list[float], scale: float = 1e3) -> dict[str, float]:
 
 def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, per_round: dict[str, int] | int,
                 warmup: int = 1, budget_s: float | None = None) -> dict[str, list[float]]:
-    """Time each function `per_round[name]` calls in a row, round robin over `rounds` rounds.
+    """Time each function `per_round[name]` calls in a row, round robin over `rounds` rounds (the order rotates
+    each round: the variant that runs after another one's caches and allocations is not always the same).
 
     Returns each function's individual call durations (seconds). Interleaving spreads foreign load over all
     variants, so the ratio of medians stays meaningful on a shared machine. With `budget_s`, no new round starts
@@ -131,7 +133,9 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, per_round: dict[
     for r in range(rounds):
         if budget_s is not None and r >= 2 and time.perf_counter() - start > budget_s:
             break
-        for name, fn in fns.items():
+        names = list(fns)
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate: no variant always goes first
+            fn = fns[name]
             for _ in range(counts[name]):
                 t0 = time.perf_counter()
                 fn()
@@ -178,4 +182,23 @@ def tiny_corpus(tmp_path_factory) -> Path:
     lines = [ln for ln in (root / "text.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
     train_bpe_tokenizer(lines, root / "tokenizer", vocab_size=400)
     return root
+
+
+
+_SESSION: dict[str, Any] = {"lines": {}, "started": time.time() - 1}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """One results file for the whole `make bench` run: every benchmark written in this session, with its
+    one-line summary, in ``bench_results/results.json`` (and the lines in ``results.md``)."""
+    written = [p for p in sorted(RESULTS.glob("*.json")) if p.name != "results.json"
+               and p.stat().st_mtime >= _SESSION["started"]] if RESULTS.is_dir() else []
+    if not written:
+        return
+    combined = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(),
+                "benchmarks": {p.stem: json.loads(p.read_text()).get("results") for p in written}}
+    (RESULTS / "results.json").write_text(json.dumps(combined, indent=1, default=_jsonable) + "\n")
+    lines = [f"# make bench, {combined['date']}", ""] + [f"- **{n}**: {line}" for n, line in _SESSION["lines"].items()]
+    (RESULTS / "results.md").write_text("\n".join(lines) + "\n")
+    print(f"\n[bench] all results: {RESULTS / 'results.json'}")
 

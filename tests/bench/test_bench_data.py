@@ -240,9 +240,10 @@ def _length_only_shards(root: Path, lo: float, hi: float, per_source: int = 1600
     return specs
 
 
-def _padding(sources: list[SourceSpec], processor: Any, pad_id: int, chunk_batches: int) -> dict[str, Any]:
-    stream = BatchStream(sources, processor, pad_id, BatchingConfig(batch_size=BATCH, chunk_batches=chunk_batches),
-                         seed=0)
+def _padding(sources: list[SourceSpec], processor: Any, pad_id: int, chunk_batches: int,
+             sort_by: str = "duration") -> dict[str, Any]:
+    stream = BatchStream(sources, processor, pad_id,
+                         BatchingConfig(batch_size=BATCH, chunk_batches=chunk_batches, sort_by=sort_by), seed=0)
     tot = {"audio_frames": 0, "audio_frames_padded": 0, "tokens": 0, "tokens_padded": 0, "samples": 0}
     for _ in range(PAD_BATCHES):
         b = next(stream)
@@ -292,6 +293,8 @@ def test_padding_share(record, tmp_path, bench_tokenizer):
             a, b = real(raw, meta), fast(raw, meta)
             assert a.input_ids == b.input_ids and a.mel.shape[1] == b.mel.shape[1], src.name
         table = _padding_table(sources, fast, tok.eod_id)
+        by_task = _padding(sources, fast, tok.eod_id, chunk_batches=128, sort_by="task_duration")
+        table["task_duration_chunk128"] = {k: by_task[k] for k in ("mel_frames_padded_share", "tokens_padded_share")}
         table["weights"] = {s.name: s.weight for s in sources}
         results["distributions"]["offline_corpus"] = table
     else:

@@ -9,7 +9,7 @@
    finiteness check or per-task losses) to tell the Trainer's own cost from DeepSpeed's. Measured at batch 4
    (the debug experiment) and 16: DeepSpeed's per-step cost is mostly per parameter, so its share shrinks as
    the compute per step grows. One torch thread, as each rank has under torchrun (OMP_NUM_THREADS=1).
-2. Optimizer-state bytes per rank for ZeRO 0 (baseline) and 1/2/3 at world size 1 and 2: ``zero_memory.py`` under
+2. Optimizer-state bytes per rank for ZeRO 1/2/3 at world size 1 and 2: ``zero_memory.py`` under
    ``torch.distributed.run`` (the first DeepSpeed init on a machine JIT-compiles a comm op, ~40 s, cached).
 """
 

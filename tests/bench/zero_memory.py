@@ -1,4 +1,4 @@
-"""Optimizer-state bytes held by each rank under DeepSpeed ZeRO 0/1/2/3 (run by test_bench_train.py).
+"""Optimizer-state bytes held by each rank under DeepSpeed ZeRO 1/2/3 (run by test_bench_train.py).
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/bench/zero_memory.py --out DIR
 
@@ -8,8 +8,9 @@ training step (torch's AdamW creates its state lazily) and counts on this rank:
 
 * ``adam_state_bytes``: the tensors in the optimizer's state (exp_avg, exp_avg_sq, step);
 * ``fp32_master_bytes``: the fp32 weights the optimizer updates on this rank, and whether they are the model's
-  own parameter storage (ZeRO-0; ZeRO-3 in fp32 training) or a separate copy (ZeRO-1/2 keep a flat fp32
-  partition even in fp32 training);
+  own parameter storage (ZeRO-0) or a separate copy. ZeRO-1/2 keep a flat fp32 partition even in fp32 training.
+  ZeRO-3 means to reuse the parameter partition when it is already fp32 on the right device, but DeepSpeed
+  0.19.8 compares a ``torch.device`` with a device-name string there (never equal), so it copies as well;
 * ``optimizer_extra_bytes``: Adam state + the master weights when they are a copy: the optimizer's memory on top
   of the parameters;
 * ``param_bytes_held``: model parameter storage resident on this rank (ZeRO-3: its partition only).
@@ -97,7 +98,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--size", choices=sorted(SIZES), default="small")
-    p.add_argument("--stages", default="0,1,2,3")
+    p.add_argument("--stages", default="1,2,3", help="comma-separated ZeRO stages (0 = no partitioning)")
     a = p.parse_args()
     dist_info = init_distributed()
     world, rank = dist_info.world_size, dist_info.rank
