@@ -6,6 +6,8 @@ import io
 import json
 import tarfile
 
+import pytest
+
 from qwenaudio_train.cli.data import main
 from qwenaudio_train.tokenizer import load_tokenizer
 
@@ -40,3 +42,27 @@ def test_tasks_command_lists_the_registry(capsys):
     for name in ("asr", "srwt", "lid", "sec", "mna"):
         assert f"\n{name}" in "\n" + out
     assert "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>" in out
+
+
+@pytest.mark.parametrize("module", ["qwenaudio_train.cli.data", "qwenaudio_train.export", "qwenaudio_train.cli.chat",
+                                    "qwenaudio_train.interop"])
+def test_argparse_clis_have_help(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(["--help"])
+    assert e.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("module,expect", [("qwenaudio_train.pretrain", "experiment=qwen_audio_pretrain"),
+                                           ("qwenaudio_train.sft", "model.init_from"),
+                                           ("qwenaudio_train.evaluate", "checkpoint=<run dir")])
+def test_hydra_entry_points_have_help(module, expect):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0 and expect in r.stdout and "== Config groups ==" in r.stdout
