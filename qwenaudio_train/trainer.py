@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -31,6 +32,8 @@ from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
 from qwenaudio_train.tokenizer import load_tokenizer
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths")
+# DeepSpeed 0.19 calls a collective torch deprecated; the warning would repeat at every log step.
+warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*is deprecated", category=FutureWarning)
 
 
 class NonFiniteLossError(RuntimeError):
