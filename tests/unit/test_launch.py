@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from qwenaudio_train.config import CONFIG_DIR
+
+# Process-group variables an in-process training test of this session may have set: a launcher must not see them.
+_PG_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 from qwenaudio_train.pretrain import strip_local_rank
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +37,7 @@ SBATCH = ["slurm/train_single_node.sbatch", "slurm/train_multi_node.sbatch"]
 def _run(script: str, args: list[str], env: dict[str, str], cwd: Path,
          timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(LAUNCH / script), *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **env}, timeout=timeout)
+                          env={**{k: v for k, v in os.environ.items() if k not in _PG_VARS}, **env}, timeout=timeout)
 
 
 def _last_command(r: subprocess.CompletedProcess) -> list[str]:
@@ -114,7 +117,7 @@ def test_deepspeed_dry_run_renders_the_launcher_command(tmp_path):
     (tmp_path / ".deepspeed_env").write_text("NCCL_DEBUG=INFO\nOMP_NUM_THREADS=64\n")  # the user's own file
     env = {"HOSTFILE": "hostfile", "NUM_NODES": "2", "NUM_GPUS": "4", "MASTER_PORT": "29700", "DRY_RUN": "1",
            "DS_ARGS": "--launcher pdsh --ssh_port 2222", "HOME": str(tmp_path / "home")}
-    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "DS_ENV_FILE", "RUN_DIR")}
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "DS_ENV_FILE", "RUN_DIR") + _PG_VARS}
     r = subprocess.run(["bash", str(LAUNCH / "deepspeed.sh"), "experiment=debug", "trainer.max_steps=5"],
                        capture_output=True, text=True, cwd=tmp_path, env={**base, **env}, timeout=60)
     cmd = _last_command(r)
@@ -208,7 +211,7 @@ def fake_slurm(tmp_path):
            "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "qa", "SLURM_JOB_NODELIST": "gpu-[07-08]",
            "SLURM_JOB_NUM_NODES": "2", "SLURM_GPUS_ON_NODE": "4", "SLURM_CPUS_PER_TASK": "16",
            "SLURM_SUBMIT_DIR": str(tmp_path), "PYTHON": sys.executable}
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k not in ("RUN_DIR", "NPROC")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k not in ("RUN_DIR", "NPROC") + _PG_VARS}
     return {"env": {**base, **env}, "log": log, "dir": tmp_path}
 
 
