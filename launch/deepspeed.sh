@@ -45,22 +45,10 @@ if [[ -n "${MASTER_ADDR:-}" ]]; then launcher+=(--master_addr "$MASTER_ADDR"); f
 if [[ -n "${MASTER_PORT:-}" ]]; then launcher+=(--master_port "$MASTER_PORT"); fi
 if [[ -n "${DS_ARGS:-}" ]]; then read -r -a ds_args <<< "$DS_ARGS"; launcher+=("${ds_args[@]}"); fi
 
-run_dir=""
-name="pretrain"
-for arg in "$@"; do
-  case "$arg" in
-    run_dir=*) run_dir="${arg#run_dir=}" ;;
-    name=*) name="${arg#name=}" ;;
-    experiment=*) name="${arg#experiment=}" ;;
-  esac
-done
-extra=()
-if [[ -z "$run_dir" ]]; then
-  # One name for every rank on every host: the launcher passes these same arguments everywhere.
-  run_dir="${RUN_DIR:-runs/${name}-$(date +%Y%m%d-%H%M%S)}"
-  extra+=("run_dir=$run_dir")
-fi
-mkdir -p "$run_dir"
+# One name for every rank on every host (the launcher passes these same arguments everywhere).
+source "$here/launch/run_dir.sh"
+choose_run_dir "$@"
+extra=("${run_dir_args[@]}")
 
 # The launcher forwards to remote hosts only a few variable families (PYTHON*, NCCL*, ...) plus the lines of the
 # file named by DS_ENV_FILE: write OMP_NUM_THREADS there (after the user's own .deepspeed_env, if any).

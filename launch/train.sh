@@ -16,21 +16,10 @@ if [[ -z "$PY" ]]; then
   if [[ -x "$here/.venv/bin/python" ]]; then PY="$here/.venv/bin/python"; else PY="python"; fi
 fi
 
-run_dir=""
-name="pretrain"
-for arg in "$@"; do
-  case "$arg" in
-    run_dir=*) run_dir="${arg#run_dir=}" ;;
-    name=*) name="${arg#name=}" ;;
-    experiment=*) name="${arg#experiment=}" ;;
-  esac
-done
-extra=()
-if [[ -z "$run_dir" ]]; then
-  run_dir="runs/${name}-$(date +%Y%m%d-%H%M%S)"
-  extra+=("run_dir=$run_dir")
-fi
-mkdir -p "$run_dir"
+# One name for every rank on every host (the launcher passes these same arguments everywhere).
+source "$here/launch/run_dir.sh"
+choose_run_dir "$@"
+extra=("${run_dir_args[@]}")
 echo "run directory: $run_dir (ranks: $NPROC)"
 
 cmd=("$PY" -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m "$ENTRY" "$@" "${extra[@]}")
