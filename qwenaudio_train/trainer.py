@@ -201,7 +201,9 @@ class Trainer:
             self.engine.step()
         grad_norm = self.engine.get_global_grad_norm() if finite else float("nan")
         return {
-            "loss_sum": loss_sum, "tokens": local_tokens if finite else 0, "task_loss": dict(task_loss),
+            # A skipped step counts for nothing in the logged loss, including its finite micro-batches.
+            "loss_sum": loss_sum if finite else 0.0, "tokens": local_tokens if finite else 0,
+            "task_loss": dict(task_loss) if finite else {},
             "samples": sum(len(b["tasks"]) for b in micro), "finite": finite,
             "input_tokens": sum(b["padding"]["tokens"] for b in micro),
             "audio_seconds": sum(b["audio_seconds"] for b in micro),
