@@ -49,7 +49,7 @@ from typing import Any
 import torch
 
 from qwenaudio_train import audio as A
-from qwenaudio_train.data.processing import IGNORE_INDEX
+from qwenaudio_train.data.processing import IGNORE_INDEX, pad_mels, pad_tokens
 from qwenaudio_train.data.schema import SampleError
 from qwenaudio_train.tags import AUDIO_END, AUDIO_START, ENDOFTEXT, IM_END, IM_START
 
@@ -404,25 +404,10 @@ def collate_chat(examples: Sequence[ChatExample], pad_id: int, left_pad: bool = 
     padding) plus `n_audios` [B]. A batch without audio has A = 0 (the model then runs its dummy clip)."""
     if not examples:
         raise ValueError("collate_chat() got an empty list of examples")
-    seq = max(len(e.input_ids) for e in examples)
-    B = len(examples)
-    input_ids = torch.full((B, seq), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((B, seq), dtype=torch.long)
-    labels = torch.full((B, seq), IGNORE_INDEX, dtype=torch.long)
+    input_ids, attention_mask, labels = pad_tokens(examples, pad_id, left_pad)
     mels = [m for e in examples for m in e.mels]
-    n_mels = examples[0].n_mels
-    frames = max((m.shape[1] for m in mels), default=0)
-    audio_features = torch.zeros((len(mels), n_mels, frames), dtype=torch.float32)
-    audio_lengths = torch.tensor([m.shape[1] for m in mels], dtype=torch.long)
-    for a, m in enumerate(mels):
-        audio_features[a, :, : m.shape[1]] = m
-    for i, e in enumerate(examples):
-        n = len(e.input_ids)
-        sl = slice(seq - n, seq) if left_pad else slice(0, n)
-        input_ids[i, sl] = torch.tensor(e.input_ids)
-        attention_mask[i, sl] = 1
-        if e.labels:
-            labels[i, sl] = torch.tensor(e.labels)
+    audio_features, audio_lengths = pad_mels(mels, examples[0].n_mels)
+    B, seq, frames = len(examples), input_ids.shape[1], audio_features.shape[2]
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,

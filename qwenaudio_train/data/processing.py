@@ -14,7 +14,7 @@ Must not: batch, shuffle or know about ranks (``loader.py`` does).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -103,19 +103,14 @@ class SampleProcessor:
                              "source": meta.source, "captions": meta.meta.get("captions")})
 
 
-def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dict[str, Any]:
-    """Pad a list of examples into a batch. Training pads right; generation pads left (the release's way)."""
-    if not examples:
-        raise ValueError("collate() got an empty list of examples")
+def pad_tokens(examples: Sequence[Any], pad_id: int, left_pad: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """input_ids / attention_mask / labels [B, S] of examples with ``input_ids`` and ``labels`` lists."""
     seq = max(len(e.input_ids) for e in examples)
-    n_mels = examples[0].mel.shape[0]
-    frames = max(e.mel.shape[1] for e in examples)
     B = len(examples)
     input_ids = torch.full((B, seq), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((B, seq), dtype=torch.long)
     labels = torch.full((B, seq), IGNORE_INDEX, dtype=torch.long)
-    mels = torch.zeros((B, n_mels, frames), dtype=torch.float32)
-    lengths = torch.zeros(B, dtype=torch.long)
     for i, e in enumerate(examples):
         n = len(e.input_ids)
         sl = slice(seq - n, seq) if left_pad else slice(0, n)
@@ -123,8 +118,25 @@ def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dic
         attention_mask[i, sl] = 1
         if e.labels:
             labels[i, sl] = torch.tensor(e.labels)
-        mels[i, :, : e.mel.shape[1]] = e.mel
-        lengths[i] = e.mel.shape[1]
+    return input_ids, attention_mask, labels
+
+
+def pad_mels(mels: Sequence[torch.Tensor], n_mels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """audio_features [A, n_mels, Lmax] (zero padded) and audio_lengths [A] (mel frames) of A clips."""
+    frames = max((m.shape[1] for m in mels), default=0)
+    features = torch.zeros((len(mels), n_mels, frames), dtype=torch.float32)
+    for a, m in enumerate(mels):
+        features[a, :, : m.shape[1]] = m
+    return features, torch.tensor([m.shape[1] for m in mels], dtype=torch.long)
+
+
+def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dict[str, Any]:
+    """Pad a list of examples into a batch. Training pads right; generation pads left (the release's way)."""
+    if not examples:
+        raise ValueError("collate() got an empty list of examples")
+    input_ids, attention_mask, labels = pad_tokens(examples, pad_id, left_pad)
+    mels, lengths = pad_mels([e.mel for e in examples], examples[0].mel.shape[0])
+    B, seq, frames = len(examples), input_ids.shape[1], mels.shape[2]
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
