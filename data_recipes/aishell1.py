@@ -46,8 +46,11 @@ class Aishell1(Recipe):
         split_dir = base / "wav" / subset
         if not split_dir.is_dir():
             packed = sorted((base / "wav").glob("*.tar.gz")) if (base / "wav").is_dir() else []
-            what = (f"split directory (found {len(packed)} unextracted wav/*.tar.gz: extract them in wav/)"
-                    if packed else "split directory")
+            what = (
+                f"split directory (found {len(packed)} unextracted wav/*.tar.gz: extract them in wav/)"
+                if packed
+                else "split directory"
+            )
             raise self.missing(split_dir, what)
 
     def _transcripts(self, base: Path) -> dict[str, str]:
@@ -67,11 +70,20 @@ class Aishell1(Recipe):
             if text is None:
                 untranscribed += 1
                 continue
-            yield RawItem(key=make_key("aishell1", wav.stem), audio=wav, task=task, target=text,
-                          text_language="zh", audio_language="zh", meta={"speaker": wav.parent.name})
+            yield RawItem(
+                key=make_key("aishell1", wav.stem),
+                audio=wav,
+                task=task,
+                target=text,
+                text_language="zh",
+                audio_language="zh",
+                meta={"speaker": wav.parent.name},
+            )
         if untranscribed:
-            print(f"aishell1/{subset}: {untranscribed} wav files have no transcript line and were skipped",
-                  file=sys.stderr)
+            print(
+                f"aishell1/{subset}: {untranscribed} wav files have no transcript line and were skipped",
+                file=sys.stderr,
+            )
 
 
 RECIPE = Aishell1()

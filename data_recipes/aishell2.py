@@ -76,11 +76,20 @@ class Aishell2(Recipe):
             if utt not in texts:
                 continue
             path = d / rel
-            yield RawItem(key=make_key(*prefix, utt), audio=path, task=task, target=texts[utt],
-                          text_language="zh", audio_language="zh", meta={"speaker": path.parent.name})
+            yield RawItem(
+                key=make_key(*prefix, utt),
+                audio=path,
+                task=task,
+                target=texts[utt],
+                text_language="zh",
+                audio_language="zh",
+                meta={"speaker": path.parent.name},
+            )
         if unmatched:
-            print(f"aishell2/{subset}: {unmatched} utterances are in only one of wav.scp and trans.txt; skipped",
-                  file=sys.stderr)
+            print(
+                f"aishell2/{subset}: {unmatched} utterances are in only one of wav.scp and trans.txt; skipped",
+                file=sys.stderr,
+            )
 
 
 RECIPE = Aishell2()

@@ -86,8 +86,11 @@ ROOT/audio/<split>/<name>    user-downloaded clips (also ROOT/<split>/, ROOT/aud
     def candidates(youtube_id: str, start: str, audiocap_ids: list[str]) -> list[str]:
         t = _number(start)
         whole = str(int(t)) if t == int(t) else str(t)
-        return ([f"{youtube_id}_{start}", f"{youtube_id}_{whole}"] + audiocap_ids
-                + [f"Y{youtube_id}_{t:.3f}_{t + CLIP_S:.3f}", f"Y{youtube_id}", youtube_id])
+        return (
+            [f"{youtube_id}_{start}", f"{youtube_id}_{whole}"]
+            + audiocap_ids
+            + [f"Y{youtube_id}_{t:.3f}_{t + CLIP_S:.3f}", f"Y{youtube_id}", youtube_id]
+        )
 
     def items(self, root: Path, subset: str, task: str) -> Iterator[RawItem]:
         csv_path = self._csv(root, subset)
@@ -108,9 +111,10 @@ ROOT/audio/<split>/<name>    user-downloaded clips (also ROOT/<split>/, ROOT/aud
             elif self.skip_missing:
                 audio = None  # counted as skipped_missing
             else:
-                raise self.missing(root / "audio" / subset / f"{names[0]}.wav",
-                                   f"audio of clip {ytid} at {start} s (tried {', '.join(names)}; "
-                                   "--skip-missing skips absent clips)")
+                raise self.missing(
+                    root / "audio" / subset / f"{names[0]}.wav",
+                    f"audio of clip {ytid} at {start} s (tried {', '.join(names)}; --skip-missing skips absent clips)",
+                )
             meta = {"youtube_id": ytid, "start_time": t, "audiocap_ids": ids, "caption_style": "audiocaps"}
             key = make_key(self.name, subset, ytid, start)
             yield from caption_items(key, audio, [r.get("caption") or "" for r in rows], meta, self.caption_mode)
@@ -118,11 +122,15 @@ ROOT/audio/<split>/<name>    user-downloaded clips (also ROOT/<split>/, ROOT/aud
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     add_caption_options(parser)
-    parser.add_argument("--skip-missing", action="store_true",
-                        help="skip clips whose audio is absent (counted as skipped_missing) instead of failing")
+    parser.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="skip clips whose audio is absent (counted as skipped_missing) instead of failing",
+    )
 
 
 RECIPE = AudioCaps()
+
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """The uniform recipe CLI plus this recipe's options (see the module docstring)."""

@@ -109,8 +109,10 @@ def load_region(path: str, start_s: float, end_s: float, tolerance_s: float = 1.
     if wav.shape[0] / SAMPLE_RATE > length + tolerance_s:
         a, b = int(round(start_s * SAMPLE_RATE)), int(round(end_s * SAMPLE_RATE))
         if a >= wav.shape[0]:
-            raise AudioError(f"{path}: the annotated region starts at {start_s} s but the file lasts "
-                             f"{wav.shape[0] / SAMPLE_RATE:.1f} s")
+            raise AudioError(
+                f"{path}: the annotated region starts at {start_s} s but the file lasts "
+                f"{wav.shape[0] / SAMPLE_RATE:.1f} s"
+            )
         wav = wav[a:b]
     return wav
 
@@ -129,9 +131,11 @@ def present_subsets(recipe: Recipe, root: Path, candidates: Sequence[str] | None
     return tuple(ok) or cands
 
 
-def main_with_options(make_recipe: Callable[[argparse.Namespace, str | None], Recipe],
-                      add_options: Callable[[argparse.ArgumentParser], None],
-                      argv: Sequence[str] | None = None) -> int:
+def main_with_options(
+    make_recipe: Callable[[argparse.Namespace, str | None], Recipe],
+    add_options: Callable[[argparse.ArgumentParser], None],
+    argv: Sequence[str] | None = None,
+) -> int:
     """``common.main`` plus recipe-specific options: parses the options ``add_options`` declares, builds the
     recipe with ``make_recipe(options, root)`` (root is ``--root``, or None under ``--help``) and hands the rest
     of the command line to the uniform CLI. ``--help`` lists both sets of options."""
@@ -156,8 +160,9 @@ def main_with_options(make_recipe: Callable[[argparse.Namespace, str | None], Re
 # ---------------------------------------------------------------------------------------------------------------
 # Captions: one sample per clip or per caption (Clotho and AudioCaps)
 # ---------------------------------------------------------------------------------------------------------------
-def caption_items(key: str, audio: Any, captions: list[str], meta: dict[str, Any], mode: str,
-                  long_audio: str = "skip") -> Iterator[RawItem]:
+def caption_items(
+    key: str, audio: Any, captions: list[str], meta: dict[str, Any], mode: str, long_audio: str = "skip"
+) -> Iterator[RawItem]:
     """The ``aac`` items of one clip: ``clip`` mode -> one item with the first caption as target; ``each`` ->
     one item per caption (keys ``<key>-c1``...). Every item carries all captions in ``meta.captions``."""
     captions = [c.strip() for c in captions if c and c.strip()]
@@ -165,12 +170,20 @@ def caption_items(key: str, audio: Any, captions: list[str], meta: dict[str, Any
         return
     meta = dict(meta, captions=captions)
     if mode == "clip":
-        yield RawItem(key=key, audio=audio, task="aac", target=captions[0], text_language="en", meta=meta,
-                      long_audio=long_audio)
+        yield RawItem(
+            key=key, audio=audio, task="aac", target=captions[0], text_language="en", meta=meta, long_audio=long_audio
+        )
     elif mode == "each":
         for j, cap in enumerate(captions, 1):
-            yield RawItem(key=f"{key}-c{j}", audio=audio, task="aac", target=cap, text_language="en",
-                          meta=dict(meta, caption_index=j - 1), long_audio=long_audio)
+            yield RawItem(
+                key=f"{key}-c{j}",
+                audio=audio,
+                task="aac",
+                target=cap,
+                text_language="en",
+                meta=dict(meta, caption_index=j - 1),
+                long_audio=long_audio,
+            )
     else:
         raise ValueError(f"caption mode must be one of {CAPTION_MODES}, got {mode!r}")
 
@@ -210,17 +223,23 @@ ROOT/{development,validation,evaluation}/<file_name>           the clips (wav)""
                 raise self.missing(audio, f"audio of {name!r} (listed in {csv_path.name})")
             captions = [row.get(f"caption_{j}") or "" for j in range(1, 6)]
             key = unique_key(make_key(self.name, subset, os.path.splitext(name)[0]), seen)
-            yield from caption_items(key, str(audio), captions,
-                                     {"file_name": name, "caption_style": "clotho"}, self.caption_mode)
+            yield from caption_items(
+                key, str(audio), captions, {"file_name": name, "caption_style": "clotho"}, self.caption_mode
+            )
 
 
 def add_caption_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--caption-mode", choices=CAPTION_MODES, default="clip",
-                        help="clip: one sample per clip (target caption_1, all captions in meta.captions); "
-                             "each: one sample per caption (default clip)")
+    parser.add_argument(
+        "--caption-mode",
+        choices=CAPTION_MODES,
+        default="clip",
+        help="clip: one sample per clip (target caption_1, all captions in meta.captions); "
+        "each: one sample per caption (default clip)",
+    )
 
 
 RECIPE = Clotho()
+
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """The uniform recipe CLI plus this recipe's options (see the module docstring)."""

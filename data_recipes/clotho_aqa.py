@@ -83,22 +83,39 @@ ROOT/audio_files/<file_name>           the clips (wav)"""
             if self.answers == "majority":
                 target = majority([a for a in answers if a] or [""])
                 if target:
-                    yield RawItem(key=unique_key(base, seen), audio=str(audio), task="aqa", target=target,
-                                  text_language="en", meta=meta)
+                    yield RawItem(
+                        key=unique_key(base, seen),
+                        audio=str(audio),
+                        task="aqa",
+                        target=target,
+                        text_language="en",
+                        meta=meta,
+                    )
             else:
                 for j, answer in enumerate(answers, 1):
                     if answer:
-                        yield RawItem(key=unique_key(f"{base}-a{j}", seen), audio=str(audio), task="aqa",
-                                      target=answer, text_language="en", meta=meta)
+                        yield RawItem(
+                            key=unique_key(f"{base}-a{j}", seen),
+                            audio=str(audio),
+                            task="aqa",
+                            target=answer,
+                            text_language="en",
+                            meta=meta,
+                        )
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--answers", choices=ANSWER_MODES, default="majority",
-                        help="majority: one sample per question (most frequent answer); each: one per "
-                             "annotator's answer (default majority)")
+    parser.add_argument(
+        "--answers",
+        choices=ANSWER_MODES,
+        default="majority",
+        help="majority: one sample per question (most frequent answer); each: one per "
+        "annotator's answer (default majority)",
+    )
 
 
 RECIPE = ClothoAQA()
+
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """The uniform recipe CLI plus this recipe's options (see the module docstring)."""

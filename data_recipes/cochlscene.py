@@ -57,9 +57,15 @@ ROOT/{Train,Val,Test}/<Scene>/*.wav     (or ROOT/CochlScene/{Train,Val,Test}/...
                 stem, ext = os.path.splitext(name)
                 if ext.lower() not in AUDIO_SUFFIXES:
                     continue
-                yield RawItem(key=make_key(self.name, subset, scene, stem), audio=str(split_dir / scene / name),
-                              task="asc", target=scene, text_language="en", meta={"file_name": name},
-                              long_audio="windows")
+                yield RawItem(
+                    key=make_key(self.name, subset, scene, stem),
+                    audio=str(split_dir / scene / name),
+                    task="asc",
+                    target=scene,
+                    text_language="en",
+                    meta={"file_name": name},
+                    long_audio="windows",
+                )
 
 
 RECIPE = CochlScene()

@@ -94,7 +94,7 @@ LONG_AUDIO_S = float(CHUNK_LENGTH)  # 30 s: longer clips follow the item's long_
 MIN_WINDOW_S = 0.5  # a trailing window shorter than this is dropped when splitting long clip-level audio
 MAX_BAD_LISTED = 50
 
-AudioSource = Union[str, os.PathLike, bytes, np.ndarray, Callable[[], np.ndarray]]
+AudioSource = str | os.PathLike | bytes | np.ndarray | Callable[[], np.ndarray]
 Rebase = Callable[["RawItem", int, float, float], Union["RawItem", None]]
 
 
@@ -128,8 +128,9 @@ def make_key(*parts: object) -> str:
     return key
 
 
-def read_delimited(path: str | os.PathLike[str], delimiter: str = "\t", escapechar: str | None = None,
-                   errors: str = "strict") -> list[dict[str, str]]:
+def read_delimited(
+    path: str | os.PathLike[str], delimiter: str = "\t", escapechar: str | None = None, errors: str = "strict"
+) -> list[dict[str, str]]:
     """Rows of a delimited text file with a header line, as dicts (UTF-8, BOM tolerated).
 
     TSV (``delimiter="\\t"``) is read without quote processing, as Common Voice writes it (a sentence may
@@ -204,9 +205,16 @@ def _decode(item: RawItem) -> np.ndarray:
 
 
 def _meta(item: RawItem, source: str, duration: float) -> SampleMeta:
-    return SampleMeta(task=item.task, text_language=item.text_language, target=item.target,
-                      duration=round(duration, 4), source=source, audio_language=item.audio_language,
-                      words=item.words, meta=dict(item.meta))
+    return SampleMeta(
+        task=item.task,
+        text_language=item.text_language,
+        target=item.target,
+        duration=round(duration, 4),
+        source=source,
+        audio_language=item.audio_language,
+        words=item.words,
+        meta=dict(item.meta),
+    )
 
 
 def prepare(item: RawItem, source: str) -> tuple[list[Encoded], str | None, str | None]:
@@ -216,8 +224,10 @@ def prepare(item: RawItem, source: str) -> tuple[list[Encoded], str | None, str 
     if item.audio is None:
         return [], "missing", f"{item.key}: audio absent from the release"
     if isinstance(item.audio, (str, os.PathLike)) and not os.path.isfile(item.audio):
-        raise LayoutError(f"{source}: audio file of sample {item.key!r} not found: expected "
-                          f"{os.fspath(item.audio)!r} (the corpus layout is in the recipe's --help)")
+        raise LayoutError(
+            f"{source}: audio file of sample {item.key!r} not found: expected "
+            f"{os.fspath(item.audio)!r} (the corpus layout is in the recipe's --help)"
+        )
     try:
         wav = _decode(item)
     except AudioError as e:
@@ -237,8 +247,7 @@ def prepare(item: RawItem, source: str) -> tuple[list[Encoded], str | None, str 
         elif callable(item.long_audio):
             win = item.long_audio(item, i, start, end)
         else:
-            raise ValueError(f"{item.key}: long_audio must be 'skip', 'windows' or a callable, "
-                             f"got {item.long_audio!r}")
+            raise ValueError(f"{item.key}: long_audio must be 'skip', 'windows' or a callable, got {item.long_audio!r}")
         if win is not None:
             out.append((f"{item.key}-w{i:03d}", encode_flac(w), _meta(win, source, w.shape[0] / SAMPLE_RATE)))
     return out, None, None
@@ -280,18 +289,23 @@ def convert(
         raise recipe.missing(root_p, "the corpus root directory")
     chosen = list(subsets) if subsets else list(recipe.default_subsets(root_p))
     if not chosen:
-        raise LayoutError(f"{recipe.name}: no subset found under {os.fspath(root_p)!r}. The {recipe.name} recipe "
-                          f"reads the corpus's raw layout:\n{recipe.layout.strip(chr(10))}")
+        raise LayoutError(
+            f"{recipe.name}: no subset found under {os.fspath(root_p)!r}. The {recipe.name} recipe "
+            f"reads the corpus's raw layout:\n{recipe.layout.strip(chr(10))}"
+        )
     unknown = [s for s in chosen if s not in recipe.subsets]
     if unknown:
         raise ValueError(f"{recipe.name}: unknown subset(s) {unknown}; valid: {', '.join(recipe.subsets)}")
     for subset in chosen:
         recipe.check(root_p, subset)
 
-    summary: dict[str, Any] = {"corpus": recipe.name, "subsets": {}, "tasks": {},
-                               "totals": {"samples": 0, "hours": 0.0, "skipped_long": 0, "skipped_bad": 0,
-                                          "skipped_missing": 0},
-                               "bad": []}
+    summary: dict[str, Any] = {
+        "corpus": recipe.name,
+        "subsets": {},
+        "tasks": {},
+        "totals": {"samples": 0, "hours": 0.0, "skipped_long": 0, "skipped_bad": 0, "skipped_missing": 0},
+        "bad": [],
+    }
     # fork where the platform has it (workers start in milliseconds, nothing re-imported); spawn elsewhere. The
     # parent runs no torch ops or threads before forking, so fork is safe here.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -299,8 +313,9 @@ def convert(
     try:
         for subset in chosen:
             for task in recipe.tasks_of(subset):
-                stats = _convert_one(recipe, root_p, out_p, subset, task, max_samples, pool, workers,
-                                     max_count, max_size, summary["bad"])
+                stats = _convert_one(
+                    recipe, root_p, out_p, subset, task, max_samples, pool, workers, max_count, max_size, summary["bad"]
+                )
                 summary["subsets"].setdefault(subset, {})[task] = stats
                 t = summary["tasks"].setdefault(task, {"samples": 0, "hours": 0.0})
                 t["samples"] += stats["samples"]
@@ -322,9 +337,19 @@ def convert(
     return summary
 
 
-def _convert_one(recipe: Recipe, root: Path, out: Path, subset: str, task: str, max_samples: int | None,
-                 pool: Any, workers: int, max_count: int, max_size: float,
-                 bad_list: list[dict[str, str]]) -> dict[str, Any]:
+def _convert_one(
+    recipe: Recipe,
+    root: Path,
+    out: Path,
+    subset: str,
+    task: str,
+    max_samples: int | None,
+    pool: Any,
+    workers: int,
+    max_count: int,
+    max_size: float,
+    bad_list: list[dict[str, str]],
+) -> dict[str, Any]:
     source = recipe.source(subset)
     counts = {"long": 0, "bad": 0, "missing": 0}
 
@@ -357,14 +382,24 @@ def _convert_one(recipe: Recipe, root: Path, out: Path, subset: str, task: str, 
         json.dump(manifest, f, indent=1, ensure_ascii=False)
         f.write("\n")
     if counts["missing"]:
-        print(f"{recipe.name}/{subset}/{task}: skipped {counts['missing']} listed samples whose audio the release "
-              "lacks", file=sys.stderr)
+        print(
+            f"{recipe.name}/{subset}/{task}: skipped {counts['missing']} listed samples whose audio the release lacks",
+            file=sys.stderr,
+        )
     if counts["long"]:
-        print(f"{recipe.name}/{subset}/{task}: skipped {counts['long']} clips longer than {LONG_AUDIO_S:.0f} s "
-              "(target cannot be re-based)", file=sys.stderr)
-    return {"dir": f"{subset}/{task}", "samples": manifest["totals"]["samples"],
-            "hours": manifest["totals"]["hours"], "skipped_long": counts["long"], "skipped_bad": counts["bad"],
-            "skipped_missing": counts["missing"]}
+        print(
+            f"{recipe.name}/{subset}/{task}: skipped {counts['long']} clips longer than {LONG_AUDIO_S:.0f} s "
+            "(target cannot be re-based)",
+            file=sys.stderr,
+        )
+    return {
+        "dir": f"{subset}/{task}",
+        "samples": manifest["totals"]["samples"],
+        "hours": manifest["totals"]["hours"],
+        "skipped_long": counts["long"],
+        "skipped_bad": counts["bad"],
+        "skipped_missing": counts["missing"],
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -382,30 +417,35 @@ def main(recipe: Recipe, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"python -m data_recipes.{_module_name(recipe)}",
         description=f"Convert the raw {recipe.name} corpus to shards (tasks: {', '.join(recipe.tasks)}).\n\n"
-                    f"Expected raw layout:\n{recipe.layout.strip(chr(10))}",
+        f"Expected raw layout:\n{recipe.layout.strip(chr(10))}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--root", required=True, help="the raw corpus directory (layout above)")
     parser.add_argument("--out", required=True, help="output directory: OUT/<subset>/<task>/ shard sets")
-    parser.add_argument("--subsets", nargs="+", default=None, metavar="SUBSET",
-                        help=f"subsets to convert (default: the recipe's defaults present under --root): "
-                             f"{', '.join(recipe.subsets)}")
+    parser.add_argument(
+        "--subsets",
+        nargs="+",
+        default=None,
+        metavar="SUBSET",
+        help=f"subsets to convert (default: the recipe's defaults present under --root): {', '.join(recipe.subsets)}",
+    )
     parser.add_argument("--max-samples", type=int, default=None, help="at most N samples per shard set")
     parser.add_argument("--workers", type=int, default=1, help="decoding/encoding processes (default 1)")
     parser.add_argument("--shard-samples", type=int, default=1000, help="samples per shard tar (default 1000)")
     args = parser.parse_args(argv)
     try:
-        summary = convert(recipe, args.root, args.out, args.subsets, args.max_samples, args.workers,
-                          args.shard_samples)
+        summary = convert(recipe, args.root, args.out, args.subsets, args.max_samples, args.workers, args.shard_samples)
     except (LayoutError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for subset, tasks in summary["subsets"].items():
         for task, s in tasks.items():
-            print(f"{recipe.name}/{subset} {task}: {s['samples']} samples, {s['hours']:.3f} h"
-                  + (f", skipped {s['skipped_long']} long" if s["skipped_long"] else "")
-                  + (f", {s['skipped_bad']} undecodable" if s["skipped_bad"] else "")
-                  + (f", {s['skipped_missing']} absent from the release" if s["skipped_missing"] else ""))
+            print(
+                f"{recipe.name}/{subset} {task}: {s['samples']} samples, {s['hours']:.3f} h"
+                + (f", skipped {s['skipped_long']} long" if s["skipped_long"] else "")
+                + (f", {s['skipped_bad']} undecodable" if s["skipped_bad"] else "")
+                + (f", {s['skipped_missing']} absent from the release" if s["skipped_missing"] else "")
+            )
     tot = summary["totals"]
     print(f"total: {tot['samples']} samples, {tot['hours']:.3f} h -> {os.path.join(args.out, MANIFEST)}")
     return 0

@@ -67,9 +67,15 @@ locales: """ + ", ".join(LOCALES)
             if not sentence:
                 continue
             path = clip_path(clips, row["path"])
-            yield RawItem(key=make_key("commonvoice", Path(row["path"]).stem), audio=path, task=task,
-                          target=sentence, text_language=lang, audio_language=lang,
-                          meta={"client_id": row.get("client_id", ""), "locale": locale})
+            yield RawItem(
+                key=make_key("commonvoice", Path(row["path"]).stem),
+                audio=path,
+                task=task,
+                target=sentence,
+                text_language=lang,
+                audio_language=lang,
+                meta={"client_id": row.get("client_id", ""), "locale": locale},
+            )
 
 
 RECIPE = CommonVoice()

@@ -37,7 +37,8 @@ from data_recipes.commonvoice import clip_path
 
 TAG = {"en": "en", "de": "de", "es": "es", "fr": "fr", "it": "it", "ja": "ja", "zh-CN": "zh"}
 PAIRS = tuple(f"{x}_en" for x in ("fr", "de", "es", "it", "zh-CN", "ja")) + tuple(
-    f"en_{x}" for x in ("de", "zh-CN", "ja"))
+    f"en_{x}" for x in ("de", "zh-CN", "ja")
+)
 SPLITS = ("train", "dev", "test")
 
 
@@ -78,11 +79,14 @@ pairs: """ + ", ".join(PAIRS)
         self.require(root / src / "clips", f"the Common Voice clips directory of {src!r}")
         if not self._split_tsv(root, src, tgt, split).is_file():
             if not self._full_tsv(root, src, tgt).is_file():
-                raise self.missing(self._split_tsv(root, src, tgt, split),
-                                   f"the CoVoST 2 {src}->{tgt} {split} TSV (or the released "
-                                   f"covost_v2.{src}_{tgt}.tsv with validated.tsv)")
-            self.require(root / src / "validated.tsv",
-                         f"Common Voice's validated.tsv (to join with covost_v2.{src}_{tgt}.tsv)")
+                raise self.missing(
+                    self._split_tsv(root, src, tgt, split),
+                    f"the CoVoST 2 {src}->{tgt} {split} TSV (or the released "
+                    f"covost_v2.{src}_{tgt}.tsv with validated.tsv)",
+                )
+            self.require(
+                root / src / "validated.tsv", f"Common Voice's validated.tsv (to join with covost_v2.{src}_{tgt}.tsv)"
+            )
 
     def _rows(self, root: Path, src: str, tgt: str, split: str) -> list[dict[str, str]]:
         split_tsv = self._split_tsv(root, src, tgt, split)
@@ -98,8 +102,14 @@ pairs: """ + ", ".join(PAIRS)
         rows = []
         for r in read_delimited(root / src / "validated.tsv", escapechar="\\"):
             if r["path"] in covost:
-                rows.append({"path": r["path"], "sentence": r.get("sentence", ""),
-                             "translation": covost[r["path"]], "client_id": r.get("client_id", "")})
+                rows.append(
+                    {
+                        "path": r["path"],
+                        "sentence": r.get("sentence", ""),
+                        "translation": covost[r["path"]],
+                        "client_id": r.get("client_id", ""),
+                    }
+                )
         return rows
 
     def items(self, root: Path, subset: str, task: str) -> Iterator[RawItem]:
@@ -110,8 +120,12 @@ pairs: """ + ", ".join(PAIRS)
             if not translation:
                 continue
             yield RawItem(
-                key=make_key("covost2", f"{src}_{tgt}", Path(row["path"]).stem), audio=clip_path(clips, row["path"]),
-                task=task, target=translation, text_language=TAG[tgt], audio_language=TAG[src],
+                key=make_key("covost2", f"{src}_{tgt}", Path(row["path"]).stem),
+                audio=clip_path(clips, row["path"]),
+                task=task,
+                target=translation,
+                text_language=TAG[tgt],
+                audio_language=TAG[src],
                 meta={"transcript": (row.get("sentence") or "").strip(), "client_id": row.get("client_id", "")},
             )
 

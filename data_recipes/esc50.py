@@ -50,12 +50,22 @@ ROOT/audio/<filename>   the clips (wav)"""
             if not audio.is_file():
                 raise self.missing(audio, f"audio of {name!r} (listed in {csv_path.name})")
             label = readable(category)
-            meta = {"labels": [label], "class_id": int(row["target"]), "fold": int(fold),
-                    "esc10": (row.get("esc10") or "").strip().lower() == "true"}
+            meta = {
+                "labels": [label],
+                "class_id": int(row["target"]),
+                "fold": int(fold),
+                "esc10": (row.get("esc10") or "").strip().lower() == "true",
+            }
             # ESC-50's labels are clip-level but its clips are 5 s: no windows needed; skip is the safe policy
             # for events that may occur once.
-            yield RawItem(key=make_key(self.name, os.path.splitext(name)[0]), audio=str(audio), task="sec",
-                          target=label, text_language="en", meta=meta)
+            yield RawItem(
+                key=make_key(self.name, os.path.splitext(name)[0]),
+                audio=str(audio),
+                task="sec",
+                target=label,
+                text_language="en",
+                meta=meta,
+            )
 
 
 RECIPE = ESC50()

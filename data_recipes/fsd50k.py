@@ -67,8 +67,14 @@ ROOT/{GT}/eval.csv   fname,labels,mids           ROOT/FSD50K.eval_audio/<fname>.
             if not audio.is_file():
                 raise self.missing(audio, f"audio of clip {fname} (listed in {csv_path.name})")
             mids = [m.strip() for m in (row.get("mids") or "").split(",") if m.strip()]
-            yield RawItem(key=make_key(self.name, subset, fname), audio=str(audio), task="sec",
-                          target=", ".join(labels), text_language="en", meta={"labels": labels, "mids": mids})
+            yield RawItem(
+                key=make_key(self.name, subset, fname),
+                audio=str(audio),
+                task="sec",
+                target=", ".join(labels),
+                text_language="en",
+                meta={"labels": labels, "mids": mids},
+            )
 
 
 RECIPE = FSD50K()

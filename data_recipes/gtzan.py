@@ -54,9 +54,15 @@ ROOT/genres/<genre>/<genre>.000NN.au             (original tarball)"""
                 stem, ext = os.path.splitext(name)
                 if ext.lower() not in SUFFIXES:
                     continue
-                yield RawItem(key=make_key(self.name, *stem.split(".")), audio=str(base / genre / name),
-                              task="mgr", target=genre, text_language="en", meta={"file_name": name},
-                              long_audio="windows")
+                yield RawItem(
+                    key=make_key(self.name, *stem.split(".")),
+                    audio=str(base / genre / name),
+                    task="mgr",
+                    target=genre,
+                    text_language="en",
+                    meta={"file_name": name},
+                    long_audio="windows",
+                )
 
 
 RECIPE = GTZAN()

@@ -77,11 +77,22 @@ class HFDataset(Recipe):
 ROOT/    a datasets.Dataset or DatasetDict written by save_to_disk (dataset_info.json / dataset_dict.json)"""
     tasks = ()
 
-    def __init__(self, root: str | None, task: str, target_column: str, audio_column: str = "audio",
-                 text_language: str = "en", audio_language: str | None = None,
-                 audio_language_column: str | None = None, meta_columns: tuple[str, ...] = (),
-                 key_column: str | None = None, name: str | None = None, split_name: str = "train",
-                 audio_root: str | None = None, long_audio: str = "skip") -> None:
+    def __init__(
+        self,
+        root: str | None,
+        task: str,
+        target_column: str,
+        audio_column: str = "audio",
+        text_language: str = "en",
+        audio_language: str | None = None,
+        audio_language_column: str | None = None,
+        meta_columns: tuple[str, ...] = (),
+        key_column: str | None = None,
+        name: str | None = None,
+        split_name: str = "train",
+        audio_root: str | None = None,
+        long_audio: str = "skip",
+    ) -> None:
         if long_audio not in ("skip", "windows"):
             raise ValueError(f"--long-audio must be skip or windows, got {long_audio!r}")
         self.task = task.lower()
@@ -139,8 +150,10 @@ ROOT/    a datasets.Dataset or DatasetDict written by save_to_disk (dataset_info
                 return _array_audio(cell, where)
             if cell.get("path"):
                 return self._audio(cell["path"], root, where)
-        raise ValueError(f"hf_datasets: {where}: audio cell is neither bytes, a path, {{bytes, path}} nor "
-                         f"{{array, sampling_rate}}: {type(cell).__name__}")
+        raise ValueError(
+            f"hf_datasets: {where}: audio cell is neither bytes, a path, {{bytes, path}} nor "
+            f"{{array, sampling_rate}}: {type(cell).__name__}"
+        )
 
     def _target(self, value: Any, feature: Any) -> tuple[str, list[str] | None]:
         import datasets
@@ -149,8 +162,10 @@ ROOT/    a datasets.Dataset or DatasetDict written by save_to_disk (dataset_info
             value = feature.int2str(value)
         if isinstance(value, (list, tuple)):
             inner = getattr(feature, "feature", None)
-            labels = [inner.int2str(v) if isinstance(inner, datasets.ClassLabel) and isinstance(v, int) else str(v)
-                      for v in value]
+            labels = [
+                inner.int2str(v) if isinstance(inner, datasets.ClassLabel) and isinstance(v, int) else str(v)
+                for v in value
+            ]
             return ", ".join(labels), labels
         return str(value).strip(), None
 
@@ -164,8 +179,7 @@ ROOT/    a datasets.Dataset or DatasetDict written by save_to_disk (dataset_info
             if not target:
                 continue
             meta: dict[str, Any] = {field: row[col] for col, field in self.meta_map}
-            audio_language = (str(row[self.audio_language_column]) if self.audio_language_column
-                              else self.audio_language)
+            audio_language = str(row[self.audio_language_column]) if self.audio_language_column else self.audio_language
             if audio_language is None and self.task in SPEECH_SAME_LANGUAGE:
                 audio_language = self.text_language
             if self.task in LABEL_TASKS and "labels" not in meta:
@@ -176,9 +190,16 @@ ROOT/    a datasets.Dataset or DatasetDict written by save_to_disk (dataset_info
             if key in seen:
                 raise ValueError(f"hf_datasets: key column {self.key_column!r} repeats {key!r} ({where})")
             seen.add(key)
-            yield RawItem(key=key, audio=self._audio(row[self.audio_column], root, where), task=self.task,
-                          target=target, text_language=self.text_language, audio_language=audio_language,
-                          meta=meta, long_audio=self.long_audio)
+            yield RawItem(
+                key=key,
+                audio=self._audio(row[self.audio_column], root, where),
+                task=self.task,
+                target=target,
+                text_language=self.text_language,
+                audio_language=audio_language,
+                meta=meta,
+                long_audio=self.long_audio,
+            )
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -188,22 +209,39 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-language", default="en", help="language of the targets (default en)")
     parser.add_argument("--audio-language", default=None, help="spoken language (speech tasks)")
     parser.add_argument("--audio-language-column", default=None, help="column giving the spoken language per row")
-    parser.add_argument("--meta-column", action="append", default=[], metavar="COL[=FIELD]",
-                        help="copy a column into meta (repeatable)")
+    parser.add_argument(
+        "--meta-column", action="append", default=[], metavar="COL[=FIELD]", help="copy a column into meta (repeatable)"
+    )
     parser.add_argument("--key-column", default=None, help="column of unique ids for keys (default row index)")
     parser.add_argument("--name", default=None, help="corpus name for source/keys (default ROOT's folder name)")
     parser.add_argument("--split-name", default="train", help="subset name of a single Dataset (default train)")
     parser.add_argument("--audio-root", default=None, help="base of relative audio paths (default ROOT)")
-    parser.add_argument("--long-audio", choices=("skip", "windows"), default="skip",
-                        help="clips over 30 s: skip (default) or split into windows (clip-level targets only)")
+    parser.add_argument(
+        "--long-audio",
+        choices=("skip", "windows"),
+        default="skip",
+        help="clips over 30 s: skip (default) or split into windows (clip-level targets only)",
+    )
 
 
 def _make(o: argparse.Namespace, root: str | None) -> HFDataset:
     if root is not None and (not o.task or not o.target_column):
         raise ValueError("hf_datasets needs --task and --target-column")
-    return HFDataset(root, o.task or "asr", o.target_column or "text", o.audio_column, o.text_language,
-                     o.audio_language, o.audio_language_column, tuple(o.meta_column), o.key_column, o.name,
-                     o.split_name, o.audio_root, o.long_audio)
+    return HFDataset(
+        root,
+        o.task or "asr",
+        o.target_column or "text",
+        o.audio_column,
+        o.text_language,
+        o.audio_language,
+        o.audio_language_column,
+        tuple(o.meta_column),
+        o.key_column,
+        o.name,
+        o.split_name,
+        o.audio_root,
+        o.long_audio,
+    )
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

@@ -23,8 +23,15 @@ from pathlib import Path
 
 from data_recipes.common import RawItem, Recipe, main, make_key
 
-SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean",
-           "test-other")
+SUBSETS = (
+    "train-clean-100",
+    "train-clean-360",
+    "train-other-500",
+    "dev-clean",
+    "dev-other",
+    "test-clean",
+    "test-other",
+)
 
 
 def _numeric_sorted(paths: list[Path]) -> list[Path]:
@@ -55,15 +62,20 @@ subsets: """ + ", ".join(SUBSETS)
         subset_dir = self.base(root) / subset
         for speaker_dir in _numeric_sorted([p for p in subset_dir.iterdir() if p.is_dir()]):
             for chapter_dir in _numeric_sorted([p for p in speaker_dir.iterdir() if p.is_dir()]):
-                trans = self.require(chapter_dir / f"{speaker_dir.name}-{chapter_dir.name}.trans.txt",
-                                     "chapter transcript")
+                trans = self.require(
+                    chapter_dir / f"{speaker_dir.name}-{chapter_dir.name}.trans.txt", "chapter transcript"
+                )
                 for line in trans.read_text(encoding="utf-8").splitlines():
                     if not line.strip():
                         continue
                     utt, _, text = line.strip().partition(" ")
                     yield RawItem(
-                        key=make_key("librispeech", utt), audio=chapter_dir / f"{utt}.flac", task=task,
-                        target=text.strip(), text_language="en", audio_language="en",
+                        key=make_key("librispeech", utt),
+                        audio=chapter_dir / f"{utt}.flac",
+                        task=task,
+                        target=text.strip(),
+                        text_language="en",
+                        audio_language="en",
                         meta={"speaker": speaker_dir.name, "chapter": chapter_dir.name},
                     )
 

@@ -38,18 +38,24 @@ from data_recipes.common import LayoutError, RawItem, Recipe, main, make_key, re
 
 VIDEO_DIRS = {"train": "train_splits", "dev": "dev_splits_complete", "test": "output_repeated_splits_test"}
 AUDIO_SUFFIXES = (".wav", ".flac")
-EXTRACT_HINT = ('extract the audio of every video first, e.g. '
-                'ffmpeg -nostdin -i dia0_utt0.mp4 -vn -ac 1 -ar 16000 dia0_utt0.wav (soundfile cannot read mp4)')
+EXTRACT_HINT = (
+    "extract the audio of every video first, e.g. "
+    "ffmpeg -nostdin -i dia0_utt0.mp4 -vn -ac 1 -ar 16000 dia0_utt0.wav (soundfile cannot read mp4)"
+)
 
 
 class Meld(Recipe):
     name = "meld"
-    layout = """\
+    layout = (
+        """\
 <root>/ (MELD.Raw)
   {train,dev,test}_sent_emo.csv   (or <split>/<split>_sent_emo.csv): Sr No., Utterance, Speaker, Emotion,
                                   Sentiment, Dialogue_ID, Utterance_ID, ...
   train_splits/, dev_splits_complete/, output_repeated_splits_test/   (or under <split>/)
-      dia{D}_utt{U}.mp4  +  dia{D}_utt{U}.wav extracted beside it (""" + EXTRACT_HINT + ")"
+      dia{D}_utt{U}.mp4  +  dia{D}_utt{U}.wav extracted beside it ("""
+        + EXTRACT_HINT
+        + ")"
+    )
     subsets = ("train", "dev", "test")
     tasks = ("er",)
 
@@ -74,8 +80,9 @@ class Meld(Recipe):
             if (clip_dir / f"{stem}{suffix}").is_file():
                 return clip_dir / f"{stem}{suffix}"
         if (clip_dir / f"{stem}.mp4").is_file():
-            raise LayoutError(f"meld: audio not found: expected {str(clip_dir / (stem + '.wav'))!r} beside "
-                              f"{stem}.mp4; {EXTRACT_HINT}")
+            raise LayoutError(
+                f"meld: audio not found: expected {str(clip_dir / (stem + '.wav'))!r} beside {stem}.mp4; {EXTRACT_HINT}"
+            )
         return None  # listed in the CSV but absent from the release
 
     def items(self, root: Path, subset: str, task: str) -> Iterator[RawItem]:
@@ -83,11 +90,19 @@ class Meld(Recipe):
         for row in read_delimited(self.csv_path(root, subset), delimiter=",", errors="replace"):
             dia, utt = row["Dialogue_ID"].strip(), row["Utterance_ID"].strip()
             stem = f"dia{dia}_utt{utt}"
-            yield RawItem(key=make_key("meld", subset, f"dia{dia}", f"utt{utt}"), audio=self._audio(clip_dir, stem),
-                          task=task, target=row["Emotion"].strip().lower(), text_language="en",
-                          audio_language="en",
-                          meta={"sentiment": row.get("Sentiment", "").strip(), "speaker": row.get("Speaker", ""),
-                                "transcript": row.get("Utterance", "")})
+            yield RawItem(
+                key=make_key("meld", subset, f"dia{dia}", f"utt{utt}"),
+                audio=self._audio(clip_dir, stem),
+                task=task,
+                target=row["Emotion"].strip().lower(),
+                text_language="en",
+                audio_language="en",
+                meta={
+                    "sentiment": row.get("Sentiment", "").strip(),
+                    "speaker": row.get("Speaker", ""),
+                    "transcript": row.get("Utterance", ""),
+                },
+            )
 
 
 RECIPE = Meld()

@@ -87,23 +87,33 @@ ROOT/audio/<ytid>.wav         user-downloaded 10-s clips (also ROOT/music_data/,
             elif self.skip_missing:
                 audio = None  # counted as skipped_missing
             else:
-                raise self.missing(root / "audio" / f"{ytid}.wav",
-                                   f"audio of clip {ytid} (tried {', '.join(names)}; --skip-missing skips "
-                                   "absent clips)")
-            meta = {"aspects": parse_aspects(row.get("aspect_list") or ""),
-                    "audioset_labels": [m for m in (row.get("audioset_positive_labels") or "").split(",") if m],
-                    "ytid": ytid, "start_s": start, "end_s": end,
-                    "balanced": (row.get("is_balanced_subset") or "").strip().lower() == "true"}
-            yield RawItem(key=make_key(self.name, ytid), audio=audio, task="mc", target=caption,
-                          text_language="en", meta=meta)
+                raise self.missing(
+                    root / "audio" / f"{ytid}.wav",
+                    f"audio of clip {ytid} (tried {', '.join(names)}; --skip-missing skips absent clips)",
+                )
+            meta = {
+                "aspects": parse_aspects(row.get("aspect_list") or ""),
+                "audioset_labels": [m for m in (row.get("audioset_positive_labels") or "").split(",") if m],
+                "ytid": ytid,
+                "start_s": start,
+                "end_s": end,
+                "balanced": (row.get("is_balanced_subset") or "").strip().lower() == "true",
+            }
+            yield RawItem(
+                key=make_key(self.name, ytid), audio=audio, task="mc", target=caption, text_language="en", meta=meta
+            )
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--skip-missing", action="store_true",
-                        help="skip clips whose audio is absent (counted as skipped_missing) instead of failing")
+    parser.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="skip clips whose audio is absent (counted as skipped_missing) instead of failing",
+    )
 
 
 RECIPE = MusicCaps()
+
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """The uniform recipe CLI plus this recipe's options (see the module docstring)."""

@@ -69,32 +69,51 @@ ROOT/nsynth-{train,valid,test}/audio/<note_str>.wav"""
                 pitch, velocity = int(ex["pitch"]), int(ex["velocity"])
                 family = str(ex["instrument_family_str"])
             except (KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{folder / 'examples.json'}: entry {note_str!r} lacks pitch, velocity or "
-                                 f"instrument_family_str ({e})") from e
+                raise ValueError(
+                    f"{folder / 'examples.json'}: entry {note_str!r} lacks pitch, velocity or "
+                    f"instrument_family_str ({e})"
+                ) from e
             audio = folder / "audio" / f"{note_str}.wav"
             if not audio.is_file():
                 raise self.missing(audio, f"audio of note {note_str!r}")
             meta: dict[str, Any] = {
-                "pitch": pitch, "velocity": velocity, "instrument": family,
+                "pitch": pitch,
+                "velocity": velocity,
+                "instrument": family,
                 "sonic": list(ex.get("qualities_str") or []),
-                "instrument_source": ex.get("instrument_source_str"), "instrument_str": ex.get("instrument_str"),
+                "instrument_source": ex.get("instrument_source_str"),
+                "instrument_str": ex.get("instrument_str"),
                 "note_str": note_str,
             }
             if task == "mna":
-                yield RawItem(key=make_key(note_str), audio=str(audio), task="mna", target=family,
-                              text_language="en", meta=meta)
+                yield RawItem(
+                    key=make_key(note_str), audio=str(audio), task="mna", target=family, text_language="en", meta=meta
+                )
             else:
                 label = readable(family)
-                yield RawItem(key=make_key(note_str), audio=str(audio), task="mic", target=label,
-                              text_language="en", meta=dict(meta, labels=[label]), long_audio="windows")
+                yield RawItem(
+                    key=make_key(note_str),
+                    audio=str(audio),
+                    task="mic",
+                    target=label,
+                    text_language="en",
+                    meta=dict(meta, labels=[label]),
+                    long_audio="windows",
+                )
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=["mna"],
-                        help="tasks to write (default mna; mic stores the audio a second time)")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=TASKS,
+        default=["mna"],
+        help="tasks to write (default mna; mic stores the audio a second time)",
+    )
 
 
 RECIPE = NSynth()
+
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """The uniform recipe CLI plus this recipe's options (see the module docstring)."""

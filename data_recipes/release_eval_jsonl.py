@@ -93,8 +93,9 @@ def _language(value: Any, where: str) -> str:
     return lang
 
 
-def line_fields(line: dict[str, Any], where: str, task: str | None = None,
-                language: str | None = None) -> dict[str, Any]:
+def line_fields(
+    line: dict[str, Any], where: str, task: str | None = None, language: str | None = None
+) -> dict[str, Any]:
     """RawItem fields (task, target, text_language, audio_language, words, meta) of one jsonl line."""
     for k in ("audio", "gt", "source"):
         if k not in line:
@@ -107,8 +108,9 @@ def line_fields(line: dict[str, Any], where: str, task: str | None = None,
         elif known is not None:
             task = known[1]
         else:
-            raise ValueError(f"{where}: source {source!r} has no known prefix "
-                             f"({', '.join(p for p, _, _ in PREFIXES)}); pass --task")
+            raise ValueError(
+                f"{where}: source {source!r} has no known prefix ({', '.join(p for p, _, _ in PREFIXES)}); pass --task"
+            )
     lang_value = line.get("lang") or line.get("language") or language or (known[2] if known else None)
     meta: dict[str, Any] = {"release_source": source}
     if "prompt" in line:
@@ -133,8 +135,11 @@ def line_fields(line: dict[str, Any], where: str, task: str | None = None,
         parts = source.split("_")
         if len(parts) < 3:
             raise ValueError(f"{where}: s2tt source {source!r} is not '<name>_<src>_<tgt>_<split>'")
-        out.update(audio_language=_language(parts[-3], where), text_language=_language(parts[-2], where),
-                   target=str(gt).strip())
+        out.update(
+            audio_language=_language(parts[-3], where),
+            text_language=_language(parts[-2], where),
+            target=str(gt).strip(),
+        )
     elif task == "aac":
         captions = [str(c).strip() for c in (gt if isinstance(gt, list) else [gt]) if str(c).strip()]
         if not captions:
@@ -152,8 +157,9 @@ def line_fields(line: dict[str, Any], where: str, task: str | None = None,
         note = parse_mna(str(gt))
         if note.pitch is None or note.velocity is None or not note.instrument:
             raise ValueError(f"{where}: mna gt is not '<|pitch|><|midi_pitch_N|><|velocity|>...': {gt!r}")
-        meta.update(pitch=note.pitch, velocity=note.velocity, instrument=note.instrument, sonic=note.sonic,
-                    release_gt=str(gt))
+        meta.update(
+            pitch=note.pitch, velocity=note.velocity, instrument=note.instrument, sonic=note.sonic, release_gt=str(gt)
+        )
         out["target"] = note.instrument
     else:
         labels = [str(g).strip() for g in gt] if isinstance(gt, list) else None
@@ -174,16 +180,24 @@ ROOT/<...>.jsonl          {"audio": path, "gt": reference, "source": name, ...} 
 ROOT/<audio paths>        the audio each line names, relative to ROOT"""
     tasks = ()
 
-    def __init__(self, root: str | os.PathLike[str] | None, jsonl: list[str] | None = None,
-                 task: str | None = None, language: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None,
+        jsonl: list[str] | None = None,
+        task: str | None = None,
+        language: str | None = None,
+    ) -> None:
         self.subsets = ()
         self.lines: dict[str, list[_Line]] = {}
         self.corpus: dict[str, str] = {}
         if root is None:
             return
         root_p = Path(root)
-        files = [self._find(root_p, j) for j in jsonl] if jsonl else sorted(
-            Path(p) for p in glob.glob(str(root_p / "*.jsonl")))
+        files = (
+            [self._find(root_p, j) for j in jsonl]
+            if jsonl
+            else sorted(Path(p) for p in glob.glob(str(root_p / "*.jsonl")))
+        )
         if not files:
             raise self.missing(root_p / "*.jsonl", "an eval jsonl file")
         n = 0
@@ -204,7 +218,8 @@ ROOT/<audio paths>        the audio each line names, relative to ROOT"""
                     self.corpus[subset] = known[0] if known else "release"
                     audio = Path(str(line["audio"]))
                     self.lines.setdefault(subset, []).append(
-                        _Line(subset, n, where, audio if audio.is_absolute() else root_p / audio, fields))
+                        _Line(subset, n, where, audio if audio.is_absolute() else root_p / audio, fields)
+                    )
                     n += 1
         self.subsets = tuple(self.lines)
         self.tasks = tuple(dict.fromkeys(ln.item["task"] for lines in self.lines.values() for ln in lines))
@@ -232,8 +247,9 @@ ROOT/<audio paths>        the audio each line names, relative to ROOT"""
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jsonl", nargs="+", default=None, metavar="FILE",
-                        help="eval jsonl files (default: every *.jsonl in ROOT)")
+    parser.add_argument(
+        "--jsonl", nargs="+", default=None, metavar="FILE", help="eval jsonl files (default: every *.jsonl in ROOT)"
+    )
     parser.add_argument("--task", default=None, help="task of every line (default: from the source name)")
     parser.add_argument("--language", default=None, help="language of asr/srwt lines with an unknown source")
 

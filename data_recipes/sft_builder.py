@@ -46,8 +46,24 @@ from qwenaudio_train.tags import LANGUAGES, time_token
 
 KINDS = ("task", "grounding", "compare", "text")
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_MASS_NOUNS = {"speech", "music", "rain", "water", "wind", "laughter", "applause", "noise", "silence", "traffic",
-               "thunder", "white noise", "static", "singing", "crying", "breathing"}
+_MASS_NOUNS = {
+    "speech",
+    "music",
+    "rain",
+    "water",
+    "wind",
+    "laughter",
+    "applause",
+    "noise",
+    "silence",
+    "traffic",
+    "thunder",
+    "white noise",
+    "static",
+    "singing",
+    "crying",
+    "breathing",
+}
 Fields = dict[str, Any]
 
 
@@ -132,8 +148,11 @@ def _lid(meta: SampleMeta) -> Fields | None:
 
 def _sv(meta: SampleMeta) -> Fields | None:
     same = meta.target.strip().lower() == "same"
-    return {"a": "Yes, both utterances come from the same speaker." if same
-            else "No, they are spoken by two different speakers."}
+    return {
+        "a": "Yes, both utterances come from the same speaker."
+        if same
+        else "No, they are spoken by two different speakers."
+    }
 
 
 def _sd(meta: SampleMeta) -> Fields | None:
@@ -154,6 +173,7 @@ def _entities(key: str, empty: str, fmt: Callable[[dict[str, Any]], str]) -> Cal
     def fields(meta: SampleMeta) -> Fields | None:
         items = meta.meta.get(key) or []
         return {"a": _sentence("; ".join(fmt(e) for e in items)) if items else empty}
+
     return fields
 
 
@@ -184,9 +204,15 @@ def _mna(meta: SampleMeta) -> Fields | None:
         return None
     sonic = m.get("sonic") or []
     sonic = [sonic] if isinstance(sonic, str) else list(sonic)
-    return {"instrument": instrument, "ainstrument": _a(instrument), "Ainstrument": _cap(_a(instrument)),
-            "pitch": pitch, "velocity": velocity,
-            "note": _note(pitch), "sonic": f" Its timbre is {_join(sonic)}." if sonic else ""}
+    return {
+        "instrument": instrument,
+        "ainstrument": _a(instrument),
+        "Ainstrument": _cap(_a(instrument)),
+        "pitch": pitch,
+        "velocity": velocity,
+        "note": _note(pitch),
+        "sonic": f" Its timbre is {_join(sonic)}." if sonic else "",
+    }
 
 
 def _song(meta: SampleMeta) -> Fields | None:
@@ -199,71 +225,171 @@ def _song(meta: SampleMeta) -> Fields | None:
     return {"a": f'This is "{t}".'}
 
 
-_TRANSCRIBE_Q = ("What does the person say?", "What is being said in this recording?",
-                 "Transcribe the speech in this audio.", "Please write down what you hear.",
-                 "Can you tell me what the speaker says?")
+_TRANSCRIBE_Q = (
+    "What does the person say?",
+    "What is being said in this recording?",
+    "Transcribe the speech in this audio.",
+    "Please write down what you hear.",
+    "Can you tell me what the speaker says?",
+)
 _TRANSCRIBE_A = ('The person says: "{t}".', "{t}", 'The speaker says "{t}".')
 
 QA_TEMPLATES: dict[str, QA] = {
     "asr": QA(_TRANSCRIBE_Q, _TRANSCRIBE_A, _target),
     "srwt": QA(_TRANSCRIBE_Q, _TRANSCRIBE_A, _target),
-    "dasr": QA(("What does the speaker say?", "Transcribe this dialect speech.", "Write down what is said."),
-               ('The speaker says: "{t}".', "{t}"), _target),
-    "osr": QA(("What do the speakers say?", "Transcribe everything the speakers say, in order.",
-               "Several people talk at once here. What do they say?"), ("{t}", 'They say: "{t}".'), _target),
-    "s2tt": QA(("Translate what the speaker says into {tl}.", "What is the {tl} translation of this speech?",
-                "Please translate the audio into {tl}."), ("{t}", 'In {tl}, the speaker says: "{t}".'), _s2tt),
-    "did": QA(("Which dialect does the speaker use?", "What dialect is spoken here?"),
-              ("The speaker uses the {x} dialect.", "It is {x}."), _target),
-    "lid": QA(("Which language is spoken in this audio?", "What language is the speaker using?",
-               "Identify the language of the speech."),
-              ("The speaker is speaking {X}.", "{X}.", "The language is {X}."), _lid),
-    "sgc": QA(("Is the speaker male or female?", "What is the gender of the speaker?"),
-              ("The speaker is {x}.", "{X}."), _target),
-    "er": QA(("What emotion does the speaker express?", "How does the speaker feel?",
-              "What is the emotional tone of this speech?"), ("The speaker sounds {x}.", "The emotion is {x}."),
-             _target),
-    "sv": QA(("Are the two utterances in this clip spoken by the same person?",
-              "Is it the same speaker throughout this clip?"), ("{a}",), _sv),
-    "sd": QA(("Who speaks when in this recording?", "Give the speaker turns with their start and end times."),
-             ("{a}",), _sd),
-    "ser": QA(("Which named entities are mentioned in this speech?", "List the entities the speaker mentions."),
-              ("{a}",), _entities("entities", "No named entities are mentioned.",
-                                  lambda e: f"\"{e['value']}\" ({e['type']})")),
-    "ks": QA(("Which keyword is spoken?", "What single word does the speaker say?"),
-             ('The keyword is "{x}".', "{x}"), _target),
-    "ic": QA(("What does the speaker want to do?", "What is the intent of this request?"),
-             ("The intent is {x}.",), _intent),
-    "sf": QA(("Which slots can you fill from this request?", "Extract the slot values from this request."),
-             ("{a}",), _entities("slots", "There are no slots to fill.", lambda e: f"{e['type']}: {e['value']}")),
-    "sap": QA(("How old does the speaker sound?", "Which age group does the speaker belong to?"),
-              ("The speaker's age group is {x}.", "{X}."), _target),
-    "vsc": QA(("What kind of vocal sound is this?", "What vocal sound does the person make?"),
-              ("The vocal sound is {x}.", "{X}."), _target),
-    "aac": QA(("Describe this audio.", "What can you hear in this recording?", "Write a caption for this audio.",
-               "Briefly describe the sounds in this clip."), ("{C}",), _target),
-    "sec": QA(("What sound events can you hear?", "Which sounds are present in this clip?",
-               "Name the sound events in this recording."), ("I can hear {ax}.", "The clip contains {ax}.", "{X}."),
-              _label_list),
-    "asc": QA(("Where was this recorded?", "What acoustic scene is this?",
-               "Which environment does this recording come from?"), ("The scene is {x}.", "It sounds like {x}."),
-              _target),
-    "sed": QA(("When does each sound event occur?", "List the sound events with their start and end times."),
-              ("{a}",), _sed),
+    "dasr": QA(
+        ("What does the speaker say?", "Transcribe this dialect speech.", "Write down what is said."),
+        ('The speaker says: "{t}".', "{t}"),
+        _target,
+    ),
+    "osr": QA(
+        (
+            "What do the speakers say?",
+            "Transcribe everything the speakers say, in order.",
+            "Several people talk at once here. What do they say?",
+        ),
+        ("{t}", 'They say: "{t}".'),
+        _target,
+    ),
+    "s2tt": QA(
+        (
+            "Translate what the speaker says into {tl}.",
+            "What is the {tl} translation of this speech?",
+            "Please translate the audio into {tl}.",
+        ),
+        ("{t}", 'In {tl}, the speaker says: "{t}".'),
+        _s2tt,
+    ),
+    "did": QA(
+        ("Which dialect does the speaker use?", "What dialect is spoken here?"),
+        ("The speaker uses the {x} dialect.", "It is {x}."),
+        _target,
+    ),
+    "lid": QA(
+        (
+            "Which language is spoken in this audio?",
+            "What language is the speaker using?",
+            "Identify the language of the speech.",
+        ),
+        ("The speaker is speaking {X}.", "{X}.", "The language is {X}."),
+        _lid,
+    ),
+    "sgc": QA(
+        ("Is the speaker male or female?", "What is the gender of the speaker?"),
+        ("The speaker is {x}.", "{X}."),
+        _target,
+    ),
+    "er": QA(
+        (
+            "What emotion does the speaker express?",
+            "How does the speaker feel?",
+            "What is the emotional tone of this speech?",
+        ),
+        ("The speaker sounds {x}.", "The emotion is {x}."),
+        _target,
+    ),
+    "sv": QA(
+        (
+            "Are the two utterances in this clip spoken by the same person?",
+            "Is it the same speaker throughout this clip?",
+        ),
+        ("{a}",),
+        _sv,
+    ),
+    "sd": QA(
+        ("Who speaks when in this recording?", "Give the speaker turns with their start and end times."), ("{a}",), _sd
+    ),
+    "ser": QA(
+        ("Which named entities are mentioned in this speech?", "List the entities the speaker mentions."),
+        ("{a}",),
+        _entities("entities", "No named entities are mentioned.", lambda e: f'"{e["value"]}" ({e["type"]})'),
+    ),
+    "ks": QA(
+        ("Which keyword is spoken?", "What single word does the speaker say?"),
+        ('The keyword is "{x}".', "{x}"),
+        _target,
+    ),
+    "ic": QA(
+        ("What does the speaker want to do?", "What is the intent of this request?"), ("The intent is {x}.",), _intent
+    ),
+    "sf": QA(
+        ("Which slots can you fill from this request?", "Extract the slot values from this request."),
+        ("{a}",),
+        _entities("slots", "There are no slots to fill.", lambda e: f"{e['type']}: {e['value']}"),
+    ),
+    "sap": QA(
+        ("How old does the speaker sound?", "Which age group does the speaker belong to?"),
+        ("The speaker's age group is {x}.", "{X}."),
+        _target,
+    ),
+    "vsc": QA(
+        ("What kind of vocal sound is this?", "What vocal sound does the person make?"),
+        ("The vocal sound is {x}.", "{X}."),
+        _target,
+    ),
+    "aac": QA(
+        (
+            "Describe this audio.",
+            "What can you hear in this recording?",
+            "Write a caption for this audio.",
+            "Briefly describe the sounds in this clip.",
+        ),
+        ("{C}",),
+        _target,
+    ),
+    "sec": QA(
+        (
+            "What sound events can you hear?",
+            "Which sounds are present in this clip?",
+            "Name the sound events in this recording.",
+        ),
+        ("I can hear {ax}.", "The clip contains {ax}.", "{X}."),
+        _label_list,
+    ),
+    "asc": QA(
+        (
+            "Where was this recorded?",
+            "What acoustic scene is this?",
+            "Which environment does this recording come from?",
+        ),
+        ("The scene is {x}.", "It sounds like {x}."),
+        _target,
+    ),
+    "sed": QA(
+        ("When does each sound event occur?", "List the sound events with their start and end times."), ("{a}",), _sed
+    ),
     "aqa": QA(("{q}",), ("{t}",), _question),
     "sid": QA(("Who is the singer?", "Which singer performs this song?"), ("The singer is {x}.", "{x}."), _target),
-    "smer": QA(("What mood does this music convey?", "What emotion does this song express?"),
-               ("The music sounds {x}.", "It feels {x}."), _target),
-    "mc": QA(("Describe this music.", "What does this piece of music sound like?", "Write a caption for this music."),
-             ("{C}",), _target),
-    "mic": QA(("Which instruments are playing?", "What instruments can you hear?"), ("I can hear {ax}.", "{X}."),
-              _label_list),
-    "mna": QA(("What instrument plays this note, and what is its pitch?", "Analyse this musical note.",
-               "Which instrument and note is this?"),
-              ("This is {ainstrument} playing {note} (MIDI pitch {pitch}) at velocity {velocity}.{sonic}",
-               "{Ainstrument} note: {note}, MIDI pitch {pitch}, velocity {velocity}.{sonic}"), _mna),
-    "mgr": QA(("What genre is this music?", "Which genre does this song belong to?"),
-              ("The genre is {x}.", "This is {x} music."), _target),
+    "smer": QA(
+        ("What mood does this music convey?", "What emotion does this song express?"),
+        ("The music sounds {x}.", "It feels {x}."),
+        _target,
+    ),
+    "mc": QA(
+        ("Describe this music.", "What does this piece of music sound like?", "Write a caption for this music."),
+        ("{C}",),
+        _target,
+    ),
+    "mic": QA(
+        ("Which instruments are playing?", "What instruments can you hear?"), ("I can hear {ax}.", "{X}."), _label_list
+    ),
+    "mna": QA(
+        (
+            "What instrument plays this note, and what is its pitch?",
+            "Analyse this musical note.",
+            "Which instrument and note is this?",
+        ),
+        (
+            "This is {ainstrument} playing {note} (MIDI pitch {pitch}) at velocity {velocity}.{sonic}",
+            "{Ainstrument} note: {note}, MIDI pitch {pitch}, velocity {velocity}.{sonic}",
+        ),
+        _mna,
+    ),
+    "mgr": QA(
+        ("What genre is this music?", "Which genre does this song belong to?"),
+        ("The genre is {x}.", "This is {x} music."),
+        _target,
+    ),
     "mr": QA(("Which song is this?", "Can you name this song and its artist?"), ("{a}",), _song),
     "mqa": QA(("{q}",), ("{t}",), _question),
 }
@@ -286,8 +412,11 @@ COMPARE_DESC: dict[str, Callable[[str], str]] = {
 }
 _ORDINAL = ("first", "second")
 TRANSCRIPT_TASKS = ("asr", "srwt", "dasr", "osr")
-GROUNDING_Q = ('Find the start time and end time of the word "{w}"', 'When does the speaker say "{w}"?',
-               'At what time is the word "{w}" spoken?')
+GROUNDING_Q = (
+    'Find the start time and end time of the word "{w}"',
+    'When does the speaker say "{w}"?',
+    'At what time is the word "{w}" spoken?',
+)
 GROUNDING_A = 'The word "{w}" starts at {s} seconds and ends at {e} seconds.'
 
 
@@ -344,8 +473,9 @@ def _followup(clip: Clip, rng: random.Random, pool_labels: Sequence[str]) -> tup
         choice = rng.randrange(3)
         if choice == 0:
             n = len(words)
-            return rng.choice(("How many words does the speaker say?", "How many words are spoken?")), \
-                f"The speaker says {n} word{'s' if n != 1 else ''}."
+            return rng.choice(
+                ("How many words does the speaker say?", "How many words are spoken?")
+            ), f"The speaker says {n} word{'s' if n != 1 else ''}."
         if choice == 1:
             return "What is the first word?", f'The first word is "{words[0]}".'
         return "What is the last word?", f'The last word is "{words[-1]}".'
@@ -357,8 +487,10 @@ def _followup(clip: Clip, rng: random.Random, pool_labels: Sequence[str]) -> tup
             return "What is its pitch?", f"Its pitch is {f['note']} (MIDI pitch {f['pitch']})."
         return "How hard was the note played?", f"It was played at velocity {f['velocity']}."
     if m.task == "s2tt" and m.meta.get("transcript"):
-        return (f"What did the speaker say in {_language(m.audio_language)}?",
-                f'The speaker said: "{m.meta["transcript"]}".')
+        return (
+            f"What did the speaker say in {_language(m.audio_language)}?",
+            f'The speaker said: "{m.meta["transcript"]}".',
+        )
     label = _label(m)
     if label is not None:
         others = sorted({x for x in pool_labels if x != label})
@@ -421,9 +553,12 @@ def build_grounding(clip: Clip, rng: random.Random) -> Built | None:
     w, s, e = phrase
     first_q = rng.choice(_TRANSCRIBE_Q)
     first_a = rng.choice(_TRANSCRIBE_A).format(t=clip.meta.target.strip() or transcript)
-    msgs = [_user(first_q, 1), _assistant(first_a),
-            _user(rng.choice(GROUNDING_Q).format(w=w)),
-            _assistant(GROUNDING_A.format(w=w, s=time_token(s), e=time_token(e)))]
+    msgs = [
+        _user(first_q, 1),
+        _assistant(first_a),
+        _user(rng.choice(GROUNDING_Q).format(w=w)),
+        _assistant(GROUNDING_A.format(w=w, s=time_token(s), e=time_token(e))),
+    ]
     return Built(f"{clip.key}-grounding", "grounding", clip.meta.task, msgs, [clip])
 
 
@@ -436,7 +571,8 @@ def build_compare(a: Clip, b: Clip, rng: random.Random) -> Built | None:
         k = rng.randrange(2)
         target = (la, lb)[k]
         q = rng.choice(("Which of the two clips {d}?", "Which recording {d}, the first or the second?")).format(
-            d=desc(target))
+            d=desc(target)
+        )
         ans = rng.choice((f"The {_ORDINAL[k]} clip {desc(target)}.", f"Audio {k + 1}."))
     else:
         q = rng.choice(("What is the difference between the two recordings?", "How do the two clips differ?"))
@@ -445,10 +581,40 @@ def build_compare(a: Clip, b: Clip, rng: random.Random) -> Built | None:
 
 
 # -- pure text ---------------------------------------------------------------------------------------------------
-_WORDS = ("apple", "river", "window", "garden", "music", "yellow", "bridge", "candle", "forest", "rocket", "pencil",
-          "ocean", "tiger", "cloud", "silver", "planet", "orange", "summer", "violin", "market")
-_CAPITALS = (("France", "Paris"), ("Germany", "Berlin"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"),
-             ("China", "Beijing"), ("Korea", "Seoul"), ("Canada", "Ottawa"), ("Egypt", "Cairo"), ("Peru", "Lima"))
+_WORDS = (
+    "apple",
+    "river",
+    "window",
+    "garden",
+    "music",
+    "yellow",
+    "bridge",
+    "candle",
+    "forest",
+    "rocket",
+    "pencil",
+    "ocean",
+    "tiger",
+    "cloud",
+    "silver",
+    "planet",
+    "orange",
+    "summer",
+    "violin",
+    "market",
+)
+_CAPITALS = (
+    ("France", "Paris"),
+    ("Germany", "Berlin"),
+    ("Japan", "Tokyo"),
+    ("Italy", "Rome"),
+    ("Spain", "Madrid"),
+    ("China", "Beijing"),
+    ("Korea", "Seoul"),
+    ("Canada", "Ottawa"),
+    ("Egypt", "Cairo"),
+    ("Peru", "Lima"),
+)
 
 
 def build_text(rng: random.Random, index: int) -> Built:
@@ -456,8 +622,10 @@ def build_text(rng: random.Random, index: int) -> Built:
     if kind == 0:
         a, b = rng.randint(2, 99), rng.randint(2, 99)
         op, sym, val = rng.choice((("plus", "+", a + b), ("minus", "-", a - b), ("times", "*", a * b)))
-        msgs = [_user(rng.choice((f"What is {a} {op} {b}?", f"Compute {a} {sym} {b}."))),
-                _assistant(f"{a} {sym} {b} = {val}.")]
+        msgs = [
+            _user(rng.choice((f"What is {a} {op} {b}?", f"Compute {a} {sym} {b}."))),
+            _assistant(f"{a} {sym} {b} = {val}."),
+        ]
         if rng.random() < 0.5:
             msgs += [_user("And what is that times 2?"), _assistant(f"{val} * 2 = {val * 2}.")]
     elif kind == 1:
@@ -465,27 +633,42 @@ def build_text(rng: random.Random, index: int) -> Built:
         msgs = [_user(f"Reverse the order of these words: {', '.join(ws)}."), _assistant(", ".join(ws[::-1]) + ".")]
     elif kind == 2:
         ns = [rng.randint(1, 99) for _ in range(rng.randint(3, 6))]
-        msgs = [_user(f"Sort these numbers from smallest to largest: {', '.join(map(str, ns))}."),
-                _assistant(", ".join(map(str, sorted(ns))) + ".")]
+        msgs = [
+            _user(f"Sort these numbers from smallest to largest: {', '.join(map(str, ns))}."),
+            _assistant(", ".join(map(str, sorted(ns))) + "."),
+        ]
     elif kind == 3:
         w = rng.choice(_WORDS)
-        msgs = [_user(rng.choice((f'How many letters are in the word "{w}"?', f'Count the letters of "{w}".'))),
-                _assistant(f'The word "{w}" has {len(w)} letters.')]
+        msgs = [
+            _user(rng.choice((f'How many letters are in the word "{w}"?', f'Count the letters of "{w}".'))),
+            _assistant(f'The word "{w}" has {len(w)} letters.'),
+        ]
     elif kind == 4:
         ws = " ".join(rng.sample(_WORDS, 3))
         msgs = [_user(f'Write "{ws}" in capital letters.'), _assistant(ws.upper())]
     elif kind == 5:
         country, city = rng.choice(_CAPITALS)
-        msgs = [_user(rng.choice((f"What is the capital of {country}?", f"Which city is the capital of {country}?"))),
-                _assistant(f"The capital of {country} is {city}.")]
+        msgs = [
+            _user(rng.choice((f"What is the capital of {country}?", f"Which city is the capital of {country}?"))),
+            _assistant(f"The capital of {country} is {city}."),
+        ]
     else:
-        msgs = rng.choice((
-            [_user("Hello!"), _assistant("Hello! How can I help you today?")],
-            [_user("Who are you?"), _assistant("I am a helpful assistant. I can listen to audio and answer "
-                                               "questions about it.")],
-            [_user("What can you do?"), _assistant("I can transcribe speech, describe sounds and music, and answer "
-                                                   "questions about audio clips you share with me.")],
-        ))
+        msgs = rng.choice(
+            (
+                [_user("Hello!"), _assistant("Hello! How can I help you today?")],
+                [
+                    _user("Who are you?"),
+                    _assistant("I am a helpful assistant. I can listen to audio and answer questions about it."),
+                ],
+                [
+                    _user("What can you do?"),
+                    _assistant(
+                        "I can transcribe speech, describe sounds and music, and answer "
+                        "questions about audio clips you share with me."
+                    ),
+                ],
+            )
+        )
     return Built(f"text-{index:06d}", "text", "text", msgs)
 
 
@@ -576,9 +759,15 @@ def build_conversations(clips: Iterable[Clip], cfg: BuildConfig) -> Iterator[Bui
 # Writing
 # ---------------------------------------------------------------------------------------------------------------
 def _record(b: Built, audios: list[str]) -> dict[str, Any]:
-    return {"key": b.key, "kind": b.kind, "task": b.task,
-            "source": b.clips[0].meta.source if b.clips else "sft/text",
-            "duration": round(sum(c.meta.duration for c in b.clips), 6), "messages": b.messages, "audios": audios}
+    return {
+        "key": b.key,
+        "kind": b.kind,
+        "task": b.task,
+        "source": b.clips[0].meta.source if b.clips else "sft/text",
+        "duration": round(sum(c.meta.duration for c in b.clips), 6),
+        "messages": b.messages,
+        "audios": audios,
+    }
 
 
 class ChatShardWriter:
@@ -623,9 +812,14 @@ class ChatShardWriter:
         (self.out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def build(shard_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], cfg: BuildConfig,
-          audio_dir: str | os.PathLike[str] | None = None, out_shards: str | os.PathLike[str] | None = None,
-          shard_samples: int = 1000) -> dict[str, Any]:
+def build(
+    shard_dirs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    cfg: BuildConfig,
+    audio_dir: str | os.PathLike[str] | None = None,
+    out_shards: str | os.PathLike[str] | None = None,
+    shard_samples: int = 1000,
+) -> dict[str, Any]:
     """Write the JSON-lines file (+ audio copies, + chat shards) and return the summary."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -656,18 +850,31 @@ def build(shard_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[s
             kinds[b.kind] += 1
             tasks[b.task] = tasks.get(b.task, 0) + 1
             n += 1
-    summary = {"conversations": n, "kinds": kinds, "tasks": dict(sorted(tasks.items())), "audio_files": len(written),
-               "skipped_bad": counts.get("skipped_bad", 0), "seed": cfg.seed}
+    summary = {
+        "conversations": n,
+        "kinds": kinds,
+        "tasks": dict(sorted(tasks.items())),
+        "audio_files": len(written),
+        "skipped_bad": counts.get("skipped_bad", 0),
+        "seed": cfg.seed,
+    }
     if writer is not None:
         writer.close(summary)
     return summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data_recipes.sft_builder", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shards", action="append", required=True, help="shard directory (searched recursively) or "
-                   "shard spec; repeat for several")
+    p = argparse.ArgumentParser(
+        prog="python -m data_recipes.sft_builder",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--shards",
+        action="append",
+        required=True,
+        help="shard directory (searched recursively) or shard spec; repeat for several",
+    )
     p.add_argument("--out", required=True, help="output JSON-lines file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--audio-dir", default=None, help="where the FLAC copies go (default: <out stem>_audio/)")
@@ -679,9 +886,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--grounding-prob", type=float, default=0.5)
     p.add_argument("--max-conversations", type=int, default=None)
     args = p.parse_args(argv)
-    cfg = BuildConfig(seed=args.seed, text_weight=args.text_weight, compare_prob=args.compare_prob,
-                      followup_prob=args.followup_prob, grounding_prob=args.grounding_prob,
-                      max_conversations=args.max_conversations)
+    cfg = BuildConfig(
+        seed=args.seed,
+        text_weight=args.text_weight,
+        compare_prob=args.compare_prob,
+        followup_prob=args.followup_prob,
+        grounding_prob=args.grounding_prob,
+        max_conversations=args.max_conversations,
+    )
     try:
         summary = build(args.shards, args.out, cfg, args.audio_dir, args.out_shards, args.shard_samples)
     except (FileNotFoundError, ValueError) as e:

@@ -100,16 +100,25 @@ class Slurp(Recipe):
                 except (json.JSONDecodeError, KeyError, TypeError) as e:
                     raise LayoutError(f"slurp: {path} line {n} is not a SLURP record ({e!r})") from e
                 if task == "ic":
-                    target, meta = intent, {"transcript": sentence, "scenario": rec.get("scenario"),
-                                            "action": rec.get("action")}
+                    target, meta = (
+                        intent,
+                        {"transcript": sentence, "scenario": rec.get("scenario"), "action": rec.get("action")},
+                    )
                 elif task == "sf":
                     target, meta = sentence, {"slots": slots}
                 else:
                     target, meta = sentence, {"entities": slots}
                 for recording in recordings:
                     audio = self._find(audio_dir, recording["file"])
-                    yield RawItem(key=make_key("slurp", rec["slurp_id"], audio.stem), audio=audio, task=task,
-                                  target=target, text_language="en", audio_language="en", meta=dict(meta))
+                    yield RawItem(
+                        key=make_key("slurp", rec["slurp_id"], audio.stem),
+                        audio=audio,
+                        task=task,
+                        target=target,
+                        text_language="en",
+                        audio_language="en",
+                        meta=dict(meta),
+                    )
 
 
 RECIPE = Slurp()

@@ -50,17 +50,24 @@ class SpeechCommands(Recipe):
     def items(self, root: Path, subset: str, task: str) -> Iterator[RawItem]:
         if subset == "train":
             held_out = set(self._listed(root, LISTS["validation"])) | set(self._listed(root, LISTS["test"]))
-            rels = [f"{p.parent.name}/{p.name}" for p in sorted(root.glob("*/*.wav"))
-                    if not p.parent.name.startswith("_")]
+            rels = [
+                f"{p.parent.name}/{p.name}" for p in sorted(root.glob("*/*.wav")) if not p.parent.name.startswith("_")
+            ]
             rels = [r for r in rels if r not in held_out]
         else:
             rels = self._listed(root, LISTS[subset])
         for rel in rels:
             word, _, fname = rel.partition("/")
             stem = Path(fname).stem
-            yield RawItem(key=make_key("speechcommands", word, stem), audio=root / word / fname, task=task,
-                          target=word, text_language="en", audio_language="en",
-                          meta={"speaker": stem.split("_nohash_")[0]})
+            yield RawItem(
+                key=make_key("speechcommands", word, stem),
+                audio=root / word / fname,
+                task=task,
+                target=word,
+                text_language="en",
+                audio_language="en",
+                meta={"speaker": stem.split("_nohash_")[0]},
+            )
 
 
 RECIPE = SpeechCommands()

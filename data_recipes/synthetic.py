@@ -108,8 +108,29 @@ from qwenaudio_train.tags import LANGUAGES
 SR = SAMPLE_RATE
 TASKS: tuple[str, ...] = ("asr", "srwt", "lid", "sec", "mna")  # the tasks of the tiny and demo presets
 # The full preset adds these (registry order); seeds are indexed in FULL_TASKS, so the first five keep theirs.
-NEW_TASKS: tuple[str, ...] = ("s2tt", "osr", "dasr", "did", "sgc", "er", "sv", "sd", "ser", "ks", "ic", "sf", "sap",
-                              "aac", "sed", "aqa", "smer", "mc", "mic", "mgr", "mqa")
+NEW_TASKS: tuple[str, ...] = (
+    "s2tt",
+    "osr",
+    "dasr",
+    "did",
+    "sgc",
+    "er",
+    "sv",
+    "sd",
+    "ser",
+    "ks",
+    "ic",
+    "sf",
+    "sap",
+    "aac",
+    "sed",
+    "aqa",
+    "smer",
+    "mc",
+    "mic",
+    "mgr",
+    "mqa",
+)
 FULL_TASKS: tuple[str, ...] = TASKS + NEW_TASKS
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 ASR_LANGUAGES: tuple[str, ...] = ("en", "de", "es", "zh", "fr")
@@ -436,8 +457,9 @@ def _harmonic_amps(instrument: str, count: int) -> np.ndarray:
     return 1 / k  # keyboard (then decays per harmonic), string (sawtooth)
 
 
-def synth_note(rng: np.random.Generator, instrument: str, pitch: int, velocity: int, sonic: Sequence[str],
-               n: int) -> np.ndarray:
+def synth_note(
+    rng: np.random.Generator, instrument: str, pitch: int, velocity: int, sonic: Sequence[str], n: int
+) -> np.ndarray:
     f0 = 440.0 * 2 ** ((pitch - 69) / 12)
     t = _t(n)
     count = max(1, int(_MAX_HARMONIC_HZ // f0))
@@ -498,60 +520,221 @@ def synth_note(rng: np.random.Generator, instrument: str, pitch: int, velocity: 
 # Objects are inanimate (no Spanish personal "a"), articles are spelled out per noun, Japanese is kana
 # (espeak reads kanji as "Chinese letter") and is written without spaces.
 PARALLEL_SUBJECTS: tuple[dict[str, str], ...] = (
-    {"en": "the cat", "de": "die Katze", "es": "el gato", "fr": "le chat", "it": "il gatto", "zh": "小猫",
-     "ja": "ねこは", "ko": "고양이는"},
-    {"en": "the dog", "de": "der Hund", "es": "el perro", "fr": "le chien", "it": "il cane", "zh": "小狗",
-     "ja": "いぬは", "ko": "강아지는"},
-    {"en": "the boy", "de": "der Junge", "es": "el niño", "fr": "le garçon", "it": "il ragazzo", "zh": "男孩",
-     "ja": "おとこのこは", "ko": "소년은"},
-    {"en": "the teacher", "de": "der Lehrer", "es": "el maestro", "fr": "le professeur", "it": "il maestro",
-     "zh": "老师", "ja": "せんせいは", "ko": "선생님은"},
-    {"en": "the doctor", "de": "der Arzt", "es": "el médico", "fr": "le médecin", "it": "il dottore", "zh": "医生",
-     "ja": "いしゃは", "ko": "의사는"},
-    {"en": "the farmer", "de": "der Bauer", "es": "el granjero", "fr": "le fermier", "it": "il contadino",
-     "zh": "农民", "ja": "のうふは", "ko": "농부는"},
+    {
+        "en": "the cat",
+        "de": "die Katze",
+        "es": "el gato",
+        "fr": "le chat",
+        "it": "il gatto",
+        "zh": "小猫",
+        "ja": "ねこは",
+        "ko": "고양이는",
+    },
+    {
+        "en": "the dog",
+        "de": "der Hund",
+        "es": "el perro",
+        "fr": "le chien",
+        "it": "il cane",
+        "zh": "小狗",
+        "ja": "いぬは",
+        "ko": "강아지는",
+    },
+    {
+        "en": "the boy",
+        "de": "der Junge",
+        "es": "el niño",
+        "fr": "le garçon",
+        "it": "il ragazzo",
+        "zh": "男孩",
+        "ja": "おとこのこは",
+        "ko": "소년은",
+    },
+    {
+        "en": "the teacher",
+        "de": "der Lehrer",
+        "es": "el maestro",
+        "fr": "le professeur",
+        "it": "il maestro",
+        "zh": "老师",
+        "ja": "せんせいは",
+        "ko": "선생님은",
+    },
+    {
+        "en": "the doctor",
+        "de": "der Arzt",
+        "es": "el médico",
+        "fr": "le médecin",
+        "it": "il dottore",
+        "zh": "医生",
+        "ja": "いしゃは",
+        "ko": "의사는",
+    },
+    {
+        "en": "the farmer",
+        "de": "der Bauer",
+        "es": "el granjero",
+        "fr": "le fermier",
+        "it": "il contadino",
+        "zh": "农民",
+        "ja": "のうふは",
+        "ko": "농부는",
+    },
 )
 PARALLEL_VERBS: tuple[dict[str, str], ...] = (
     {"en": "sees", "de": "sieht", "es": "ve", "fr": "voit", "it": "vede", "zh": "看见", "ja": "みます", "ko": "봐요"},
-    {"en": "finds", "de": "findet", "es": "encuentra", "fr": "trouve", "it": "trova", "zh": "找到", "ja": "みつけます",
-     "ko": "찾아요"},
-    {"en": "buys", "de": "kauft", "es": "compra", "fr": "achète", "it": "compra", "zh": "买", "ja": "かいます",
-     "ko": "사요"},
-    {"en": "draws", "de": "malt", "es": "dibuja", "fr": "dessine", "it": "disegna", "zh": "画", "ja": "かきます",
-     "ko": "그려요"},
+    {
+        "en": "finds",
+        "de": "findet",
+        "es": "encuentra",
+        "fr": "trouve",
+        "it": "trova",
+        "zh": "找到",
+        "ja": "みつけます",
+        "ko": "찾아요",
+    },
+    {
+        "en": "buys",
+        "de": "kauft",
+        "es": "compra",
+        "fr": "achète",
+        "it": "compra",
+        "zh": "买",
+        "ja": "かいます",
+        "ko": "사요",
+    },
+    {
+        "en": "draws",
+        "de": "malt",
+        "es": "dibuja",
+        "fr": "dessine",
+        "it": "disegna",
+        "zh": "画",
+        "ja": "かきます",
+        "ko": "그려요",
+    },
 )
 PARALLEL_OBJECTS: tuple[dict[str, str], ...] = (
-    {"en": "the ball", "de": "den Ball", "es": "el balón", "fr": "le ballon", "it": "il pallone", "zh": "球",
-     "ja": "ボールを", "ko": "공을"},
-    {"en": "the book", "de": "das Buch", "es": "el libro", "fr": "le livre", "it": "il libro", "zh": "书",
-     "ja": "ほんを", "ko": "책을"},
-    {"en": "the bread", "de": "das Brot", "es": "el pan", "fr": "le pain", "it": "il pane", "zh": "面包",
-     "ja": "パンを", "ko": "빵을"},
-    {"en": "the hat", "de": "den Hut", "es": "el sombrero", "fr": "le chapeau", "it": "il cappello", "zh": "帽子",
-     "ja": "ぼうしを", "ko": "모자를"},
-    {"en": "the fish", "de": "den Fisch", "es": "el pescado", "fr": "le poisson", "it": "il pesce", "zh": "鱼",
-     "ja": "さかなを", "ko": "생선을"},
-    {"en": "the cake", "de": "den Kuchen", "es": "el pastel", "fr": "le gâteau", "it": "il dolce", "zh": "蛋糕",
-     "ja": "ケーキを", "ko": "케이크를"},
-    {"en": "the car", "de": "das Auto", "es": "el coche", "fr": "la voiture", "it": "la macchina", "zh": "汽车",
-     "ja": "くるまを", "ko": "차를"},
-    {"en": "the flower", "de": "die Blume", "es": "la flor", "fr": "la fleur", "it": "il fiore", "zh": "花",
-     "ja": "はなを", "ko": "꽃을"},
+    {
+        "en": "the ball",
+        "de": "den Ball",
+        "es": "el balón",
+        "fr": "le ballon",
+        "it": "il pallone",
+        "zh": "球",
+        "ja": "ボールを",
+        "ko": "공을",
+    },
+    {
+        "en": "the book",
+        "de": "das Buch",
+        "es": "el libro",
+        "fr": "le livre",
+        "it": "il libro",
+        "zh": "书",
+        "ja": "ほんを",
+        "ko": "책을",
+    },
+    {
+        "en": "the bread",
+        "de": "das Brot",
+        "es": "el pan",
+        "fr": "le pain",
+        "it": "il pane",
+        "zh": "面包",
+        "ja": "パンを",
+        "ko": "빵을",
+    },
+    {
+        "en": "the hat",
+        "de": "den Hut",
+        "es": "el sombrero",
+        "fr": "le chapeau",
+        "it": "il cappello",
+        "zh": "帽子",
+        "ja": "ぼうしを",
+        "ko": "모자를",
+    },
+    {
+        "en": "the fish",
+        "de": "den Fisch",
+        "es": "el pescado",
+        "fr": "le poisson",
+        "it": "il pesce",
+        "zh": "鱼",
+        "ja": "さかなを",
+        "ko": "생선을",
+    },
+    {
+        "en": "the cake",
+        "de": "den Kuchen",
+        "es": "el pastel",
+        "fr": "le gâteau",
+        "it": "il dolce",
+        "zh": "蛋糕",
+        "ja": "ケーキを",
+        "ko": "케이크를",
+    },
+    {
+        "en": "the car",
+        "de": "das Auto",
+        "es": "el coche",
+        "fr": "la voiture",
+        "it": "la macchina",
+        "zh": "汽车",
+        "ja": "くるまを",
+        "ko": "차를",
+    },
+    {
+        "en": "the flower",
+        "de": "die Blume",
+        "es": "la flor",
+        "fr": "la fleur",
+        "it": "il fiore",
+        "zh": "花",
+        "ja": "はなを",
+        "ko": "꽃을",
+    },
 )
 PARALLEL_ADVERBS: tuple[dict[str, str] | None, ...] = (
     None,
-    {"en": "every day", "de": "jeden Tag", "es": "cada día", "fr": "chaque jour", "it": "ogni giorno", "zh": "每天",
-     "ja": "まいにち", "ko": "매일"},
-    {"en": "again", "de": "wieder", "es": "otra vez", "fr": "encore", "it": "di nuovo", "zh": "又", "ja": "また",
-     "ko": "또"},
+    {
+        "en": "every day",
+        "de": "jeden Tag",
+        "es": "cada día",
+        "fr": "chaque jour",
+        "it": "ogni giorno",
+        "zh": "每天",
+        "ja": "まいにち",
+        "ko": "매일",
+    },
+    {
+        "en": "again",
+        "de": "wieder",
+        "es": "otra vez",
+        "fr": "encore",
+        "it": "di nuovo",
+        "zh": "又",
+        "ja": "また",
+        "ko": "또",
+    },
 )
 # Word order per language: S subject, V verb, O object, T adverb.
-_PARALLEL_ORDER = {"en": "SVOT", "de": "SVOT", "es": "SVOT", "fr": "SVOT", "it": "SVOT", "zh": "STVO", "ja": "STOV",
-                   "ko": "STOV"}
+_PARALLEL_ORDER = {
+    "en": "SVOT",
+    "de": "SVOT",
+    "es": "SVOT",
+    "fr": "SVOT",
+    "it": "SVOT",
+    "zh": "STVO",
+    "ja": "STOV",
+    "ko": "STOV",
+}
 ALL_LANGUAGES: tuple[str, ...] = LID_LANGUAGES  # the 8 release languages
 # CoVoST2-like directions: English into each language and each language into English.
-S2TT_DIRECTIONS: tuple[tuple[str, str], ...] = (
-    tuple(("en", x) for x in ALL_LANGUAGES if x != "en") + tuple((x, "en") for x in ALL_LANGUAGES if x != "en"))
+S2TT_DIRECTIONS: tuple[tuple[str, str], ...] = tuple(("en", x) for x in ALL_LANGUAGES if x != "en") + tuple(
+    (x, "en") for x in ALL_LANGUAGES if x != "en"
+)
 
 
 def parallel_sentence(meaning: Sequence[int], language: str, spoken: bool = False) -> str:
@@ -559,8 +742,12 @@ def parallel_sentence(meaning: Sequence[int], language: str, spoken: bool = Fals
     first letter, full stop; Japanese without spaces), or with `spoken` the form of the other grammars (lower
     case, no punctuation, Japanese chunks separated by spaces), which is also what espeak reads."""
     s, v, o, t = meaning
-    parts = {"S": PARALLEL_SUBJECTS[s][language], "V": PARALLEL_VERBS[v][language],
-             "O": PARALLEL_OBJECTS[o][language], "T": (PARALLEL_ADVERBS[t] or {}).get(language, "")}
+    parts = {
+        "S": PARALLEL_SUBJECTS[s][language],
+        "V": PARALLEL_VERBS[v][language],
+        "O": PARALLEL_OBJECTS[o][language],
+        "T": (PARALLEL_ADVERBS[t] or {}).get(language, ""),
+    }
     words = [parts[k] for k in _PARALLEL_ORDER[language] if parts[k]]
     if spoken:
         return GRAMMARS[language].joiner.join(w.lower() for w in words)
@@ -591,8 +778,11 @@ DIALECTS: dict[str, tuple[str, str]] = {  # dialect label -> (language, espeak v
 # three ranges do not overlap, so the label is a property of the audio.
 AGE_GROUPS: dict[str, dict[str, Any]] = {
     "child": {"variants": CHILD_VARIANTS, "rate": (150, 200), "pitch": (40, 80)},
-    "adult": {"variants": tuple(v for v in VARIANTS if v not in ("m1", "f1")), "rate": RATE_RANGE,
-              "pitch": PITCH_RANGE},
+    "adult": {
+        "variants": tuple(v for v in VARIANTS if v not in ("m1", "f1")),
+        "rate": RATE_RANGE,
+        "pitch": PITCH_RANGE,
+    },
     "senior": {"variants": OLD_VARIANTS, "rate": (105, 135), "pitch": (20, 55)},
 }
 EMOTIONS: dict[str, dict[str, Any]] = {
@@ -622,10 +812,17 @@ SLOT_FILLERS: dict[str, tuple[tuple[str, str], ...]] = {
     + (("noon", "noon"), ("midnight", "midnight")),
     "date": (("today", "today"), ("tomorrow", "tomorrow"))
     + tuple((f"on {d}", d) for d in _words("monday,tuesday,wednesday,thursday,friday,saturday,sunday")),
-    "place_name": tuple((c, c) for c in _words("london,paris,berlin,madrid,rome,tokyo,seoul,beijing,boston,"
-                                               "chicago,sydney,toronto,vienna,lisbon,dublin,oslo")),
-    "person": tuple((p, p) for p in _words("john,mary,peter,anna,david,sarah,james,emma,robert,linda,michael,"
-                                           "susan,paul,karen,mark,laura")),
+    "place_name": tuple(
+        (c, c)
+        for c in _words(
+            "london,paris,berlin,madrid,rome,tokyo,seoul,beijing,boston,"
+            "chicago,sydney,toronto,vienna,lisbon,dublin,oslo"
+        )
+    ),
+    "person": tuple(
+        (p, p)
+        for p in _words("john,mary,peter,anna,david,sarah,james,emma,robert,linda,michael,susan,paul,karen,mark,laura")
+    ),
     "house_place": tuple((h, h) for h in _words("kitchen,bedroom,living room,bathroom,hallway,garage,office")),
     "music_genre": tuple((g, g) for g in _words("jazz,rock,classical,pop,blues,country,folk")),
     "food_type": tuple((f, f) for f in _words("pizza,sushi,noodles,curry,salad,tacos,soup")),
@@ -669,8 +866,9 @@ ENTITY_TEMPLATES: tuple[str, ...] = (
 )
 
 
-def fill_template(template: str, fillers: dict[str, tuple[tuple[str, str], ...]],
-                  rng: np.random.Generator) -> tuple[str, list[dict[str, str]]] | None:
+def fill_template(
+    template: str, fillers: dict[str, tuple[tuple[str, str], ...]], rng: np.random.Generator
+) -> tuple[str, list[dict[str, str]]] | None:
     """(transcript, [{type, value}] in order of appearance) of a template with each {slot} drawn from `fillers`;
     None when a value would not be found where it stands by the entity formatter's left-to-right search (e.g. a
     person drawn twice, or a value inside an earlier word)."""
@@ -684,7 +882,7 @@ def fill_template(template: str, fillers: dict[str, tuple[tuple[str, str], ...]]
         slots.append((piece, value, start))
         out.append(spoken)
     text = "".join(out)
-    for slot_type, value, start in slots:
+    for _slot_type, value, start in slots:
         found = text.lower().find(value.lower(), pos)
         if found != start:
             return None
@@ -706,8 +904,14 @@ CAPTION_PHRASES: dict[str, str] = {
     "whistle": "a whistle blows",
 }
 SOUND_NAMES: dict[str, str] = {  # the label with its article, as a question names it
-    "beep": "a beep", "siren": "a siren", "white noise": "white noise", "click train": "a click train",
-    "chirp": "a chirp", "hum": "a hum", "knock": "a knock", "whistle": "a whistle",
+    "beep": "a beep",
+    "siren": "a siren",
+    "white noise": "white noise",
+    "click train": "a click train",
+    "chirp": "a chirp",
+    "hum": "a hum",
+    "knock": "a knock",
+    "whistle": "a whistle",
 }
 COUNT_UNITS: tuple[str, ...] = ("beep", "knock", "chirp")
 NUMBER_WORDS: tuple[str, ...] = _words("zero,one,two,three,four,five,six,seven,eight,nine,ten")
@@ -755,23 +959,72 @@ PROGRESSIONS: dict[str, tuple[tuple[int, ...], ...]] = {  # scale degrees (0 = t
     "minor": ((0, 3, 4, 0), (0, 5, 6, 0), (0, 6, 5, 4)),
 }
 GENRES: dict[str, dict[str, Any]] = {
-    "march": {"noun": "march", "meter": 4, "bpm": (96, 132), "melody": ("flute", "string", "keyboard"),
-              "harmony": ("keyboard", "organ"), "comp": "block", "bass": "root_fifth", "drums": "march",
-              "rhythms": ((1, 1, 1, 1), (0.5, 0.5, 1, 1, 1), (1, 0.5, 0.5, 1, 1), (2, 1, 1))},
-    "waltz": {"noun": "waltz", "meter": 3, "bpm": (120, 176), "melody": ("string", "flute", "keyboard"),
-              "harmony": ("keyboard", "string", "organ"), "comp": "oompah", "bass": "downbeat", "drums": None,
-              "rhythms": ((2, 1), (3,), (1, 1, 1), (1, 2))},
-    "techno": {"noun": "techno track", "meter": 4, "bpm": (120, 140), "melody": ("keyboard", "organ"),
-               "harmony": ("organ", "string"), "comp": "stab", "bass": "eighths", "drums": "four_floor",
-               "rhythms": ((0.25,) * 16,)},
-    "ballad": {"noun": "ballad", "meter": 4, "bpm": (56, 84), "melody": ("flute", "string"),
-               "harmony": ("keyboard",), "comp": "arpeggio", "bass": "whole", "drums": None,
-               "rhythms": ((2, 2), (1, 1, 2), (3, 1), (4,))},
-    "chorale": {"noun": "chorale", "meter": 4, "bpm": (52, 88), "melody": (), "harmony": ("organ", "string"),
-                "comp": "chorale", "bass": None, "drums": None, "rhythms": ()},
-    "reggae": {"noun": "reggae song", "meter": 4, "bpm": (66, 96), "melody": ("keyboard", "flute", "organ"),
-               "harmony": ("keyboard", "organ"), "comp": "skank", "bass": "reggae", "drums": "one_drop",
-               "rhythms": ((1, 1, 1, 1), (1.5, 0.5, 2), (0.5, 0.5, 1, 2))},
+    "march": {
+        "noun": "march",
+        "meter": 4,
+        "bpm": (96, 132),
+        "melody": ("flute", "string", "keyboard"),
+        "harmony": ("keyboard", "organ"),
+        "comp": "block",
+        "bass": "root_fifth",
+        "drums": "march",
+        "rhythms": ((1, 1, 1, 1), (0.5, 0.5, 1, 1, 1), (1, 0.5, 0.5, 1, 1), (2, 1, 1)),
+    },
+    "waltz": {
+        "noun": "waltz",
+        "meter": 3,
+        "bpm": (120, 176),
+        "melody": ("string", "flute", "keyboard"),
+        "harmony": ("keyboard", "string", "organ"),
+        "comp": "oompah",
+        "bass": "downbeat",
+        "drums": None,
+        "rhythms": ((2, 1), (3,), (1, 1, 1), (1, 2)),
+    },
+    "techno": {
+        "noun": "techno track",
+        "meter": 4,
+        "bpm": (120, 140),
+        "melody": ("keyboard", "organ"),
+        "harmony": ("organ", "string"),
+        "comp": "stab",
+        "bass": "eighths",
+        "drums": "four_floor",
+        "rhythms": ((0.25,) * 16,),
+    },
+    "ballad": {
+        "noun": "ballad",
+        "meter": 4,
+        "bpm": (56, 84),
+        "melody": ("flute", "string"),
+        "harmony": ("keyboard",),
+        "comp": "arpeggio",
+        "bass": "whole",
+        "drums": None,
+        "rhythms": ((2, 2), (1, 1, 2), (3, 1), (4,)),
+    },
+    "chorale": {
+        "noun": "chorale",
+        "meter": 4,
+        "bpm": (52, 88),
+        "melody": (),
+        "harmony": ("organ", "string"),
+        "comp": "chorale",
+        "bass": None,
+        "drums": None,
+        "rhythms": (),
+    },
+    "reggae": {
+        "noun": "reggae song",
+        "meter": 4,
+        "bpm": (66, 96),
+        "melody": ("keyboard", "flute", "organ"),
+        "harmony": ("keyboard", "organ"),
+        "comp": "skank",
+        "bass": "reggae",
+        "drums": "one_drop",
+        "rhythms": ((1, 1, 1, 1), (1.5, 0.5, 2), (0.5, 0.5, 1, 2)),
+    },
 }
 MUSIC_EMOTIONS: dict[str, dict[str, Any]] = {
     "happy": {"mode": "major", "bpm": (120, 150), "velocity": (95, 120)},
@@ -796,8 +1049,12 @@ def tempo_word(bpm: float) -> str:
 
 def music_labels(recipe: dict[str, Any]) -> list[str]:
     """The instruments sounding in a recipe, in INSTRUMENT_ORDER (MIC's labels)."""
-    present = {recipe["melody"], recipe["harmony"], "bass" if recipe["bass"] else None,
-               "drums" if recipe["drums"] else None}
+    present = {
+        recipe["melody"],
+        recipe["harmony"],
+        "bass" if recipe["bass"] else None,
+        "drums" if recipe["drums"] else None,
+    }
     return [x for x in INSTRUMENT_ORDER if x in present]
 
 
@@ -885,15 +1142,17 @@ def _drum(kind: str, rng: np.random.Generator) -> np.ndarray:
         return _sweep(45 + 100 * np.exp(-t / 0.03)) * np.exp(-t / 0.09)
     if kind == "snare":
         t = _t(int(0.18 * SR))
-        return (0.7 * np.diff(rng.standard_normal(len(t) + 1)) * np.exp(-t / 0.05)
-                + 0.5 * np.sin(2 * np.pi * 190 * t) * np.exp(-t / 0.04))
+        return 0.7 * np.diff(rng.standard_normal(len(t) + 1)) * np.exp(-t / 0.05) + 0.5 * np.sin(
+            2 * np.pi * 190 * t
+        ) * np.exp(-t / 0.04)
     t = _t(int(0.05 * SR))  # hat
     return 0.5 * np.diff(rng.standard_normal(len(t) + 2), 2) * np.exp(-t / 0.012)
 
 
 _DRUM_PATTERNS: dict[str, tuple[tuple[str, float], ...]] = {  # (drum, beat position) in a 4-beat bar
     "march": (("kick", 0), ("kick", 2), ("snare", 0), ("snare", 1), ("snare", 2), ("snare", 3), ("snare", 3.5)),
-    "four_floor": tuple(("kick", b) for b in range(4)) + (("snare", 1), ("snare", 3))
+    "four_floor": tuple(("kick", b) for b in range(4))
+    + (("snare", 1), ("snare", 3))
     + tuple(("hat", b + 0.5) for b in range(4)),
     "one_drop": (("kick", 2), ("snare", 2)) + tuple(("hat", b / 2) for b in range(8)),
 }
@@ -953,9 +1212,13 @@ def synth_music(rng: np.random.Generator, recipe: dict[str, Any]) -> np.ndarray:
         if recipe["bass"]:
             root, fifth = pitch_of(chord, -1), pitch_of(chord + 4, -1)
             style = g["bass"]
-            notes = {"root_fifth": [(0, root, 0.9), (2, fifth, 0.9)], "downbeat": [(0, root, 0.9)],
-                     "eighths": [(k / 2, root, 0.4) for k in range(meter * 2)], "whole": [(0, root, meter)],
-                     "reggae": [(0, root, 1.4), (1.5, fifth, 0.9), (2.5, root + 12, 0.4), (3, root, 0.9)]}[style]
+            notes = {
+                "root_fifth": [(0, root, 0.9), (2, fifth, 0.9)],
+                "downbeat": [(0, root, 0.9)],
+                "eighths": [(k / 2, root, 0.4) for k in range(meter * 2)],
+                "whole": [(0, root, meter)],
+                "reggae": [(0, root, 1.4), (1.5, fifth, 0.9), (2.5, root + 12, 0.4), (3, root, 0.9)],
+            }[style]
             for at, p, dur in notes:
                 add("bass", p, b0 + at, dur, 0.45)
         if recipe["drums"]:
@@ -1012,8 +1275,14 @@ def _novel_sentence(grammar: Grammar, rng: np.random.Generator, short: bool, tak
     raise RuntimeError(f"grammar {grammar.language!r} ran out of new sentences; ask for fewer samples or add words")
 
 
-def plan_split(split: str, n: int, seed: int, taken: set[tuple[str, str]],
-               asr_languages: Sequence[str] = ASR_LANGUAGES, tasks: Sequence[str] = TASKS) -> list[Job]:
+def plan_split(
+    split: str,
+    n: int,
+    seed: int,
+    taken: set[tuple[str, str]],
+    asr_languages: Sequence[str] = ASR_LANGUAGES,
+    tasks: Sequence[str] = TASKS,
+) -> list[Job]:
     """The jobs of one split for the first five tasks (those of `tasks` among TASKS), `n` per task, task by
     task. `taken` holds the sentences of earlier splits (and receives this split's): a sentence is used once in
     the whole corpus."""
@@ -1025,8 +1294,10 @@ def plan_split(split: str, n: int, seed: int, taken: set[tuple[str, str]],
             if task in ("asr", "srwt", "lid"):
                 langs = {"asr": tuple(asr_languages), "srwt": SRWT_LANGUAGES, "lid": LID_LANGUAGES}[task]
                 lang = langs[i % len(langs)]
-                params = {"language": lang,
-                          "text": _novel_sentence(GRAMMARS[lang], rng, short=(task == "lid"), taken=taken)}
+                params = {
+                    "language": lang,
+                    "text": _novel_sentence(GRAMMARS[lang], rng, short=(task == "lid"), taken=taken),
+                }
                 key = f"{task}-{lang}-{split}-{i:06d}"
             elif task == "sec":
                 params = {"label": list(SEC_CLASSES)[i % len(SEC_CLASSES)]}
@@ -1035,11 +1306,18 @@ def plan_split(split: str, n: int, seed: int, taken: set[tuple[str, str]],
                 instrument = list(INSTRUMENTS)[i % len(INSTRUMENTS)]
                 lo, hi = INSTRUMENTS[instrument]
                 tone = rng.choice(["bright", "dark", ""], p=[0.3, 0.3, 0.4])
-                extra = [q for q, p in (("distortion", 0.15), ("fast_decay", 0.2), ("percussive", 0.25),
-                                        ("reverb", 0.2)) if rng.random() < p]
+                extra = [
+                    q
+                    for q, p in (("distortion", 0.15), ("fast_decay", 0.2), ("percussive", 0.25), ("reverb", 0.2))
+                    if rng.random() < p
+                ]
                 sonic = sorted(([str(tone)] if tone else []) + extra, key=SONIC_QUALITIES.index)
-                params = {"instrument": instrument, "pitch": int(rng.integers(lo, hi + 1)),
-                          "velocity": int(VELOCITIES[int(rng.integers(len(VELOCITIES)))]), "sonic": sonic}
+                params = {
+                    "instrument": instrument,
+                    "pitch": int(rng.integers(lo, hi + 1)),
+                    "velocity": int(VELOCITIES[int(rng.integers(len(VELOCITIES)))]),
+                    "sonic": sonic,
+                }
                 key = f"{task}-{split}-{i:06d}"
             jobs.append(Job(key, task, split, i, seed, params))
     return jobs
@@ -1080,22 +1358,35 @@ class _Draw:
         grammar = GRAMMARS[language]
         for _ in range(20000):
             s = grammar.sentence(self.rng, short)
-            if s not in avoid and self.legacy.get((language, s), split_of(self.seed, "sentence", language, s)) \
-                    == self.split:
+            if (
+                s not in avoid
+                and self.legacy.get((language, s), split_of(self.seed, "sentence", language, s)) == self.split
+            ):
                 return s
         raise RuntimeError(f"grammar {language!r} has no sentence left for split {self.split!r}")
 
-    def speaker(self, language: str, variants: Sequence[str] = VARIANTS, rate: tuple[int, int] = RATE_RANGE,
-                pitch: tuple[int, int] = PITCH_RANGE, accent: str | None = None,
-                pitch_range: tuple[int, int] | None = None, avoid: Sequence[str] = ()) -> Speaker:
+    def speaker(
+        self,
+        language: str,
+        variants: Sequence[str] = VARIANTS,
+        rate: tuple[int, int] = RATE_RANGE,
+        pitch: tuple[int, int] = PITCH_RANGE,
+        accent: str | None = None,
+        pitch_range: tuple[int, int] | None = None,
+        avoid: Sequence[str] = (),
+    ) -> Speaker:
         """A speaker of this split: the identity (variant, rate, pitch) decides the split."""
         variants = [v for v in variants if v not in avoid]
 
         def draw() -> Speaker:
-            return Speaker(language, variants[self.index(len(variants))],
-                           int(self.rng.integers(rate[0], rate[1] + 1)), int(self.rng.integers(pitch[0], pitch[1] + 1)),
-                           accent, None if pitch_range is None else
-                           int(self.rng.integers(pitch_range[0], pitch_range[1] + 1)))
+            return Speaker(
+                language,
+                variants[self.index(len(variants))],
+                int(self.rng.integers(rate[0], rate[1] + 1)),
+                int(self.rng.integers(pitch[0], pitch[1] + 1)),
+                accent,
+                None if pitch_range is None else int(self.rng.integers(pitch_range[0], pitch_range[1] + 1)),
+            )
 
         return self.pick(draw, lambda s: ("speaker", s.variant, s.rate_wpm, s.pitch))
 
@@ -1108,20 +1399,26 @@ def _alternating(rng: np.random.Generator, n_speakers: int, turns: int) -> list[
     return order
 
 
-def _sequential(rng: np.random.Generator, labels: Sequence[str], dur: tuple[float, float] = (0.8, 2.2),
-                gap: tuple[float, float] = (0.3, 0.8)) -> list[dict[str, Any]]:
+def _sequential(
+    rng: np.random.Generator,
+    labels: Sequence[str],
+    dur: tuple[float, float] = (0.8, 2.2),
+    gap: tuple[float, float] = (0.3, 0.8),
+) -> list[dict[str, Any]]:
     """Events one after the other with gaps: their order is unambiguous."""
     at, events = float(rng.uniform(0.2, 0.8)), []
     for label in labels:
         d = float(rng.uniform(*dur))
-        events.append({"label": label, "start": round(at, 3), "dur": round(d, 3),
-                       "gain_db": round(float(rng.uniform(-8, 0)), 2)})
+        events.append(
+            {"label": label, "start": round(at, 3), "dur": round(d, 3), "gain_db": round(float(rng.uniform(-8, 0)), 2)}
+        )
         at += d + float(rng.uniform(*gap))
     return events
 
 
-def _recipe(d: _Draw, genre: str | None = None, free: bool = False, emotion: str | None = None,
-            need: Sequence[str] = ()) -> dict[str, Any]:
+def _recipe(
+    d: _Draw, genre: str | None = None, free: bool = False, emotion: str | None = None, need: Sequence[str] = ()
+) -> dict[str, Any]:
     """A music recipe. `free`: each optional role (chords, bass line, drums) present or not at random, so that
     instruments do not follow from the genre. `emotion`: the mode, tempo and dynamics of MUSIC_EMOTIONS.
     `need`: roles that must be present ("melody", "bass")."""
@@ -1146,8 +1443,19 @@ def _recipe(d: _Draw, genre: str | None = None, free: bool = False, emotion: str
         bpm, velocity = int(rng.integers(g["bpm"][0], g["bpm"][1] + 1)), int(rng.integers(70, 111))
     bar_s = g["meter"] * 60.0 / bpm
     bars = int(np.clip(round(float(rng.uniform(5.0, 9.0)) / bar_s), 2, 8))
-    return {"genre": genre, "bpm": bpm, "mode": mode, "root": d.index(12), "progression": d.index(3),
-            "bars": bars, "velocity": velocity, "melody": melody, "harmony": harmony, "bass": bass, "drums": drums}
+    return {
+        "genre": genre,
+        "bpm": bpm,
+        "mode": mode,
+        "root": d.index(12),
+        "progression": d.index(3),
+        "bars": bars,
+        "velocity": velocity,
+        "melody": melody,
+        "harmony": harmony,
+        "bass": bass,
+        "drums": drums,
+    }
 
 
 def _recipe_id(r: dict[str, Any]) -> list[object]:
@@ -1166,46 +1474,74 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
         def meaning() -> tuple[int, ...] | None:
             m = tuple(d.index(k) for k in sizes)
             # a sentence that a grammar of the first five tasks also makes keeps that task's split
-            clash = any(d.legacy.get((x, parallel_sentence(m, x, spoken=True)), d.split) != d.split
-                        for x in ALL_LANGUAGES)
+            clash = any(
+                d.legacy.get((x, parallel_sentence(m, x, spoken=True)), d.split) != d.split for x in ALL_LANGUAGES
+            )
             return None if clash else m
 
         m = d.pick(meaning, lambda m: ("parallel", *m))
-        return {"language": src, "target_language": tgt, "meaning": list(m),
-                "say": parallel_sentence(m, src, spoken=src == "ja"), "speaker": d.speaker(src)}
+        return {
+            "language": src,
+            "target_language": tgt,
+            "meaning": list(m),
+            "say": parallel_sentence(m, src, spoken=src == "ja"),
+            "speaker": d.speaker(src),
+        }
     if task == "osr":
         a = d.sentence(lang)
         first = d.speaker(lang)
-        return {"language": lang, "texts": [a, d.sentence(lang, avoid=[a])],
-                "speakers": [first, d.speaker(lang, avoid=[first.variant])],
-                "delay": round(float(rng.uniform(0.3, 0.7)), 3)}
+        return {
+            "language": lang,
+            "texts": [a, d.sentence(lang, avoid=[a])],
+            "speakers": [first, d.speaker(lang, avoid=[first.variant])],
+            "delay": round(float(rng.uniform(0.3, 0.7)), 3),
+        }
     if task in ("dasr", "did"):
         dialect = list(DIALECTS)[i % len(DIALECTS)]
         lang, accent = DIALECTS[dialect]
-        return {"language": lang, "dialect": dialect, "text": d.sentence(lang),
-                "speaker": d.speaker(lang, accent=accent)}
+        return {
+            "language": lang,
+            "dialect": dialect,
+            "text": d.sentence(lang),
+            "speaker": d.speaker(lang, accent=accent),
+        }
     if task == "sgc":
         gender = ("male", "female")[(i + i // len(ALL_LANGUAGES)) % 2]
         variants = [v for v in VARIANTS if VARIANT_GENDER[v] == gender]
-        return {"language": lang, "gender": gender, "text": d.sentence(lang),
-                "speaker": d.speaker(lang, variants=variants)}
+        return {
+            "language": lang,
+            "gender": gender,
+            "text": d.sentence(lang),
+            "speaker": d.speaker(lang, variants=variants),
+        }
     if task == "sap":
         group = list(AGE_GROUPS)[i % len(AGE_GROUPS)]
         a = AGE_GROUPS[group]
-        return {"language": lang, "age": group, "text": d.sentence(lang),
-                "speaker": d.speaker(lang, variants=a["variants"], rate=a["rate"], pitch=a["pitch"])}
+        return {
+            "language": lang,
+            "age": group,
+            "text": d.sentence(lang),
+            "speaker": d.speaker(lang, variants=a["variants"], rate=a["rate"], pitch=a["pitch"]),
+        }
     if task == "er":
         emotion = list(EMOTIONS)[i % len(EMOTIONS)]
         e = EMOTIONS[emotion]
-        return {"language": lang, "emotion": emotion, "text": d.sentence(lang),
-                "speaker": d.speaker(lang, rate=e["rate"], pitch=e["pitch"], pitch_range=e["range"]),
-                "level": round(float(rng.uniform(*e["level"])), 3)}
+        return {
+            "language": lang,
+            "emotion": emotion,
+            "text": d.sentence(lang),
+            "speaker": d.speaker(lang, rate=e["rate"], pitch=e["pitch"], pitch_range=e["range"]),
+            "level": round(float(rng.uniform(*e["level"])), 3),
+        }
     if task == "sv":
         a = d.sentence(lang)
         first = d.speaker(lang)
         same = i % 2 == 0
-        return {"language": lang, "texts": [a, d.sentence(lang, avoid=[a])],
-                "speakers": [first, first if same else d.speaker(lang, avoid=[first.variant])]}
+        return {
+            "language": lang,
+            "texts": [a, d.sentence(lang, avoid=[a])],
+            "speakers": [first, first if same else d.speaker(lang, avoid=[first.variant])],
+        }
     if task == "sd":
         n_speakers = 3 if i % 3 == 2 else 2
         speakers: list[Speaker] = []
@@ -1218,9 +1554,9 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
         gaps = [round(float(rng.uniform(-0.4, 0.8)), 3) for _ in turns]
         return {"language": lang, "speakers": speakers, "turns": turns, "texts": texts, "gaps": gaps}
     if task == "ks":
-        return {"language": lang, "keyword": KEYWORDS[lang][d.index(len(KEYWORDS[lang]))],
-                "speaker": d.speaker(lang)}
+        return {"language": lang, "keyword": KEYWORDS[lang][d.index(len(KEYWORDS[lang]))], "speaker": d.speaker(lang)}
     if task in ("ic", "sf"):
+
         def command() -> tuple[str, str, list[dict[str, str]]] | None:
             intent, template = COMMANDS[d.index(len(COMMANDS))]
             filled = fill_template(template, SLOT_FILLERS, rng)
@@ -1229,20 +1565,28 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
         intent, text, slots = d.pick(command, lambda c: ("command", c[1]))
         return {"language": "en", "intent": intent, "text": text, "slots": slots, "speaker": d.speaker("en")}
     if task == "ser":
+
         def sentence() -> tuple[str, list[dict[str, str]]] | None:
             return fill_template(ENTITY_TEMPLATES[d.index(len(ENTITY_TEMPLATES))], ENTITY_FILLERS, rng)
 
         text, entities = d.pick(sentence, lambda c: ("entities", c[0]))
         return {"language": "en", "text": text, "entities": entities, "speaker": d.speaker("en")}
     if task == "sed":
+
         def scene() -> list[dict[str, Any]]:
             labels = [str(x) for x in rng.choice(list(SEC_CLASSES), int(rng.integers(2, 5)), replace=False)]
             duration = float(rng.uniform(6.0, 10.0))
             events = []
             for label in labels:
                 dur = float(rng.uniform(0.6, 2.5))
-                events.append({"label": label, "start": round(float(rng.uniform(0.1, duration - dur - 0.1)), 3),
-                               "dur": round(dur, 3), "gain_db": round(float(rng.uniform(-10, 0)), 2)})
+                events.append(
+                    {
+                        "label": label,
+                        "start": round(float(rng.uniform(0.1, duration - dur - 0.1)), 3),
+                        "dur": round(dur, 3),
+                        "gain_db": round(float(rng.uniform(-10, 0)), 2),
+                    }
+                )
             return [{"duration": round(duration, 3)}] + sorted(events, key=lambda e: e["start"])
 
         events = d.pick(scene, lambda ev: ("sed", sorted(e["label"] for e in ev[1:])))
@@ -1258,8 +1602,10 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
                 inner = float(rng.uniform(0.8, min(2.5, outer - 1.0)))
                 s0 = float(rng.uniform(0.2, 0.8))
                 s1 = s0 + float(rng.uniform(0.4, outer - inner - 0.4))
-                events = [{"label": a, "start": round(s0, 3), "dur": round(outer, 3), "gain_db": -4.0},
-                          {"label": b, "start": round(s1, 3), "dur": round(inner, 3), "gain_db": 0.0}]
+                events = [
+                    {"label": a, "start": round(s0, 3), "dur": round(outer, 3), "gain_db": -4.0},
+                    {"label": b, "start": round(s1, 3), "dur": round(inner, 3), "gain_db": 0.0},
+                ]
                 return f"{CAPTION_PHRASES[b]} while {CAPTION_PHRASES[a]}", events
             labels = [str(x) for x in rng.choice(list(SEC_CLASSES), 2 if structure == "then2" else 3, replace=False)]
             events = _sequential(rng, labels)
@@ -1287,8 +1633,11 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
             labels = [str(x) for x in rng.choice(classes, k, replace=False)]
             events = _sequential(rng, labels)
             if kind == "exists":
-                asked = labels[d.index(k)] if rng.random() < 0.5 else \
-                    [x for x in classes if x not in labels][d.index(len(classes) - k)]
+                asked = (
+                    labels[d.index(k)]
+                    if rng.random() < 0.5
+                    else [x for x in classes if x not in labels][d.index(len(classes) - k)]
+                )
                 return f"is there {SOUND_NAMES[asked]}?", "yes" if asked in labels else "no", events
             if kind in ("first", "last"):
                 return f"which sound comes {kind}?", labels[0 if kind == "first" else -1], events
@@ -1305,8 +1654,7 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
         return {"recipe": r}
     if task == "mgr":
         genre = list(GENRES)[i % len(GENRES)]
-        r = d.pick(lambda: _recipe(d, genre=genre),
-                   _recipe_id)
+        r = d.pick(lambda: _recipe(d, genre=genre), _recipe_id)
         return {"recipe": r}
     if task == "mc":
         r = d.pick(lambda: _recipe(d, free=True), _recipe_id)
@@ -1314,19 +1662,18 @@ def _plan_new(task: str, d: _Draw, i: int) -> dict[str, Any]:
     if task == "mqa":
         kind = list(MQA_QUESTIONS)[i % len(MQA_QUESTIONS)]
         need = {"melody": ("melody",), "bass": ("melody",)}.get(kind, ())
-        r = d.pick(lambda: _recipe(d, free=True, need=need),
-                   _recipe_id)
+        r = d.pick(lambda: _recipe(d, free=True, need=need), _recipe_id)
         return {"recipe": r, "question": MQA_QUESTIONS[kind], "answer": music_answer(r, kind)}
     if task == "smer":
         emotion = list(MUSIC_EMOTIONS)[i % len(MUSIC_EMOTIONS)]
-        r = d.pick(lambda: _recipe(d, emotion=emotion, free=True),
-                   _recipe_id)
+        r = d.pick(lambda: _recipe(d, emotion=emotion, free=True), _recipe_id)
         return {"recipe": r, "emotion": emotion}
     raise ValueError(f"unknown task {task!r}")
 
 
-def plan_full_split(split: str, n: int, seed: int, legacy: dict[tuple[str, str], str],
-                    tasks: Sequence[str]) -> list[Job]:
+def plan_full_split(
+    split: str, n: int, seed: int, legacy: dict[tuple[str, str], str], tasks: Sequence[str]
+) -> list[Job]:
     """The jobs of one split for the tasks of the full preset that are not among the first five, task by task."""
     jobs: list[Job] = []
     for task in tasks:
@@ -1370,10 +1717,25 @@ def _speech(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]
     meta: dict[str, Any] = {"speaker": speaker.name}
     if job.task == "lid":
         meta |= {"language": lang, "text": text}
-        return wav, SampleMeta(task="lid", text_language="en", target=LANGUAGES[lang], duration=duration,
-                               source=SPEECH_SOURCE, audio_language=lang, meta=meta)
-    return wav, SampleMeta(task=job.task, text_language=lang, target=text, duration=duration, source=SPEECH_SOURCE,
-                           audio_language=lang, words=words, meta=meta)
+        return wav, SampleMeta(
+            task="lid",
+            text_language="en",
+            target=LANGUAGES[lang],
+            duration=duration,
+            source=SPEECH_SOURCE,
+            audio_language=lang,
+            meta=meta,
+        )
+    return wav, SampleMeta(
+        task=job.task,
+        text_language=lang,
+        target=text,
+        duration=duration,
+        source=SPEECH_SOURCE,
+        audio_language=lang,
+        words=words,
+        meta=meta,
+    )
 
 
 def _sound(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
@@ -1391,8 +1753,9 @@ def _note(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
     n = int(rng.uniform(1.0, 3.0) * SR)
     x = synth_note(rng, p["instrument"], p["pitch"], p["velocity"], p["sonic"], n)
     meta = {"pitch": p["pitch"], "velocity": p["velocity"], "instrument": p["instrument"], "sonic": list(p["sonic"])}
-    return x, SampleMeta(task="mna", text_language="en", target=p["instrument"], duration=n / SR,
-                         source=NUMPY_SOURCE, meta=meta)
+    return x, SampleMeta(
+        task="mna", text_language="en", target=p["instrument"], duration=n / SR, source=NUMPY_SOURCE, meta=meta
+    )
 
 
 def _say(text: str, speaker: Speaker) -> tuple[np.ndarray, list[Word], float, float]:
@@ -1410,9 +1773,14 @@ def _sentence_of(language: str, text: str) -> str:
     return text + GRAMMARS[language].full_stop
 
 
-def _dress(rng: np.random.Generator, wav: np.ndarray, level: float | None = None,
-           lead: tuple[float, float] = (0.05, 0.5), tail: tuple[float, float] = (0.05, 0.3),
-           min_seconds: float = 0.0) -> tuple[np.ndarray, float]:
+def _dress(
+    rng: np.random.Generator,
+    wav: np.ndarray,
+    level: float | None = None,
+    lead: tuple[float, float] = (0.05, 0.5),
+    tail: tuple[float, float] = (0.05, 0.3),
+    min_seconds: float = 0.0,
+) -> tuple[np.ndarray, float]:
     """Level, leading and trailing silence and (half the time) light noise, as the first five tasks' speech;
     returns the clip and the shift of its content in seconds."""
     wav = wav / max(float(np.max(np.abs(wav))), 1e-9) * (rng.uniform(0.3, 0.9) if level is None else level)
@@ -1434,11 +1802,17 @@ def _mix(parts: Sequence[tuple[np.ndarray, float]], tail: float) -> np.ndarray:
     return out
 
 
-def _speech_meta(job: Job, target: str, duration: float, text_language: str | None = None,
-                 **meta: Any) -> SampleMeta:
+def _speech_meta(job: Job, target: str, duration: float, text_language: str | None = None, **meta: Any) -> SampleMeta:
     lang = job.params["language"]
-    return SampleMeta(task=job.task, text_language=text_language or lang, target=target, duration=duration,
-                      source=SPEECH_SOURCE, audio_language=lang, meta=meta)
+    return SampleMeta(
+        task=job.task,
+        text_language=text_language or lang,
+        target=target,
+        duration=duration,
+        source=SPEECH_SOURCE,
+        audio_language=lang,
+        meta=meta,
+    )
 
 
 def _r_one_voice(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
@@ -1460,8 +1834,14 @@ def _r_one_voice(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, Sample
     spk = speaker.name
     if task == "s2tt":
         tgt = p["target_language"]
-        return wav, _speech_meta(job, parallel_sentence(p["meaning"], tgt), duration, tgt,
-                                 transcript=parallel_sentence(p["meaning"], lang), speaker=spk)
+        return wav, _speech_meta(
+            job,
+            parallel_sentence(p["meaning"], tgt),
+            duration,
+            tgt,
+            transcript=parallel_sentence(p["meaning"], lang),
+            speaker=spk,
+        )
     if task == "dasr":
         meta = _speech_meta(job, p["text"], duration, dialect=p["dialect"], speaker=spk)
         if GRAMMARS[lang].joiner.join(w.word for w in words) == p["text"]:
@@ -1503,8 +1883,15 @@ def _r_voices(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMet
         spans.append((b_voiced, b_voiced - b_on + b_off))
         wav, _ = _dress(rng, _mix(parts, float(rng.uniform(0.05, 0.3))), lead=(0, 0), tail=(0, 0))
         segments = [{"speaker": n, "start": round(s, 3), "end": round(e, 3)} for n, (s, e) in zip(names, spans)]
-        return wav, _speech_meta(job, joiner.join(p["texts"]), len(wav) / SR, n_speakers=2, segments=segments,
-                                 speakers=names, texts=p["texts"])
+        return wav, _speech_meta(
+            job,
+            joiner.join(p["texts"]),
+            len(wav) / SR,
+            n_speakers=2,
+            segments=segments,
+            speakers=names,
+            texts=p["texts"],
+        )
     # sd: turns one after the other, a gap (or, when negative, an overlap) between the voiced parts
     parts, segments = [], []
     cursor = float(rng.uniform(0.1, 0.5))  # where the next turn starts speaking
@@ -1517,12 +1904,21 @@ def _r_voices(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMet
         last_start = start
         cursor = start + (off - on) + gap
     wav, _ = _dress(rng, _mix(parts, float(rng.uniform(0.1, 0.4))), lead=(0, 0), tail=(0, 0))
-    return wav, _speech_meta(job, joiner.join(p["texts"]), len(wav) / SR, "en",  # the target says "speaker N"
-                             segments=segments, n_speakers=len(speakers), speakers=names, texts=p["texts"])
+    return wav, _speech_meta(
+        job,
+        joiner.join(p["texts"]),
+        len(wav) / SR,
+        "en",  # the target says "speaker N"
+        segments=segments,
+        n_speakers=len(speakers),
+        speakers=names,
+        texts=p["texts"],
+    )
 
 
-def _scene(rng: np.random.Generator, events: Sequence[dict[str, Any]],
-           duration: float | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def _scene(
+    rng: np.random.Generator, events: Sequence[dict[str, Any]], duration: float | None = None
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """A clip of SEC sounds placed at their planned starts, and each event's audible span (from the event's own
     signal, -40 dB of its peak) as {label, start, end}, ordered by start."""
     parts, spans = [], []
@@ -1553,8 +1949,9 @@ def _r_scene(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta
         target, meta = p["caption"], {"events": spans, "labels": labels}
     else:
         target, meta = p["answer"], {"question": p["question"], "events": spans}
-    return wav, SampleMeta(task=task, text_language="en", target=target, duration=len(wav) / SR,
-                           source=NUMPY_SOURCE, meta=meta)
+    return wav, SampleMeta(
+        task=task, text_language="en", target=target, duration=len(wav) / SR, source=NUMPY_SOURCE, meta=meta
+    )
 
 
 def _r_music(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta]:
@@ -1574,12 +1971,14 @@ def _r_music(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, SampleMeta
         target, meta["question"] = p["answer"], p["question"]
     else:
         target = p["emotion"]
-    return wav, SampleMeta(task=task, text_language="en", target=target, duration=len(wav) / SR,
-                           source=NUMPY_SOURCE, meta=meta)
+    return wav, SampleMeta(
+        task=task, text_language="en", target=target, duration=len(wav) / SR, source=NUMPY_SOURCE, meta=meta
+    )
 
 
 _RENDERERS: dict[str, Callable[[Job, np.random.Generator], tuple[np.ndarray, SampleMeta]]] = {
-    "sec": _sound, "mna": _note,
+    "sec": _sound,
+    "mna": _note,
     **{t: _r_one_voice for t in ("s2tt", "dasr", "did", "sgc", "sap", "er", "ks", "ic", "sf", "ser")},
     **{t: _r_voices for t in ("osr", "sv", "sd")},
     **{t: _r_scene for t in ("sed", "aac", "aqa")},
@@ -1611,9 +2010,15 @@ def _render_all(jobs: list[Job], pool: ProcessPoolExecutor | None) -> Iterator[t
     return pool.map(render, jobs, chunksize=8) if pool is not None else map(render, jobs)
 
 
-def build_corpus(out_dir: str | os.PathLike[str], sizes: Sizes, seed: int = 0, workers: int | None = None,
-                 asr_languages: Sequence[str] | None = None, log: Callable[[str], None] = print,
-                 tasks: Sequence[str] | None = None) -> dict[str, Any]:
+def build_corpus(
+    out_dir: str | os.PathLike[str],
+    sizes: Sizes,
+    seed: int = 0,
+    workers: int | None = None,
+    asr_languages: Sequence[str] | None = None,
+    log: Callable[[str], None] = print,
+    tasks: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Build the corpus under `out_dir` (layout in the module docstring); returns the top-level manifest.
     `tasks` and `asr_languages` default to the preset's (`sizes.tasks`, `sizes.asr_languages`)."""
     started = time.perf_counter()
@@ -1652,12 +2057,14 @@ def build_corpus(out_dir: str | os.PathLike[str], sizes: Sizes, seed: int = 0, w
                 results = _render_all(jobs, pool)
                 for task, group in itertools.groupby(results, key=lambda s: s[2].task):
                     shard_size = max(1, math.ceil(sizes.train / 4))  # >= 4 shards: 2 ranks x 2 workers own whole shards
-                    manifests[f"train/{task}"] = write_shards(tee(group), os.path.join(out, "train", task),
-                                                              max_count=shard_size)
+                    manifests[f"train/{task}"] = write_shards(
+                        tee(group), os.path.join(out, "train", task), max_count=shard_size
+                    )
             else:
                 shard_size = max(1, math.ceil(len(jobs) / 2))
-                manifests[split] = write_shards(tee(_render_all(_shuffled(jobs, seed, split), pool)),
-                                                os.path.join(out, split), max_count=shard_size)
+                manifests[split] = write_shards(
+                    tee(_render_all(_shuffled(jobs, seed, split), pool)), os.path.join(out, split), max_count=shard_size
+                )
             log(f"{split}: {len(jobs)} samples written ({time.perf_counter() - started:.1f} s)")
     finally:
         if pool is not None:
@@ -1737,15 +2144,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for split in SPLITS:
         p.add_argument(f"--{split}", type=int, default=None, help=f"{split} samples per task (overrides the preset)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: min(2, cpu count))")
-    p.add_argument("--asr-languages", default=None,
-                   help=f"comma-separated ASR languages from {','.join(GRAMMARS)} (default: the preset's; "
-                        f"{','.join(ASR_LANGUAGES)} for tiny and demo)")
-    p.add_argument("--tasks", default=None,
-                   help=f"comma-separated tasks from {','.join(FULL_TASKS)} (default: the preset's)")
+    p.add_argument(
+        "--asr-languages",
+        default=None,
+        help=f"comma-separated ASR languages from {','.join(GRAMMARS)} (default: the preset's; "
+        f"{','.join(ASR_LANGUAGES)} for tiny and demo)",
+    )
+    p.add_argument(
+        "--tasks", default=None, help=f"comma-separated tasks from {','.join(FULL_TASKS)} (default: the preset's)"
+    )
     a = p.parse_args(argv)
     preset = PRESETS[a.preset]
-    sizes = Sizes(*(getattr(a, s) if getattr(a, s) is not None else preset.of(s) for s in SPLITS),
-                  tasks=preset.tasks, asr_languages=preset.asr_languages)
+    sizes = Sizes(
+        *(getattr(a, s) if getattr(a, s) is not None else preset.of(s) for s in SPLITS),
+        tasks=preset.tasks,
+        asr_languages=preset.asr_languages,
+    )
     langs = sizes.asr_languages if a.asr_languages is None else tuple(x for x in a.asr_languages.split(",") if x)
     bad = [x for x in langs if x not in GRAMMARS]
     if bad or not langs:

@@ -117,8 +117,10 @@ class Speaker:
     def __post_init__(self) -> None:
         if self.accent is not None and ACCENT_VOICES.get(self.accent) != self.language:
             ok = [v for v, lang in ACCENT_VOICES.items() if lang == self.language]
-            raise ValueError(f"accent {self.accent!r} is not a voice of language {self.language!r}; "
-                             f"choose from {', '.join(ok) or 'none'}")
+            raise ValueError(
+                f"accent {self.accent!r} is not a voice of language {self.language!r}; "
+                f"choose from {', '.join(ok) or 'none'}"
+            )
 
     @property
     def voice(self) -> str:
@@ -202,8 +204,16 @@ class _Library:
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         lib.espeak_SetSynthCallback.argtypes = [_Callback]
         sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), _INITIALIZE_DONT_EXIT)
         if sr <= 0:
@@ -220,14 +230,17 @@ class _Library:
         lib.espeak_Terminate()
         _dlclose(lib)  # the next load starts from the library's initial state
 
-    def run(self, text: str, voice: str, rate_wpm: int, pitch: int,
-            pitch_range: int | None = None) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    def run(
+        self, text: str, voice: str, rate_wpm: int, pitch: int, pitch_range: int | None = None
+    ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
         with self.lock:
             lib = self._load()
             try:
                 if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                    raise ValueError(f"espeak has no voice {voice!r} (languages: {', '.join(VOICES.values())}; "
-                                     f"variants: {', '.join(VARIANTS)}, written 'en-us+m3')")
+                    raise ValueError(
+                        f"espeak has no voice {voice!r} (languages: {', '.join(VOICES.values())}; "
+                        f"variants: {', '.join(VARIANTS)}, written 'en-us+m3')"
+                    )
                 lib.espeak_SetParameter(_PARAM_RATE, int(rate_wpm), 0)
                 lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
                 if pitch_range is not None:
@@ -329,8 +342,9 @@ class EspeakSynth:
     def native_rate(self) -> int:
         return self._lib.sample_rate
 
-    def synth(self, text: str, voice: str, rate_wpm: int = 175, pitch: int = 50,
-              pitch_range: int | None = None) -> tuple[np.ndarray, list[Word]]:
+    def synth(
+        self, text: str, voice: str, rate_wpm: int = 175, pitch: int = 50, pitch_range: int | None = None
+    ) -> tuple[np.ndarray, list[Word]]:
         """Synthesise `text` with espeak voice `voice` (e.g. ``"en-us"``, ``"cmn+f2"``, ``"en-029+m3"``).
 
         Returns the waveform (float32, mono, 16 kHz, in [-1, 1]) and its words with start/end in seconds.

@@ -44,8 +44,9 @@ ROOT/{DEV}/meta.txt                                   audio/<file>.wav<TAB>scene
 ROOT/{DEV}/audio/*.wav
 ROOT/{DEV}/evaluation_setup/fold<N>_{{train,evaluate}}.txt   audio/<file>.wav<TAB>scene
 ROOT/{EVAL}/meta.txt, ROOT/{EVAL}/audio/*.wav"""
-    subsets = ("development", "evaluation") + tuple(f"fold{n}_{part}" for n in range(1, 5)
-                                                    for part in ("train", "evaluate"))
+    subsets = ("development", "evaluation") + tuple(
+        f"fold{n}_{part}" for n in range(1, 5) for part in ("train", "evaluate")
+    )
     tasks = ("asc",)
 
     @staticmethod
@@ -83,8 +84,15 @@ ROOT/{EVAL}/meta.txt, ROOT/{EVAL}/audio/*.wav"""
                 if len(fields) > 2 and fields[2]:
                     meta["recording"] = fields[2]
                 stem = os.path.splitext(os.path.basename(rel))[0]
-                yield RawItem(key=make_key(self.name, subset, stem), audio=str(audio), task="asc",
-                              target=readable(scene), text_language="en", meta=meta, long_audio="windows")
+                yield RawItem(
+                    key=make_key(self.name, subset, stem),
+                    audio=str(audio),
+                    task="asc",
+                    target=readable(scene),
+                    text_language="en",
+                    meta=meta,
+                    long_audio="windows",
+                )
 
 
 RECIPE = TUT2017()

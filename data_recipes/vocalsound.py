@@ -31,8 +31,14 @@ from pathlib import Path
 
 from data_recipes.common import LayoutError, RawItem, Recipe, main, make_key
 
-LABELS = {"laughter": "laughter", "sigh": "sigh", "cough": "cough", "throatclearing": "throat clearing",
-          "sneeze": "sneeze", "sniff": "sniff"}
+LABELS = {
+    "laughter": "laughter",
+    "sigh": "sigh",
+    "cough": "cough",
+    "throatclearing": "throat clearing",
+    "sneeze": "sneeze",
+    "sniff": "sniff",
+}
 DATAFILES = {"train": "tr.json", "valid": "val.json", "test": "te.json"}
 AUDIO_DIRS = ("audio_16k", "audio_44k")
 
@@ -83,9 +89,15 @@ subsets: train (tr.json), valid (val.json), test (te.json), all (every file, no 
                 speaker, label = parse_name(stem)
             except ValueError as e:
                 raise LayoutError(f"vocalsound: unexpected file name in {subset}: {e}") from e
-            yield RawItem(key=make_key("vocalsound", stem), audio=audio_dir / name, task=task, target=LABELS[label],
-                          text_language="en", audio_language="en",
-                          meta={"speaker": speaker, "gender": {"f": "female", "m": "male"}.get(speaker[:1], "")})
+            yield RawItem(
+                key=make_key("vocalsound", stem),
+                audio=audio_dir / name,
+                task=task,
+                target=LABELS[label],
+                text_language="en",
+                audio_language="en",
+                meta={"speaker": speaker, "gender": {"f": "female", "m": "male"}.get(speaker[:1], "")},
+            )
 
 
 RECIPE = VocalSound()

@@ -112,9 +112,15 @@ class VoxCeleb1(Recipe):
             speaker = rel.split("/")[0]
             if speaker not in genders:
                 raise LayoutError(f"voxceleb1: speaker {speaker!r} of iden_split.txt has no gender in vox1_meta.csv")
-            yield RawItem(key=make_key("voxceleb1", *Path(rel).with_suffix("").parts),
-                          audio=self.wav_path(root, rel), task=task, target=genders[speaker],
-                          text_language="en", audio_language="en", meta={"speaker": speaker})
+            yield RawItem(
+                key=make_key("voxceleb1", *Path(rel).with_suffix("").parts),
+                audio=self.wav_path(root, rel),
+                task=task,
+                target=genders[speaker],
+                text_language="en",
+                audio_language="en",
+                meta={"speaker": speaker},
+            )
 
     def _trials(self, root: Path, subset: str) -> Iterator[RawItem]:
         for n, line in enumerate((root / VERI_LISTS[subset]).read_text(encoding="utf-8").splitlines(), 1):
@@ -125,8 +131,11 @@ class VoxCeleb1(Recipe):
             pa, pb = self.wav_path(root, a), self.wav_path(root, b)
             yield RawItem(
                 key=make_key("voxceleb1", subset, f"{n:06d}"),
-                audio=functools.partial(concat_pair, str(pa), str(pb)), task="sv",
-                target="same" if label == "1" else "different", text_language="en", audio_language="en",
+                audio=functools.partial(concat_pair, str(pa), str(pb)),
+                task="sv",
+                target="same" if label == "1" else "different",
+                text_language="en",
+                audio_language="en",
                 meta={"speakers": [a.split("/")[0], b.split("/")[0]], "utterances": [a, b]},
             )
 

@@ -217,7 +217,7 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mel_filters_cached(n_mels: int) -> torch.Tensor:
     # librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels, fmin=0, fmax=8000, htk=False, norm="slaney"),
     # which is what Whisper's mel_filters.npz holds. Computed in float64, stored as float32 like the npz.
@@ -313,9 +313,7 @@ def spec_augment(
     [peak - 2, peak]), so a literal 0 can lie outside a quiet clip's range. Pass mask_value=0.0 for zeros.
     """
     if mel.ndim == 2:
-        return _spec_augment_one(
-            mel, length, freq_mask, time_mask, n_freq_masks, n_time_masks, generator, mask_value
-        )
+        return _spec_augment_one(mel, length, freq_mask, time_mask, n_freq_masks, n_time_masks, generator, mask_value)
     if mel.ndim != 3:
         raise ValueError(f"spec_augment expects [n_mels, L] or [B, n_mels, L], got {tuple(mel.shape)}")
     if length is None:

@@ -95,16 +95,29 @@ class Conversation:
         messages = []
         for i, m in enumerate(d["messages"]):
             if not isinstance(m, Mapping) or m.get("role") not in ROLES or "content" not in m:
-                raise SampleError(f"conversation {key!r}: message {i} must be {{'role': one of {ROLES}, "
-                                  f"'content': ...}}, got {m!r:.80}")
+                raise SampleError(
+                    f"conversation {key!r}: message {i} must be {{'role': one of {ROLES}, "
+                    f"'content': ...}}, got {m!r:.80}"
+                )
             messages.append(Message(m["role"], _content_text(m["content"], key, i)))
         known = {"messages", "audios", "key", "task", "source"}
-        return cls(messages=messages, audios=list(audios), key=key, task=str(d.get("task", "chat")),
-                   source=str(d.get("source", "chat")), meta={k: v for k, v in d.items() if k not in known})
+        return cls(
+            messages=messages,
+            audios=list(audios),
+            key=key,
+            task=str(d.get("task", "chat")),
+            source=str(d.get("source", "chat")),
+            meta={k: v for k, v in d.items() if k not in known},
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "task": self.task, "source": self.source, **self.meta,
-                               "messages": [{"role": m.role, "content": m.content} for m in self.messages]}
+        out: dict[str, Any] = {
+            "key": self.key,
+            "task": self.task,
+            "source": self.source,
+            **self.meta,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+        }
         if self.audios:
             out["audios"] = list(self.audios)
         return out
@@ -122,11 +135,14 @@ def _content_text(content: Any, key: str, index: int) -> str:
             elif isinstance(item, Mapping) and "text" in item:
                 parts.append(str(item["text"]))
             else:
-                raise SampleError(f"conversation {key!r}: message {index}: list items must be {{'audio': ...}} or "
-                                  f"{{'text': ...}}, got {item!r:.80}")
+                raise SampleError(
+                    f"conversation {key!r}: message {index}: list items must be {{'audio': ...}} or "
+                    f"{{'text': ...}}, got {item!r:.80}"
+                )
         return "".join(parts)
-    raise SampleError(f"conversation {key!r}: message {index}: content must be a string or a list, "
-                      f"got {type(content).__name__}")
+    raise SampleError(
+        f"conversation {key!r}: message {index}: content must be a string or a list, got {type(content).__name__}"
+    )
 
 
 def load_conversations(path: str | os.PathLike[str]) -> Iterator[Conversation]:
@@ -146,8 +162,9 @@ def load_conversations(path: str | os.PathLike[str]) -> Iterator[Conversation]:
 # ---------------------------------------------------------------------------------------------------------------
 # Canonical form
 # ---------------------------------------------------------------------------------------------------------------
-def canonicalize(conversation: Conversation | Mapping[str, Any], system: str | None = DEFAULT_SYSTEM
-                 ) -> tuple[list[Message], list[str]]:
+def canonicalize(
+    conversation: Conversation | Mapping[str, Any], system: str | None = DEFAULT_SYSTEM
+) -> tuple[list[Message], list[str]]:
     """(messages as rendered, audio references in order of appearance).
 
     The system message is inserted (unless `system` is None or the conversation has one); every audio tag gets
@@ -166,12 +183,15 @@ def canonicalize(conversation: Conversation | Mapping[str, Any], system: str | N
     for m in msgs:
         bad = [t for t in _FORBIDDEN if t in m.content]
         if bad:
-            raise ValueError(f"conversation {conv.key!r}: a {m.role} message contains {bad}; control tokens "
-                             "are added by the renderer and may not appear in content")
+            raise ValueError(
+                f"conversation {conv.key!r}: a {m.role} message contains {bad}; control tokens "
+                "are added by the renderer and may not appear in content"
+            )
         if m.role != "user":
             if AUDIO_START in m.content or AUDIO_END in m.content:
-                raise ValueError(f"conversation {conv.key!r}: only user messages may hold <audio> (found in a "
-                                 f"{m.role} message)")
+                raise ValueError(
+                    f"conversation {conv.key!r}: only user messages may hold <audio> (found in a {m.role} message)"
+                )
             out.append(m)
             continue
 
@@ -180,8 +200,9 @@ def canonicalize(conversation: Conversation | Mapping[str, Any], system: str | N
             if ref.isdigit() and conv.audios:
                 i = int(ref)
                 if i >= len(conv.audios):
-                    raise ValueError(f"conversation {conv.key!r}: <audio>{i}</audio> but only "
-                                     f"{len(conv.audios)} audios are listed")
+                    raise ValueError(
+                        f"conversation {conv.key!r}: <audio>{i}</audio> but only {len(conv.audios)} audios are listed"
+                    )
                 ref = conv.audios[i]
             refs.append(ref)
             return AUDIO_LABEL.format(n=len(refs)) + AUDIO_START + ref + AUDIO_END + "\n"
@@ -198,8 +219,11 @@ def audio_refs(conversation: Conversation | Mapping[str, Any]) -> list[str]:
     return canonicalize(conversation)[1]
 
 
-def render_text(conversation: Conversation | Mapping[str, Any], add_generation_prompt: bool = False,
-                system: str | None = DEFAULT_SYSTEM) -> str:
+def render_text(
+    conversation: Conversation | Mapping[str, Any],
+    add_generation_prompt: bool = False,
+    system: str | None = DEFAULT_SYSTEM,
+) -> str:
     """The ChatML text of a conversation (audio spans unexpanded), as the release writes it."""
     msgs, _ = canonicalize(conversation, system)
     text = "\n".join(f"{IM_START}{m.role}\n{m.content}{IM_END}" for m in msgs)
@@ -214,14 +238,20 @@ def _check_generation_prompt(msgs: list[Message]) -> None:
         raise ValueError("add_generation_prompt=True but the conversation already ends with an assistant turn")
 
 
-def render(conversation: Conversation | Mapping[str, Any], tokenizer: Any, audio_positions: Sequence[int],
-           add_generation_prompt: bool = False, system: str | None = DEFAULT_SYSTEM) -> tuple[list[int], list[int]]:
+def render(
+    conversation: Conversation | Mapping[str, Any],
+    tokenizer: Any,
+    audio_positions: Sequence[int],
+    add_generation_prompt: bool = False,
+    system: str | None = DEFAULT_SYSTEM,
+) -> tuple[list[int], list[int]]:
     """(input_ids, loss_mask) of a conversation; `audio_positions[k]` = N of the k-th audio span
     (`audio.audio_positions(samples)`), in `audio_refs` order. Mask 1 = trained (see the module docstring)."""
     msgs, refs = canonicalize(conversation, system)
     if len(refs) != len(audio_positions):
-        raise ValueError(f"conversation has {len(refs)} audio span(s) but {len(audio_positions)} audio length(s) "
-                         "were given")
+        raise ValueError(
+            f"conversation has {len(refs)} audio span(s) but {len(audio_positions)} audio length(s) were given"
+        )
     nl = tokenizer.encode("\n")
     ids: list[int] = []
     mask: list[int] = []
@@ -254,8 +284,11 @@ def visualize(ids: Sequence[int], mask: Sequence[int], tokenizer: Any) -> str:
     i = 0
     while i < len(ids):
         j = i
-        while j < len(ids) and mask[j] == mask[i] and (ids[j] == tokenizer.audio_pad_id) == (
-                ids[i] == tokenizer.audio_pad_id):
+        while (
+            j < len(ids)
+            and mask[j] == mask[i]
+            and (ids[j] == tokenizer.audio_pad_id) == (ids[i] == tokenizer.audio_pad_id)
+        ):
             j += 1
         text = f"[pad x {j - i}]" if ids[i] == tokenizer.audio_pad_id else tokenizer.decode(ids[i:j])
         out.append((mask[i], text))  # type: ignore[arg-type]
@@ -331,9 +364,17 @@ class ChatProcessor:
     longer than `max_tokens` are rejected, never cut: a cut could split an audio span or drop every trained token.
     """
 
-    def __init__(self, tokenizer: Any, n_mels: int = A.N_MELS, root: str | os.PathLike[str] | None = None,
-                 spec_augment: bool = False, max_audio_seconds: float = float(A.CHUNK_LENGTH),
-                 long_audio: str = "reject", max_tokens: int | None = None, system: str | None = DEFAULT_SYSTEM):
+    def __init__(
+        self,
+        tokenizer: Any,
+        n_mels: int = A.N_MELS,
+        root: str | os.PathLike[str] | None = None,
+        spec_augment: bool = False,
+        max_audio_seconds: float = float(A.CHUNK_LENGTH),
+        long_audio: str = "reject",
+        max_tokens: int | None = None,
+        system: str | None = DEFAULT_SYSTEM,
+    ):
         if long_audio not in ("reject", "truncate"):
             raise ValueError(f"long_audio={long_audio!r}: choose 'reject' or 'truncate'")
         self.tok = tokenizer
@@ -355,15 +396,23 @@ class ChatProcessor:
             wav = A.load_audio(path, name=f"conversation {key!r}: {ref}")
         if len(wav) > self.max_samples:
             if self.long_audio == "reject":
-                raise SampleError(f"conversation {key!r}: audio {ref!r} is {len(wav) / A.SAMPLE_RATE:.1f} s, longer "
-                                  f"than {self.max_samples / A.SAMPLE_RATE:.0f} s; split it or use long_audio=truncate")
+                raise SampleError(
+                    f"conversation {key!r}: audio {ref!r} is {len(wav) / A.SAMPLE_RATE:.1f} s, longer "
+                    f"than {self.max_samples / A.SAMPLE_RATE:.0f} s; split it or use long_audio=truncate"
+                )
             wav = wav[: self.max_samples]
         if len(wav) < A.HOP_LENGTH * 3:
             raise SampleError(f"conversation {key!r}: audio {ref!r} is too short ({len(wav)} samples)")
         return wav
 
-    def process(self, conversation: Conversation | Mapping[str, Any], audio_bytes: Mapping[str, bytes] | None = None,
-                key: str | None = None, source: str | None = None, aug_seed: int = 0) -> ChatExample:
+    def process(
+        self,
+        conversation: Conversation | Mapping[str, Any],
+        audio_bytes: Mapping[str, bytes] | None = None,
+        key: str | None = None,
+        source: str | None = None,
+        aug_seed: int = 0,
+    ) -> ChatExample:
         conv = Conversation.from_dict(conversation, key=key or "?")
         key = key or conv.key
         try:
@@ -384,9 +433,17 @@ class ChatProcessor:
         ids, mask = render(conv, self.tok, positions, system=self.system)
         if self.max_tokens is not None and len(ids) > self.max_tokens:
             raise SampleError(f"conversation {key!r}: {len(ids)} tokens > max_tokens={self.max_tokens}")
-        return ChatExample(key=key, source=source or conv.source, task=conv.task, input_ids=ids,
-                           labels=labels_from_mask(ids, mask), mels=mels, n_mels=self.n_mels, duration=seconds,
-                           meta={"n_audios": len(refs), "turns": sum(m.role == "assistant" for m in msgs)})
+        return ChatExample(
+            key=key,
+            source=source or conv.source,
+            task=conv.task,
+            input_ids=ids,
+            labels=labels_from_mask(ids, mask),
+            mels=mels,
+            n_mels=self.n_mels,
+            duration=seconds,
+            meta={"n_audios": len(refs), "turns": sum(m.role == "assistant" for m in msgs)},
+        )
 
     def __call__(self, raw: Mapping[str, Any], meta: ChatMeta | None = None, aug_seed: int = 0) -> ChatExample:
         meta = meta or parse_chat_meta(raw)
@@ -422,8 +479,10 @@ def collate_chat(examples: Sequence[ChatExample], pad_id: int, left_pad: bool = 
         "metas": [e.meta for e in examples],
         "audio_seconds": float(sum(e.duration for e in examples)),
         "padding": {
-            "audio_frames": int(audio_lengths.sum()), "audio_frames_padded": int(len(mels) * frames),
-            "tokens": int(attention_mask.sum()), "tokens_padded": int(B * seq),
+            "audio_frames": int(audio_lengths.sum()),
+            "audio_frames_padded": int(len(mels) * frames),
+            "tokens": int(attention_mask.sum()),
+            "tokens_padded": int(B * seq),
         },
     }
 
@@ -435,8 +494,10 @@ def collate_chat(examples: Sequence[ChatExample], pad_id: int, left_pad: bool = 
 def _mel_of_file(path: str, mtime_ns: int, size: int, n_mels: int, max_samples: int) -> tuple[torch.Tensor, int]:
     wav = A.load_audio(path)
     if len(wav) > max_samples:
-        raise A.AudioError(f"{path}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s; the encoder takes at most "
-                           f"{max_samples / A.SAMPLE_RATE:.0f} s: cut or split it first")
+        raise A.AudioError(
+            f"{path}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s; the encoder takes at most "
+            f"{max_samples / A.SAMPLE_RATE:.0f} s: cut or split it first"
+        )
     if len(wav) < A.HOP_LENGTH * 3:
         raise A.AudioError(f"{path}: audio too short ({len(wav)} samples; needs >= {A.HOP_LENGTH * 3})")
     return A.log_mel_spectrogram(wav, n_mels=n_mels), len(wav)
@@ -495,7 +556,7 @@ class _CallbackStreamer:
         if not final and text.endswith("\ufffd"):
             return
         if len(text) > len(self.emitted) and text.startswith(self.emitted):
-            self.callback(text[len(self.emitted):])
+            self.callback(text[len(self.emitted) :])
             self.emitted = text
 
     def end(self) -> None:
@@ -520,8 +581,16 @@ def _prompt_example(tokenizer: Any, msgs: list[Message], refs: list[str], n_mels
     positions = [A.audio_positions(n) for _, n in loaded]
     conv = Conversation(messages=msgs)
     ids, _ = render(conv, tokenizer, positions, add_generation_prompt=True, system=None)
-    return ChatExample(key="chat", source="chat", task="chat", input_ids=ids, labels=[], mels=[m for m, _ in loaded],
-                       n_mels=n_mels, duration=sum(n for _, n in loaded) / A.SAMPLE_RATE)
+    return ChatExample(
+        key="chat",
+        source="chat",
+        task="chat",
+        input_ids=ids,
+        labels=[],
+        mels=[m for m, _ in loaded],
+        n_mels=n_mels,
+        duration=sum(n for _, n in loaded) / A.SAMPLE_RATE,
+    )
 
 
 def build_query(query: str | Sequence[Mapping[str, Any]], audio: Sequence[str | os.PathLike[str]] | None = None) -> str:
@@ -532,9 +601,16 @@ def build_query(query: str | Sequence[Mapping[str, Any]], audio: Sequence[str | 
 
 
 @torch.no_grad()
-def chat(model: Any, tokenizer: Any, query: str | Sequence[Mapping[str, Any]], history: Sequence[Any] | None = None,
-         audio: Sequence[str | os.PathLike[str]] | None = None, system: str = DEFAULT_SYSTEM,
-         max_new_tokens: int = 512, stream: Callable[[str], Any] | None = None) -> tuple[str, list[dict[str, str]]]:
+def chat(
+    model: Any,
+    tokenizer: Any,
+    query: str | Sequence[Mapping[str, Any]],
+    history: Sequence[Any] | None = None,
+    audio: Sequence[str | os.PathLike[str]] | None = None,
+    system: str = DEFAULT_SYSTEM,
+    max_new_tokens: int = 512,
+    stream: Callable[[str], Any] | None = None,
+) -> tuple[str, list[dict[str, str]]]:
     """One chat turn: (reply, new_history). Greedy decoding with the KV cache (`model.generate`), stopping at
     `<|im_end|>` (or `<|endoftext|>`); the reply excludes the stop token.
 
@@ -551,11 +627,16 @@ def chat(model: Any, tokenizer: Any, query: str | Sequence[Mapping[str, Any]], h
     stop_ids = {tokenizer.im_end_id, tokenizer.eod_id}
     streamer = _CallbackStreamer(tokenizer, stream, stop_ids) if stream is not None else None
     device = _device_of(model)
-    new = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                         audio_features=batch["audio_features"].to(device) if refs else None,
-                         audio_lengths=batch["audio_lengths"].to(device) if refs else None,
-                         max_new_tokens=max_new_tokens, eos_token_id=sorted(stop_ids),
-                         pad_token_id=tokenizer.eod_id, streamer=streamer)
+    new = model.generate(
+        batch["input_ids"].to(device),
+        batch["attention_mask"].to(device),
+        audio_features=batch["audio_features"].to(device) if refs else None,
+        audio_lengths=batch["audio_lengths"].to(device) if refs else None,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=sorted(stop_ids),
+        pad_token_id=tokenizer.eod_id,
+        streamer=streamer,
+    )
     reply = _reply(tokenizer, new[0].tolist(), stop_ids)
     new_history = [{"role": m.role, "content": m.content} for m in canon[1:]]
     new_history.append({"role": "assistant", "content": reply})
@@ -563,9 +644,14 @@ def chat(model: Any, tokenizer: Any, query: str | Sequence[Mapping[str, Any]], h
 
 
 @torch.no_grad()
-def chat_batch(model: Any, tokenizer: Any, conversations: Sequence[Conversation | Mapping[str, Any]],
-               max_new_tokens: int = 512, system: str | None = DEFAULT_SYSTEM,
-               root: str | os.PathLike[str] | None = None) -> list[str]:
+def chat_batch(
+    model: Any,
+    tokenizer: Any,
+    conversations: Sequence[Conversation | Mapping[str, Any]],
+    max_new_tokens: int = 512,
+    system: str | None = DEFAULT_SYSTEM,
+    root: str | os.PathLike[str] | None = None,
+) -> list[str]:
     """Replies to several conversations at once (each ends with a user turn): left-padded, greedy, KV cache.
     Relative audio paths are resolved against `root`."""
     if not conversations:
@@ -581,15 +667,38 @@ def chat_batch(model: Any, tokenizer: Any, conversations: Sequence[Conversation 
     stop_ids = {tokenizer.im_end_id, tokenizer.eod_id}
     device = _device_of(model)
     has_audio = batch["audio_features"].shape[0] > 0
-    new = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                         audio_features=batch["audio_features"].to(device) if has_audio else None,
-                         audio_lengths=batch["audio_lengths"].to(device) if has_audio else None,
-                         max_new_tokens=max_new_tokens, eos_token_id=sorted(stop_ids), pad_token_id=tokenizer.eod_id)
+    new = model.generate(
+        batch["input_ids"].to(device),
+        batch["attention_mask"].to(device),
+        audio_features=batch["audio_features"].to(device) if has_audio else None,
+        audio_lengths=batch["audio_lengths"].to(device) if has_audio else None,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=sorted(stop_ids),
+        pad_token_id=tokenizer.eod_id,
+    )
     return [_reply(tokenizer, row.tolist(), stop_ids) for row in new]
 
 
 __all__ = [
-    "AUDIO_LABEL", "DEFAULT_SYSTEM", "ROLES", "ChatExample", "ChatMeta", "ChatProcessor", "Conversation", "Message",
-    "audio_refs", "build_query", "canonicalize", "chat", "chat_batch", "collate_chat", "labels_from_mask",
-    "load_conversations", "load_mel", "parse_chat_meta", "render", "render_text", "visualize",
+    "AUDIO_LABEL",
+    "DEFAULT_SYSTEM",
+    "ROLES",
+    "ChatExample",
+    "ChatMeta",
+    "ChatProcessor",
+    "Conversation",
+    "Message",
+    "audio_refs",
+    "build_query",
+    "canonicalize",
+    "chat",
+    "chat_batch",
+    "collate_chat",
+    "labels_from_mask",
+    "load_conversations",
+    "load_mel",
+    "parse_chat_meta",
+    "render",
+    "render_text",
+    "visualize",
 ]

@@ -42,8 +42,13 @@ def code_version() -> str:
     from qwenaudio_train import __version__
 
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{__version__}+{sha}" if sha else __version__
@@ -56,8 +61,12 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -89,8 +98,15 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def save(engine: Any, ckpt_dir: Path, step: int, trainer_state: dict[str, Any], data_state: dict[str, Any],
-         rank: int, keep_last: int = 3) -> Path:
+def save(
+    engine: Any,
+    ckpt_dir: Path,
+    step: int,
+    trainer_state: dict[str, Any],
+    data_state: dict[str, Any],
+    rank: int,
+    keep_last: int = 3,
+) -> Path:
     """Collective: every rank calls it. Returns the published checkpoint directory."""
     tag = tag_for(step)
     partial = tag + ".partial"
@@ -119,8 +135,9 @@ def save(engine: Any, ckpt_dir: Path, step: int, trainer_state: dict[str, Any], 
 
 def load(engine: Any, path: Path, rank: int, load_optimizer: bool = True) -> tuple[dict[str, Any], dict | None]:
     """Collective: restore model/optimizer into ``engine``, this rank's RNG; return (trainer_state, data_state)."""
-    load_path, _ = engine.load_checkpoint(str(path.parent), tag=path.name, load_optimizer_states=load_optimizer,
-                                          load_lr_scheduler_states=False)
+    load_path, _ = engine.load_checkpoint(
+        str(path.parent), tag=path.name, load_optimizer_states=load_optimizer, load_lr_scheduler_states=False
+    )
     if load_path is None:
         raise FileNotFoundError(f"DeepSpeed could not load checkpoint {path}; is it complete?")
     state = json.loads((path / "trainer_state.json").read_text())

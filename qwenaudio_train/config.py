@@ -109,8 +109,13 @@ class TrainConfig:
     def model_config(self, tokenizer: Any) -> ModelConfig:
         """The model section completed with what only the tokenizer knows (vocabulary and special ids)."""
         return dataclasses.replace(
-            self.model, vocab_size=tokenizer.vocab_size, audio_start_id=tokenizer.audio_start_id,
-            audio_end_id=tokenizer.audio_end_id, audio_pad_id=tokenizer.audio_pad_id, eod_id=tokenizer.eod_id)
+            self.model,
+            vocab_size=tokenizer.vocab_size,
+            audio_start_id=tokenizer.audio_start_id,
+            audio_end_id=tokenizer.audio_end_id,
+            audio_pad_id=tokenizer.audio_pad_id,
+            eod_id=tokenizer.eod_id,
+        )
 
 
 _VALID = {
@@ -133,21 +138,27 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
         obj: TrainConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or ""
-        raise ConfigError(f"config error at {key!r}: {e.msg if hasattr(e, 'msg') else e}. "
-                          f"Check the spelling against the schema in qwenaudio_train/config.py "
-                          f"and the YAML under configs/.") from None
+        raise ConfigError(
+            f"config error at {key!r}: {e.msg if hasattr(e, 'msg') else e}. "
+            f"Check the spelling against the schema in qwenaudio_train/config.py "
+            f"and the YAML under configs/."
+        ) from None
     for (section, key), allowed in _VALID.items():
         value = getattr(getattr(obj, section), key)
         if value not in allowed:
             raise ConfigError(f"{section}.{key}={value!r}: choose one of {allowed}")
     if obj.tokenizer in ("???", ""):
-        raise ConfigError("tokenizer is not set: give a tokenizer directory, hub name or .tiktoken file "
-                          "(the demo's is built by `make data`)")
+        raise ConfigError(
+            "tokenizer is not set: give a tokenizer directory, hub name or .tiktoken file "
+            "(the demo's is built by `make data`)"
+        )
     if obj.trainer.eval_every and not obj.data.valid:
         raise ConfigError("trainer.eval_every is set but data.valid is not: give the held-out shards")
     if obj.trainer.eval_every and obj.deepspeed.zero_stage == 3:
-        raise ConfigError("trainer.eval_every with deepspeed.zero_stage=3 is not supported yet (generation over "
-                          "partitioned weights needs every rank in lock-step): evaluate checkpoints with qwenaudio-eval")
+        raise ConfigError(
+            "trainer.eval_every with deepspeed.zero_stage=3 is not supported yet (generation over "
+            "partitioned weights needs every rank in lock-step): evaluate checkpoints with qwenaudio-eval"
+        )
     for name, src in obj.data.sources.items():
         if src.shards in ("???", ""):
             raise ConfigError(f"data.sources.{name}.shards is not set")

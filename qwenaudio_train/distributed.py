@@ -46,8 +46,12 @@ def _env_from_slurm() -> None:
     if "MASTER_ADDR" not in os.environ and "SLURM_JOB_NODELIST" in os.environ:
         import subprocess
 
-        hosts = subprocess.run(["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]],
-                               capture_output=True, text=True, check=True).stdout.split()
+        hosts = subprocess.run(
+            ["scontrol", "show", "hostnames", os.environ["SLURM_JOB_NODELIST"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         os.environ["MASTER_ADDR"] = hosts[0]
     os.environ.setdefault("MASTER_PORT", str(29500 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20000))
 
@@ -56,8 +60,13 @@ def init_distributed(timeout_minutes: int = 30) -> DistInfo:
     """Initialise the default process group (idempotent) and return this process's place in it."""
     _env_from_slurm()
     if "RANK" not in os.environ:  # a plain `python -m ...`: a world of one
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=os.environ.get("MASTER_PORT", str(_free_port())))
+        os.environ.update(
+            RANK="0",
+            LOCAL_RANK="0",
+            WORLD_SIZE="1",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=os.environ.get("MASTER_PORT", str(_free_port())),
+        )
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
@@ -68,8 +77,10 @@ def init_distributed(timeout_minutes: int = 30) -> DistInfo:
     if not dist.is_initialized():
         import deepspeed
 
-        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo",
-                                   timeout=datetime.timedelta(minutes=timeout_minutes))
+        deepspeed.init_distributed(
+            dist_backend="nccl" if device.type == "cuda" else "gloo",
+            timeout=datetime.timedelta(minutes=timeout_minutes),
+        )
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=device)
 
 
@@ -94,10 +105,19 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return holder[0]
 
 
-def deepspeed_config(zero_stage: int, micro_batch_size: int, grad_accum: int, world_size: int, grad_clip: float,
-                     bf16: bool = False, offload_optimizer: bool = False, offload_param: bool = False,
-                     activation_checkpointing: bool = False, load_universal: bool = False,
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def deepspeed_config(
+    zero_stage: int,
+    micro_batch_size: int,
+    grad_accum: int,
+    world_size: int,
+    grad_clip: float,
+    bf16: bool = False,
+    offload_optimizer: bool = False,
+    offload_param: bool = False,
+    activation_checkpointing: bool = False,
+    load_universal: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The DeepSpeed config dict. The optimizer and schedule are ours (passed to ``deepspeed.initialize``)."""
     if zero_stage not in (0, 1, 2, 3):
         raise ValueError(f"deepspeed.zero_stage={zero_stage}: choose 0, 1, 2 or 3")
@@ -106,8 +126,11 @@ def deepspeed_config(zero_stage: int, micro_batch_size: int, grad_accum: int, wo
         zero.update(overlap_comm=False, contiguous_gradients=True, reduce_bucket_size=5e7)
     if zero_stage == 3:
         # Without these thresholds at 0, tiny models are not partitioned at all and a ZeRO-3 run tests nothing.
-        zero.update(stage3_param_persistence_threshold=0, stage3_model_persistence_threshold=0,
-                    stage3_gather_16bit_weights_on_model_save=True)
+        zero.update(
+            stage3_param_persistence_threshold=0,
+            stage3_model_persistence_threshold=0,
+            stage3_gather_16bit_weights_on_model_save=True,
+        )
     if offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
     if offload_param and zero_stage == 3:

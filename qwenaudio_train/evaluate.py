@@ -26,8 +26,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path
     found = ckpt.latest_checkpoint(path / "checkpoints") if path.is_dir() else None
     if found is None:
-        raise FileNotFoundError(f"no checkpoint at {path}: give a run directory with checkpoints/ or a "
-                                "checkpoint directory containing trainer_state.json")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}: give a run directory with checkpoints/ or a "
+            "checkpoint directory containing trainer_state.json"
+        )
     return found
 
 
@@ -82,8 +84,10 @@ def load_trained(checkpoint_dir: Path, untrained: bool = False) -> tuple[Any, An
     if not untrained:
         missing, unexpected = model.load_state_dict(ckpt.load_model_state_dict(checkpoint_dir), strict=False)
         if unexpected or [m for m in missing if "rotary" not in m]:
-            raise RuntimeError(f"checkpoint {checkpoint_dir} does not match the model: missing {missing[:5]}, "
-                               f"unexpected {unexpected[:5]}")
+            raise RuntimeError(
+                f"checkpoint {checkpoint_dir} does not match the model: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
     if cfg.lora.enabled:
         from qwenaudio_train.lora import merge_lora
 
@@ -112,11 +116,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     baseline = None
     if cfg.baseline == "untrained" and train_cfg is not None:
         base_model, _, _ = load_trained(checkpoint_dir, untrained=True)
-        _, baseline = evaluate_model(base_model, tokenizer, split, ecfg, n_mels, info.rank, info.world_size,
-                                     info.device)
+        _, baseline = evaluate_model(
+            base_model, tokenizer, split, ecfg, n_mels, info.rank, info.world_size, info.device
+        )
     if info.rank == 0:
-        meta = {"checkpoint": str(checkpoint_dir), "split": str(split), "samples": len(records),
-                "seconds": sum(r.get("seconds", 0) for r in list(results.values())[:1])}
+        meta = {
+            "checkpoint": str(checkpoint_dir),
+            "split": str(split),
+            "samples": len(records),
+            "seconds": sum(r.get("seconds", 0) for r in list(results.values())[:1]),
+        }
         js, md = write_report(out_dir, records, results, baseline, meta)
         print(markdown_table(results, baseline, title=f"{checkpoint_dir} on {cfg.split}"))
         print(f"wrote {js} and {md}")

@@ -27,8 +27,9 @@ def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="qwenaudio-export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="qwenaudio-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("checkpoint", help="a run directory (its latest checkpoint) or a checkpoint directory")
     p.add_argument("out", help="output directory")
     args = p.parse_args(argv)

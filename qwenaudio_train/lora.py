@@ -48,8 +48,15 @@ class LoraConfig:
         if self.r <= 0:
             raise ValueError(f"lora.r must be positive, got {self.r}")
         return PeftLoraConfig(
-            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=list(self.target_modules),
-            modules_to_save=list(self.modules_to_save) or None, bias=self.bias, task_type="CAUSAL_LM", **self.extra)
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=list(self.target_modules),
+            modules_to_save=list(self.modules_to_save) or None,
+            bias=self.bias,
+            task_type="CAUSAL_LM",
+            **self.extra,
+        )
 
 
 def has_lora(model: nn.Module) -> bool:
@@ -76,8 +83,10 @@ def apply_lora(model: nn.Module, cfg: LoraConfig | None = None) -> nn.Module:
     present = set(_linear_names(llm))
     missing = [t for t in cfg.target_modules if t not in present]
     if len(missing) == len(list(cfg.target_modules)):
-        raise ValueError(f"none of lora.target_modules {list(cfg.target_modules)} is a linear layer of the LLM; its "
-                         f"linear layers are named {sorted(present)} (e.g. c_attn/c_proj/w1/w2 for Qwen v1)")
+        raise ValueError(
+            f"none of lora.target_modules {list(cfg.target_modules)} is a linear layer of the LLM; its "
+            f"linear layers are named {sorted(present)} (e.g. c_attn/c_proj/w1/w2 for Qwen v1)"
+        )
     model.llm = get_peft_model(llm, cfg.to_peft())
     if cfg.freeze_audio:
         for p in model.audio.parameters():

@@ -17,9 +17,19 @@ from typing import Any
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, enabled: bool, total_steps: int, start_step: int = 0,
-                 wandb_mode: str = "offline", wandb_project: str = "qwenaudio-train", run_name: str | None = None,
-                 config: dict[str, Any] | None = None, progress: bool = True, resume_id: str | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        enabled: bool,
+        total_steps: int,
+        start_step: int = 0,
+        wandb_mode: str = "offline",
+        wandb_project: str = "qwenaudio-train",
+        run_name: str | None = None,
+        config: dict[str, Any] | None = None,
+        progress: bool = True,
+        resume_id: str | None = None,
+    ):
         self.enabled = enabled
         self.path = Path(run_dir) / "metrics.jsonl"
         self._wandb = None
@@ -33,14 +43,22 @@ class MetricsLogger:
             import wandb
 
             os.environ.setdefault("WANDB_SILENT", "true")
-            self._wandb = wandb.init(project=wandb_project, name=run_name, dir=str(run_dir), mode=wandb_mode,
-                                     config=config, id=resume_id, resume="allow" if resume_id else None)
+            self._wandb = wandb.init(
+                project=wandb_project,
+                name=run_name,
+                dir=str(run_dir),
+                mode=wandb_mode,
+                config=config,
+                id=resume_id,
+                resume="allow" if resume_id else None,
+            )
             self.wandb_id = self._wandb.id
         if progress:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True, file=sys.stderr,
-                             desc="train", disable=None)
+            self._bar = tqdm(
+                total=total_steps, initial=start_step, dynamic_ncols=True, file=sys.stderr, desc="train", disable=None
+            )
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:

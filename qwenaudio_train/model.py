@@ -177,7 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def torch_dtype(name: str | None) -> torch.dtype | str | None:
-    """"float32" -> torch.float32 ...; "auto" and None pass through (None = float32 when building)."""
+    """ "float32" -> torch.float32 ...; "auto" and None pass through (None = float32 when building)."""
     if name is None or name == "auto":
         return name
     table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -339,9 +339,7 @@ class AudioEncoder(nn.Module):
             x = layer(x, attn_mask)  # positional: gradient checkpointing needs positional tensors
         return x, t_list
 
-    def forward(
-        self, mel: torch.Tensor, lengths: torch.Tensor | list[int]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, mel: torch.Tensor, lengths: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """mel [A, n_mels, L], lengths [A] mel frames -> (features [A, Nmax, H], positions [A] long).
 
         features[i, :positions[i]] are clip i's audio positions (rows past that are undefined);
@@ -796,14 +794,20 @@ def build_model(cfg: ModelConfig) -> QwenAudioModel:
     """Build (tiny, no download) or load (hub name / local dir) both halves. Call outside deepspeed.zero.Init."""
     cfg = cfg.resolved()
     if cfg.init_from:
-        model = QwenAudioModel.from_pretrained(cfg.init_from, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
+        model = QwenAudioModel.from_pretrained(
+            cfg.init_from, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation
+        )
         for name in ("audio_start_id", "audio_end_id", "audio_pad_id", "eod_id"):
             if getattr(model.cfg, name) != getattr(cfg, name):
-                raise ValueError(f"model.init_from={cfg.init_from}: its {name} is {getattr(model.cfg, name)}, the "
-                                 f"tokenizer's is {getattr(cfg, name)}; use the tokenizer the model was trained with")
+                raise ValueError(
+                    f"model.init_from={cfg.init_from}: its {name} is {getattr(model.cfg, name)}, the "
+                    f"tokenizer's is {getattr(cfg, name)}; use the tokenizer the model was trained with"
+                )
         rows = model.llm.get_input_embeddings().weight.shape[0]
         if cfg.vocab_size is not None and rows < cfg.vocab_size:
-            raise ValueError(f"model.init_from={cfg.init_from}: {rows} embedding rows < tokenizer size {cfg.vocab_size}")
+            raise ValueError(
+                f"model.init_from={cfg.init_from}: {rows} embedding rows < tokenizer size {cfg.vocab_size}"
+            )
         return model
     llm = build_llm(cfg)
     llm_config = llm.config.get_text_config() if hasattr(llm.config, "get_text_config") else llm.config

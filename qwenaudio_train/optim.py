@@ -44,7 +44,7 @@ def apply_freeze(model: nn.Module, policy: str) -> dict[str, int]:
     elif policy == "none":
         train = lambda n: True  # noqa: E731
     elif policy.startswith("regex:"):
-        pattern = re.compile(policy[len("regex:"):])
+        pattern = re.compile(policy[len("regex:") :])
         train = lambda n: bool(pattern.search(n))  # noqa: E731
     else:
         raise ValueError(f"trainer.freeze={policy!r}: choose one of {FREEZE_POLICIES} or 'regex:<pattern>'")
@@ -85,8 +85,9 @@ def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
             elif any(k in name for k in ("conv1", "conv2", "embed_positions")):
                 scale = cfg.layer_decay ** (depth + 1)
         nd = _no_decay(name, p)
-        g = groups.setdefault((nd, scale), {"params": [], "names": [], "weight_decay": 0.0 if nd else cfg.weight_decay,
-                                            "lr_scale": scale})
+        g = groups.setdefault(
+            (nd, scale), {"params": [], "names": [], "weight_decay": 0.0 if nd else cfg.weight_decay, "lr_scale": scale}
+        )
         g["params"].append(p)
         g["names"].append(name)
     return [{k: v for k, v in g.items() if k != "names"} for g in groups.values()]

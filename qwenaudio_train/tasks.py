@@ -170,8 +170,10 @@ def tasks_markdown() -> str:
         other = ", ".join(t.recipe_meta)
         meta_cell = (read or "-") + (f" ({other})" if other else "")
         ours = re.sub(r"<\|[^|<>]+\|>", lambda tok: _md(tok.group(0)), t.convention) if t.convention else "-"
-        rows.append(f"| {t.name} | {t.family} | {prompt} | {_md(t.format_target(m))} | {t.metric} | {meta_cell} "
-                    f"| {'release' if t.from_release else 'ours'} | {ours} |")
+        rows.append(
+            f"| {t.name} | {t.family} | {prompt} | {_md(t.format_target(m))} | {t.metric} | {meta_cell} "
+            f"| {'release' if t.from_release else 'ours'} | {ours} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -202,8 +204,13 @@ def _corpus(meta: SampleMeta) -> str:
     return meta.source.split("/", 1)[0].lower()
 
 
-def _analysis(instruction: str | None, task: str = "keyword", audio_language: str | None = None,
-              text_language: str = "en", timestamps: bool = False) -> Tags:
+def _analysis(
+    instruction: str | None,
+    task: str = "keyword",
+    audio_language: str | None = None,
+    text_language: str = "en",
+    timestamps: bool = False,
+) -> Tags:
     return Tags("startofanalysis", audio_language, task, text_language, timestamps, instruction)
 
 
@@ -221,12 +228,16 @@ def _keyed(key: str, label: Callable[[SampleMeta], str] = _label) -> Callable[[S
 
 def _choice(*labels: str) -> Callable[[SampleMeta], str]:
     """Closed-set target: the plain target must be one of `labels` (case-insensitive)."""
+
     def check(meta: SampleMeta) -> str:
         label = meta.target.strip().lower()
         if label not in labels:
-            raise SampleError(f"task {meta.task!r} sample from {meta.source!r}: target {meta.target!r} is not one "
-                              f"of {', '.join(labels)}")
+            raise SampleError(
+                f"task {meta.task!r} sample from {meta.source!r}: target {meta.target!r} is not one "
+                f"of {', '.join(labels)}"
+            )
         return label
+
     return check
 
 
@@ -338,8 +349,10 @@ def _meta_spans(meta: SampleMeta, key: str, label_key: str) -> list[Span]:
     try:
         return [(str(d[label_key]), float(d["start"]), float(d["end"])) for d in _field(meta, key)]
     except (KeyError, TypeError, ValueError) as e:
-        raise SampleError(f"task {meta.task!r} sample from {meta.source!r}: meta.{key} must be a list of "
-                          f"{{{label_key}, start, end}} ({e!r})") from e
+        raise SampleError(
+            f"task {meta.task!r} sample from {meta.source!r}: meta.{key} must be a list of "
+            f"{{{label_key}, start, end}} ({e!r})"
+        ) from e
 
 
 def _spans_target(meta: SampleMeta, key: str, label_key: str, relabel: bool = False) -> str:
@@ -388,8 +401,10 @@ def format_entities(transcript: str, entities: Sequence[tuple[str, str] | Mappin
             raise ValueError(f"entity {ent!r}: type and value must be non-empty")
         m = re.compile(re.escape(value), re.IGNORECASE).search(transcript, pos)
         if m is None:
-            raise ValueError(f"entity value {value!r} ({etype}) not found in the transcript after character {pos} "
-                             f"(entities must be substrings, in order of appearance): {transcript!r}")
+            raise ValueError(
+                f"entity value {value!r} ({etype}) not found in the transcript after character {pos} "
+                f"(entities must be substrings, in order of appearance): {transcript!r}"
+            )
         out += [transcript[pos : m.start()], VALUE_START, m.group(0), VALUE_END, TYPE_START, etype, TYPE_END]
         pos = m.end()
     out.append(transcript[pos:])
@@ -397,8 +412,14 @@ def format_entities(transcript: str, entities: Sequence[tuple[str, str] | Mappin
 
 
 _ENTITY_RE = re.compile(
-    re.escape(VALUE_START) + r"(.*?)" + re.escape(VALUE_END)
-    + r"(?:" + re.escape(TYPE_START) + r"(.*?)" + re.escape(TYPE_END) + r")?",
+    re.escape(VALUE_START)
+    + r"(.*?)"
+    + re.escape(VALUE_END)
+    + r"(?:"
+    + re.escape(TYPE_START)
+    + r"(.*?)"
+    + re.escape(TYPE_END)
+    + r")?",
     re.DOTALL,
 )
 
@@ -426,6 +447,7 @@ def _entities_target(key: str) -> Callable[[SampleMeta], str]:
             if isinstance(e, SampleError):
                 raise
             raise SampleError(f"task {meta.task!r} sample from {meta.source!r}: meta.{key}: {e}") from e
+
     return build
 
 
@@ -502,9 +524,16 @@ def _question(meta: SampleMeta) -> str:
 
 
 def _ex(task: str, target: str, audio_language: str | None = None, text_language: str = "en", **kw: Any) -> SampleMeta:
-    return SampleMeta(task=task, text_language=text_language, target=target, duration=kw.pop("duration", 2.0),
-                      source=kw.pop("source", "example"), audio_language=audio_language, words=kw.pop("words", None),
-                      meta=kw)
+    return SampleMeta(
+        task=task,
+        text_language=text_language,
+        target=target,
+        duration=kw.pop("duration", 2.0),
+        source=kw.pop("source", "example"),
+        audio_language=audio_language,
+        words=kw.pop("words", None),
+        meta=kw,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -520,8 +549,9 @@ def _transcribe(meta: SampleMeta) -> Tags:
 def _speaker_meta(meta: SampleMeta, timestamps: bool = False) -> Tags:
     # Our convention: `<|speaker_meta|>` for attributes of the speaker(s) (gender, age, dialect, same/different,
     # who speaks when); the audio language is the sample's own (unknown when unset).
-    return _analysis("speaker_meta", audio_language=meta.audio_language, text_language=meta.text_language,
-                     timestamps=timestamps)
+    return _analysis(
+        "speaker_meta", audio_language=meta.audio_language, text_language=meta.text_language, timestamps=timestamps
+    )
 
 
 def _song_meta(meta: SampleMeta) -> Tags:
@@ -533,176 +563,288 @@ def _slu(task: str) -> Callable[[SampleMeta], Tags]:
     # Our convention: spoken language understanding under `<|speech_understanding|>`; intent classification asks a
     # `<|keyword|>` (a label), slot filling `<|transcribe|>` (the transcript with its slots marked).
     def build(meta: SampleMeta) -> Tags:
-        return _analysis("speech_understanding", task=task, audio_language=_speech_language(meta),
-                         text_language=meta.text_language)
+        return _analysis(
+            "speech_understanding", task=task, audio_language=_speech_language(meta), text_language=meta.text_language
+        )
+
     return build
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The registry, in the order of facts section 5. Speech.
 # ---------------------------------------------------------------------------------------------------------------
-register_task(Task(
-    name="asr", family="speech", metric="wer",
-    description="speech recognition: transcript without inverse text normalisation",
-    build_tags=_transcribe,
-    from_release=True, convention="meta.itn=true switches <|wo_itn|> to <|itn|>",
-    example_meta=_ex("asr", "hello world", "en"),
-))
+register_task(
+    Task(
+        name="asr",
+        family="speech",
+        metric="wer",
+        description="speech recognition: transcript without inverse text normalisation",
+        build_tags=_transcribe,
+        from_release=True,
+        convention="meta.itn=true switches <|wo_itn|> to <|itn|>",
+        example_meta=_ex("asr", "hello world", "en"),
+    )
+)
 
-register_task(Task(
-    name="s2tt", family="speech", metric="bleu",
-    description="speech-to-text translation from audio_language into text_language (CoVoST2 prompt)",
-    build_tags=lambda m: Tags("startoftranscript", _speech_language(m), "translate", m.text_language, False, "itn"),
-    recipe_meta=("transcript",), from_release=True,
-    example_meta=_ex("s2tt", "Hallo Welt", "en", "de", transcript="hello world"),
-))
+register_task(
+    Task(
+        name="s2tt",
+        family="speech",
+        metric="bleu",
+        description="speech-to-text translation from audio_language into text_language (CoVoST2 prompt)",
+        build_tags=lambda m: Tags("startoftranscript", _speech_language(m), "translate", m.text_language, False, "itn"),
+        recipe_meta=("transcript",),
+        from_release=True,
+        example_meta=_ex("s2tt", "Hallo Welt", "en", "de", transcript="hello world"),
+    )
+)
 
 # Overlapped speech recognition and dialect ASR: our convention is the ASR prompt itself (a transcript is asked
 # for either way; the target of a mixture is every speaker's words in order of start time).
-register_task(Task(
-    name="osr", family="speech", metric="wer",
-    description="overlapped speech recognition: every speaker's words, in order of start time",
-    build_tags=_transcribe, recipe_meta=("n_speakers",),
-    convention="the ASR prompt",
-    example_meta=_ex("osr", "turn left here i think it is closed", "en", n_speakers=2),
-))
+register_task(
+    Task(
+        name="osr",
+        family="speech",
+        metric="wer",
+        description="overlapped speech recognition: every speaker's words, in order of start time",
+        build_tags=_transcribe,
+        recipe_meta=("n_speakers",),
+        convention="the ASR prompt",
+        example_meta=_ex("osr", "turn left here i think it is closed", "en", n_speakers=2),
+    )
+)
 
-register_task(Task(
-    name="dasr", family="speech", metric="wer",
-    description="dialect speech recognition: transcript of dialectal speech",
-    build_tags=_transcribe, recipe_meta=("dialect",),
-    convention="the ASR prompt",
-    example_meta=_ex("dasr", "今天天气很好", "zh", "zh", dialect="sichuanese"),
-))
+register_task(
+    Task(
+        name="dasr",
+        family="speech",
+        metric="wer",
+        description="dialect speech recognition: transcript of dialectal speech",
+        build_tags=_transcribe,
+        recipe_meta=("dialect",),
+        convention="the ASR prompt",
+        example_meta=_ex("dasr", "今天天气很好", "zh", "zh", dialect="sichuanese"),
+    )
+)
 
-register_task(Task(
-    name="srwt", family="speech", metric="srwt",
-    description="speech recognition with word-level timestamps (<|sil|> marks gaps)",
-    build_tags=lambda m: Tags("startoftranscript", _speech_language(m), "transcribe", m.text_language, True, None),
-    build_target=lambda m: format_srwt(_words(m)),
-    eval_primer=time_token(0.0),  # the release's eval prompt ends with <|0.00|>
-    from_release=True,
-    example_meta=_ex("srwt", "hello world", "en",
-                     words=[Word("hello", 0.54, 0.86), Word("world", 0.86, 1.2)]),
-))
+register_task(
+    Task(
+        name="srwt",
+        family="speech",
+        metric="srwt",
+        description="speech recognition with word-level timestamps (<|sil|> marks gaps)",
+        build_tags=lambda m: Tags("startoftranscript", _speech_language(m), "transcribe", m.text_language, True, None),
+        build_target=lambda m: format_srwt(_words(m)),
+        eval_primer=time_token(0.0),  # the release's eval prompt ends with <|0.00|>
+        from_release=True,
+        example_meta=_ex("srwt", "hello world", "en", words=[Word("hello", 0.54, 0.86), Word("world", 0.86, 1.2)]),
+    )
+)
 
 # Dialect identification, gender, age, verification: our convention, all `<|speaker_meta|>` with the attribute
 # named at the start of the target ("dialect: X"); the eval prompt forces the key, so one instruction serves all.
-register_task(Task(
-    name="did", family="speech", metric="accuracy",
-    description="dialect identification; target 'dialect: NAME'",
-    build_tags=_speaker_meta, build_target=_keyed("dialect"), eval_primer="dialect:",
-    recipe_meta=("dialect",), convention="<|speaker_meta|> + key 'dialect:'",
-    example_meta=_ex("did", "cantonese", "zh", dialect="cantonese"),
-))
+register_task(
+    Task(
+        name="did",
+        family="speech",
+        metric="accuracy",
+        description="dialect identification; target 'dialect: NAME'",
+        build_tags=_speaker_meta,
+        build_target=_keyed("dialect"),
+        eval_primer="dialect:",
+        recipe_meta=("dialect",),
+        convention="<|speaker_meta|> + key 'dialect:'",
+        example_meta=_ex("did", "cantonese", "zh", dialect="cantonese"),
+    )
+)
 
 # Language identification. The release has no LID output instruction, so this is our convention: the keyword
 # task of the analysis family with the audio language hidden (<|unknown|>), answered by the English name.
-register_task(Task(
-    name="lid", family="speech", metric="accuracy",
-    description="spoken language identification; target is the English language name",
-    build_tags=lambda m: _analysis(None),
-    build_target=_lid_target, recipe_meta=("language",),
-    convention="<|keyword|> with <|unknown|> audio language, no instruction",
-    example_meta=_ex("lid", "english", "en", language="en"),
-))
+register_task(
+    Task(
+        name="lid",
+        family="speech",
+        metric="accuracy",
+        description="spoken language identification; target is the English language name",
+        build_tags=lambda m: _analysis(None),
+        build_target=_lid_target,
+        recipe_meta=("language",),
+        convention="<|keyword|> with <|unknown|> audio language, no instruction",
+        example_meta=_ex("lid", "english", "en", language="en"),
+    )
+)
 
-register_task(Task(
-    name="sgc", family="speech", metric="accuracy",
-    description="speaker gender classification; target 'gender: male|female'",
-    build_tags=_speaker_meta, build_target=_keyed("gender", _choice("male", "female")), eval_primer="gender:",
-    convention="<|speaker_meta|> + key 'gender:'",
-    example_meta=_ex("sgc", "female", "en"),
-))
+register_task(
+    Task(
+        name="sgc",
+        family="speech",
+        metric="accuracy",
+        description="speaker gender classification; target 'gender: male|female'",
+        build_tags=_speaker_meta,
+        build_target=_keyed("gender", _choice("male", "female")),
+        eval_primer="gender:",
+        convention="<|speaker_meta|> + key 'gender:'",
+        example_meta=_ex("sgc", "female", "en"),
+    )
+)
 
-register_task(Task(
-    name="er", family="speech", metric="accuracy",
-    # Facts §5 names emotion recognition ER and keeps SER for speech entity recognition; the release's eval
-    # table calls MELD "SER". Task names live in shard metadata, so we follow the task list: er.
-    description="speech emotion recognition (MELD prompt)",
-    # The release's prompt hard-codes <|en|> as audio language (MELD is English): default to it.
-    build_tags=lambda m: _analysis("emotion_recognition", audio_language=m.audio_language or "en",
-                                   text_language=m.text_language),
-    from_release=True, convention="any audio language; <|en|> when unset, as the release's MELD prompt",
-    example_meta=_ex("er", "neutral", "en"),
-))
+register_task(
+    Task(
+        name="er",
+        family="speech",
+        metric="accuracy",
+        # Facts §5 names emotion recognition ER and keeps SER for speech entity recognition; the release's eval
+        # table calls MELD "SER". Task names live in shard metadata, so we follow the task list: er.
+        description="speech emotion recognition (MELD prompt)",
+        # The release's prompt hard-codes <|en|> as audio language (MELD is English): default to it.
+        build_tags=lambda m: _analysis(
+            "emotion_recognition", audio_language=m.audio_language or "en", text_language=m.text_language
+        ),
+        from_release=True,
+        convention="any audio language; <|en|> when unset, as the release's MELD prompt",
+        example_meta=_ex("er", "neutral", "en"),
+    )
+)
 
-register_task(Task(
-    name="sv", family="speech", metric="accuracy",
-    description="speaker verification on two utterances joined by 1 s of silence; target 'speakers: same|different'",
-    build_tags=_speaker_meta, build_target=_keyed("speakers", _choice("same", "different")), eval_primer="speakers:",
-    recipe_meta=("speakers",), convention="<|speaker_meta|> + key 'speakers:'",
-    example_meta=_ex("sv", "different", "en", speakers=["1089", "2300"]),
-))
+register_task(
+    Task(
+        name="sv",
+        family="speech",
+        metric="accuracy",
+        description="speaker verification on two utterances joined by 1 s of silence; target 'speakers: same|different'",
+        build_tags=_speaker_meta,
+        build_target=_keyed("speakers", _choice("same", "different")),
+        eval_primer="speakers:",
+        recipe_meta=("speakers",),
+        convention="<|speaker_meta|> + key 'speakers:'",
+        example_meta=_ex("sv", "different", "en", speakers=["1089", "2300"]),
+    )
+)
 
-register_task(Task(
-    name="sd", family="speech", metric="sd",
-    description="speaker diarization: turns as <|start|>speaker N<|end|>, speakers numbered by first appearance",
-    build_tags=lambda m: _speaker_meta(m, timestamps=True),
-    build_target=lambda m: _spans_target(m, "segments", "speaker", relabel=True),
-    required_meta=("segments",),
-    convention="<|speaker_meta|> with <|timestamps|>; time-span target; speakers renamed 'speaker N'",
-    example_meta=_ex("sd", "hello there. hi.", "en", duration=4.0,
-                     segments=[{"speaker": "B", "start": 1.6, "end": 3.1}, {"speaker": "A", "start": 0.2, "end": 1.8},
-                               {"speaker": "A", "start": 3.0, "end": 3.9}]),
-))
+register_task(
+    Task(
+        name="sd",
+        family="speech",
+        metric="sd",
+        description="speaker diarization: turns as <|start|>speaker N<|end|>, speakers numbered by first appearance",
+        build_tags=lambda m: _speaker_meta(m, timestamps=True),
+        build_target=lambda m: _spans_target(m, "segments", "speaker", relabel=True),
+        required_meta=("segments",),
+        convention="<|speaker_meta|> with <|timestamps|>; time-span target; speakers renamed 'speaker N'",
+        example_meta=_ex(
+            "sd",
+            "hello there. hi.",
+            "en",
+            duration=4.0,
+            segments=[
+                {"speaker": "B", "start": 1.6, "end": 3.1},
+                {"speaker": "A", "start": 0.2, "end": 1.8},
+                {"speaker": "A", "start": 3.0, "end": 3.9},
+            ],
+        ),
+    )
+)
 
-register_task(Task(
-    name="ser", family="speech", metric="entity_f1",
-    description="speech entity recognition: transcript with entities marked by the released entity tokens",
-    # Our convention: `<|transcribe|>` (the output is a transcript) under `<|named_entity_recognition|>`.
-    build_tags=lambda m: _analysis("named_entity_recognition", task="transcribe",
-                                   audio_language=_speech_language(m), text_language=m.text_language),
-    build_target=_entities_target("entities"), required_meta=("entities",),
-    convention="<|transcribe|> + <|named_entity_recognition|>; entities marked inline",
-    example_meta=_ex("ser", "call john smith in paris", "en",
-                     entities=[{"type": "person", "value": "john smith"}, {"type": "city", "value": "paris"}]),
-))
+register_task(
+    Task(
+        name="ser",
+        family="speech",
+        metric="entity_f1",
+        description="speech entity recognition: transcript with entities marked by the released entity tokens",
+        # Our convention: `<|transcribe|>` (the output is a transcript) under `<|named_entity_recognition|>`.
+        build_tags=lambda m: _analysis(
+            "named_entity_recognition",
+            task="transcribe",
+            audio_language=_speech_language(m),
+            text_language=m.text_language,
+        ),
+        build_target=_entities_target("entities"),
+        required_meta=("entities",),
+        convention="<|transcribe|> + <|named_entity_recognition|>; entities marked inline",
+        example_meta=_ex(
+            "ser",
+            "call john smith in paris",
+            "en",
+            entities=[{"type": "person", "value": "john smith"}, {"type": "city", "value": "paris"}],
+        ),
+    )
+)
 
 # Keyword spotting: our convention is the bare keyword prompt with the audio language given. (LID asks the same
 # with <|unknown|> audio language: naming the language versus naming the word spoken in it.)
-register_task(Task(
-    name="ks", family="speech", metric="accuracy",
-    description="keyword spotting: the keyword spoken",
-    build_tags=lambda m: _analysis(None, audio_language=_speech_language(m), text_language=m.text_language),
-    convention="<|keyword|> with the audio language given, no instruction",
-    example_meta=_ex("ks", "yes", "en"),
-))
+register_task(
+    Task(
+        name="ks",
+        family="speech",
+        metric="accuracy",
+        description="keyword spotting: the keyword spoken",
+        build_tags=lambda m: _analysis(None, audio_language=_speech_language(m), text_language=m.text_language),
+        convention="<|keyword|> with the audio language given, no instruction",
+        example_meta=_ex("ks", "yes", "en"),
+    )
+)
 
-register_task(Task(
-    name="ic", family="speech", metric="accuracy",
-    description="intent classification: the intent label",
-    build_tags=_slu("keyword"), recipe_meta=("transcript",),
-    convention="<|keyword|> + <|speech_understanding|>",
-    example_meta=_ex("ic", "alarm_set", "en", transcript="wake me up at seven"),
-))
+register_task(
+    Task(
+        name="ic",
+        family="speech",
+        metric="accuracy",
+        description="intent classification: the intent label",
+        build_tags=_slu("keyword"),
+        recipe_meta=("transcript",),
+        convention="<|keyword|> + <|speech_understanding|>",
+        example_meta=_ex("ic", "alarm_set", "en", transcript="wake me up at seven"),
+    )
+)
 
-register_task(Task(
-    name="sf", family="speech", metric="entity_f1",
-    description="slot filling: transcript with slots marked by the released entity tokens",
-    build_tags=_slu("transcribe"), build_target=_entities_target("slots"), required_meta=("slots",),
-    convention="<|transcribe|> + <|speech_understanding|>; slots marked inline like SER entities",
-    example_meta=_ex("sf", "wake me up at seven tomorrow", "en",
-                     slots=[{"type": "time", "value": "seven"}, {"type": "date", "value": "tomorrow"}]),
-))
+register_task(
+    Task(
+        name="sf",
+        family="speech",
+        metric="entity_f1",
+        description="slot filling: transcript with slots marked by the released entity tokens",
+        build_tags=_slu("transcribe"),
+        build_target=_entities_target("slots"),
+        required_meta=("slots",),
+        convention="<|transcribe|> + <|speech_understanding|>; slots marked inline like SER entities",
+        example_meta=_ex(
+            "sf",
+            "wake me up at seven tomorrow",
+            "en",
+            slots=[{"type": "time", "value": "seven"}, {"type": "date", "value": "tomorrow"}],
+        ),
+    )
+)
 
-register_task(Task(
-    name="sap", family="speech", metric="accuracy",
-    description="speaker age prediction; target 'age: GROUP'",
-    build_tags=_speaker_meta, build_target=_keyed("age"), eval_primer="age:",
-    convention="<|speaker_meta|> + key 'age:'",
-    example_meta=_ex("sap", "thirties", "en"),
-))
+register_task(
+    Task(
+        name="sap",
+        family="speech",
+        metric="accuracy",
+        description="speaker age prediction; target 'age: GROUP'",
+        build_tags=_speaker_meta,
+        build_target=_keyed("age"),
+        eval_primer="age:",
+        convention="<|speaker_meta|> + key 'age:'",
+        example_meta=_ex("sap", "thirties", "en"),
+    )
+)
 
-register_task(Task(
-    name="vsc", family="speech", metric="accuracy",
-    description="vocal sound classification (VocalSound prompt)",
-    # The release's prompt uses <|en|> as audio language for these non-verbal sounds: default to it.
-    build_tags=lambda m: _analysis("vocal_classification", audio_language=m.audio_language or "en",
-                                   text_language=m.text_language),
-    from_release=True, convention="any audio language; <|en|> when unset, as the release's VocalSound prompt",
-    example_meta=_ex("vsc", "laughter"),
-))
+register_task(
+    Task(
+        name="vsc",
+        family="speech",
+        metric="accuracy",
+        description="vocal sound classification (VocalSound prompt)",
+        # The release's prompt uses <|en|> as audio language for these non-verbal sounds: default to it.
+        build_tags=lambda m: _analysis(
+            "vocal_classification", audio_language=m.audio_language or "en", text_language=m.text_language
+        ),
+        from_release=True,
+        convention="any audio language; <|en|> when unset, as the release's VocalSound prompt",
+        example_meta=_ex("vsc", "laughter"),
+    )
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -717,130 +859,203 @@ def _caption_instruction(meta: SampleMeta) -> str:
     prompt. Choosing by corpus name is our convention."""
     style = str(meta.meta.get("caption_style") or ("audiocaps" if _corpus(meta) == "audiocaps" else "clotho"))
     if style not in CAPTION_STYLES:
-        raise SampleError(f"task {meta.task!r} sample from {meta.source!r}: meta.caption_style {style!r} is not "
-                          f"one of {', '.join(CAPTION_STYLES)}")
+        raise SampleError(
+            f"task {meta.task!r} sample from {meta.source!r}: meta.caption_style {style!r} is not "
+            f"one of {', '.join(CAPTION_STYLES)}"
+        )
     return CAPTION_STYLES[style]
 
 
-register_task(Task(
-    name="aac", family="sound", metric="caption",
-    description="audio captioning (Clotho prompt; AudioCaps style for audiocaps/* sources)",
-    build_tags=lambda m: _analysis(_caption_instruction(m), task="caption", text_language=m.text_language),
-    from_release=True, convention="<|caption_audiocaps|> for audiocaps/*, meta.caption_style=plain|audiocaps|clotho",
-    example_meta=_ex("aac", "a dog barks while cars pass by"),
-))
+register_task(
+    Task(
+        name="aac",
+        family="sound",
+        metric="caption",
+        description="audio captioning (Clotho prompt; AudioCaps style for audiocaps/* sources)",
+        build_tags=lambda m: _analysis(_caption_instruction(m), task="caption", text_language=m.text_language),
+        from_release=True,
+        convention="<|caption_audiocaps|> for audiocaps/*, meta.caption_style=plain|audiocaps|clotho",
+        example_meta=_ex("aac", "a dog barks while cars pass by"),
+    )
+)
 
-register_task(Task(
-    name="sec", family="sound", metric="accuracy",
-    description="sound event classification; target the label(s) joined with ', '",
-    # Our convention: `<|event|>`; AudioSet labels (audioset/* sources) say so with `<|audioset_ontology|>`.
-    build_tags=lambda m: _analysis("audioset_ontology" if _corpus(m) == "audioset" else "event",
-                                   text_language=m.text_language),
-    recipe_meta=("labels",),
-    convention="<|event|>; <|audioset_ontology|> for audioset/* sources",
-    example_meta=_ex("sec", "dog bark", labels=["dog bark"]),
-))
+register_task(
+    Task(
+        name="sec",
+        family="sound",
+        metric="accuracy",
+        description="sound event classification; target the label(s) joined with ', '",
+        # Our convention: `<|event|>`; AudioSet labels (audioset/* sources) say so with `<|audioset_ontology|>`.
+        build_tags=lambda m: _analysis(
+            "audioset_ontology" if _corpus(m) == "audioset" else "event", text_language=m.text_language
+        ),
+        recipe_meta=("labels",),
+        convention="<|event|>; <|audioset_ontology|> for audioset/* sources",
+        example_meta=_ex("sec", "dog bark", labels=["dog bark"]),
+    )
+)
 
-register_task(Task(
-    name="asc", family="sound", metric="accuracy",
-    description="acoustic scene classification (CochlScene / TUT2017 prompt)",
-    build_tags=lambda m: _analysis("scene", text_language=m.text_language),
-    from_release=True,
-    example_meta=_ex("asc", "street traffic"),
-))
+register_task(
+    Task(
+        name="asc",
+        family="sound",
+        metric="accuracy",
+        description="acoustic scene classification (CochlScene / TUT2017 prompt)",
+        build_tags=lambda m: _analysis("scene", text_language=m.text_language),
+        from_release=True,
+        example_meta=_ex("asc", "street traffic"),
+    )
+)
 
-register_task(Task(
-    name="sed", family="sound", metric="sed",
-    description="sound event detection: events as <|start|>label<|end|>, ordered by start",
-    build_tags=lambda m: _analysis("event", text_language=m.text_language, timestamps=True),
-    build_target=lambda m: _spans_target(m, "events", "label"), required_meta=("events",),
-    convention="SEC's prompt with <|timestamps|>; time-span target",
-    example_meta=_ex("sed", "dog bark, car horn", duration=5.0,
-                     events=[{"label": "car horn", "start": 0.9, "end": 3.0},
-                             {"label": "dog bark", "start": 0.5, "end": 1.2}]),
-))
+register_task(
+    Task(
+        name="sed",
+        family="sound",
+        metric="sed",
+        description="sound event detection: events as <|start|>label<|end|>, ordered by start",
+        build_tags=lambda m: _analysis("event", text_language=m.text_language, timestamps=True),
+        build_target=lambda m: _spans_target(m, "events", "label"),
+        required_meta=("events",),
+        convention="SEC's prompt with <|timestamps|>; time-span target",
+        example_meta=_ex(
+            "sed",
+            "dog bark, car horn",
+            duration=5.0,
+            events=[{"label": "car horn", "start": 0.9, "end": 3.0}, {"label": "dog bark", "start": 0.5, "end": 1.2}],
+        ),
+    )
+)
 
-register_task(Task(
-    name="aqa", family="sound", metric="aqa",
-    description="audio question answering; meta.question holds the question, target the answer (ClothoAQA prompt)",
-    # The release's prompt uses <|en|> as audio language (the question's language): default to it.
-    build_tags=lambda m: Tags("startofanalysis", m.audio_language or "en", "question", question=_question(m)),
-    required_meta=("question",), from_release=True,
-    example_meta=_ex("aqa", "yes", question="Is there a dog barking?"),
-))
+register_task(
+    Task(
+        name="aqa",
+        family="sound",
+        metric="aqa",
+        description="audio question answering; meta.question holds the question, target the answer (ClothoAQA prompt)",
+        # The release's prompt uses <|en|> as audio language (the question's language): default to it.
+        build_tags=lambda m: Tags("startofanalysis", m.audio_language or "en", "question", question=_question(m)),
+        required_meta=("question",),
+        from_release=True,
+        example_meta=_ex("aqa", "yes", question="Is there a dog barking?"),
+    )
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Music and song
 # ---------------------------------------------------------------------------------------------------------------
-register_task(Task(
-    name="sid", family="music", metric="accuracy",
-    description="singer identification; target 'singer: NAME'",
-    build_tags=_song_meta, build_target=_keyed("singer"), eval_primer="singer:",
-    convention="<|song_meta|> + key 'singer:'",
-    example_meta=_ex("sid", "Adele"),
-))
+register_task(
+    Task(
+        name="sid",
+        family="music",
+        metric="accuracy",
+        description="singer identification; target 'singer: NAME'",
+        build_tags=_song_meta,
+        build_target=_keyed("singer"),
+        eval_primer="singer:",
+        convention="<|song_meta|> + key 'singer:'",
+        example_meta=_ex("sid", "Adele"),
+    )
+)
 
-register_task(Task(
-    name="smer", family="music", metric="accuracy",
-    description="singing / music emotion recognition",
-    # Our convention: ER's instruction with the audio language always <|unknown|>, which tells it apart from ER
-    # (whose audio language is a spoken language).
-    build_tags=lambda m: _analysis("emotion_recognition", text_language=m.text_language),
-    convention="<|emotion_recognition|> with <|unknown|> audio language",
-    example_meta=_ex("smer", "happy"),
-))
+register_task(
+    Task(
+        name="smer",
+        family="music",
+        metric="accuracy",
+        description="singing / music emotion recognition",
+        # Our convention: ER's instruction with the audio language always <|unknown|>, which tells it apart from ER
+        # (whose audio language is a spoken language).
+        build_tags=lambda m: _analysis("emotion_recognition", text_language=m.text_language),
+        convention="<|emotion_recognition|> with <|unknown|> audio language",
+        example_meta=_ex("smer", "happy"),
+    )
+)
 
-register_task(Task(
-    name="mc", family="music", metric="caption",
-    description="music captioning",
-    build_tags=lambda m: _analysis("music_description", task="caption", text_language=m.text_language),
-    convention="<|caption|> + <|music_description|>",
-    example_meta=_ex("mc", "a calm piano melody with soft strings"),
-))
+register_task(
+    Task(
+        name="mc",
+        family="music",
+        metric="caption",
+        description="music captioning",
+        build_tags=lambda m: _analysis("music_description", task="caption", text_language=m.text_language),
+        convention="<|caption|> + <|music_description|>",
+        example_meta=_ex("mc", "a calm piano melody with soft strings"),
+    )
+)
 
-register_task(Task(
-    name="mic", family="music", metric="accuracy",
-    description="music instrument classification; target <|instrument|> + label(s) joined with ', '",
-    # Our convention: a music `<|keyword|>` under `<|music_description|>`, the target opened by the released
-    # `<|instrument|>` marker (as in note analysis), which the eval prompt forces.
-    build_tags=lambda m: _analysis("music_description", text_language=m.text_language),
-    build_target=lambda m: INSTRUMENT + _label(m), eval_primer=INSTRUMENT,
-    recipe_meta=("labels",), convention="<|keyword|> + <|music_description|> + <|instrument|>",
-    example_meta=_ex("mic", "piano, violin", labels=["piano", "violin"]),
-))
+register_task(
+    Task(
+        name="mic",
+        family="music",
+        metric="accuracy",
+        description="music instrument classification; target <|instrument|> + label(s) joined with ', '",
+        # Our convention: a music `<|keyword|>` under `<|music_description|>`, the target opened by the released
+        # `<|instrument|>` marker (as in note analysis), which the eval prompt forces.
+        build_tags=lambda m: _analysis("music_description", text_language=m.text_language),
+        build_target=lambda m: INSTRUMENT + _label(m),
+        eval_primer=INSTRUMENT,
+        recipe_meta=("labels",),
+        convention="<|keyword|> + <|music_description|> + <|instrument|>",
+        example_meta=_ex("mic", "piano, violin", labels=["piano", "violin"]),
+    )
+)
 
-register_task(Task(
-    name="mna", family="music", metric="mna",
-    description="music note analysis: pitch, velocity, instrument, sonic qualities (NSynth prompt)",
-    build_tags=lambda m: _analysis("note_analysis", text_language=m.text_language),
-    build_target=_mna_target, required_meta=("pitch", "velocity", "instrument"), recipe_meta=("sonic",),
-    from_release=True,
-    example_meta=_ex("mna", "", pitch=60, velocity=100, instrument="keyboard_acoustic", sonic=["bright", "percussive"]),
-))
+register_task(
+    Task(
+        name="mna",
+        family="music",
+        metric="mna",
+        description="music note analysis: pitch, velocity, instrument, sonic qualities (NSynth prompt)",
+        build_tags=lambda m: _analysis("note_analysis", text_language=m.text_language),
+        build_target=_mna_target,
+        required_meta=("pitch", "velocity", "instrument"),
+        recipe_meta=("sonic",),
+        from_release=True,
+        example_meta=_ex(
+            "mna", "", pitch=60, velocity=100, instrument="keyboard_acoustic", sonic=["bright", "percussive"]
+        ),
+    )
+)
 
-register_task(Task(
-    name="mgr", family="music", metric="accuracy",
-    description="music genre recognition; target 'genre: NAME'",
-    build_tags=lambda m: _analysis("music_description", text_language=m.text_language),
-    build_target=_keyed("genre"), eval_primer="genre:",
-    convention="<|keyword|> + <|music_description|> + key 'genre:'",
-    example_meta=_ex("mgr", "jazz"),
-))
+register_task(
+    Task(
+        name="mgr",
+        family="music",
+        metric="accuracy",
+        description="music genre recognition; target 'genre: NAME'",
+        build_tags=lambda m: _analysis("music_description", text_language=m.text_language),
+        build_target=_keyed("genre"),
+        eval_primer="genre:",
+        convention="<|keyword|> + <|music_description|> + key 'genre:'",
+        example_meta=_ex("mgr", "jazz"),
+    )
+)
 
-register_task(Task(
-    name="mr", family="music", metric="accuracy",
-    description="music recognition; target 'song: TITLE - ARTIST'",
-    build_tags=_song_meta, build_target=_keyed("song"), eval_primer="song:",
-    convention="<|song_meta|> + key 'song:'",
-    example_meta=_ex("mr", "Yesterday - The Beatles"),
-))
+register_task(
+    Task(
+        name="mr",
+        family="music",
+        metric="accuracy",
+        description="music recognition; target 'song: TITLE - ARTIST'",
+        build_tags=_song_meta,
+        build_target=_keyed("song"),
+        eval_primer="song:",
+        convention="<|song_meta|> + key 'song:'",
+        example_meta=_ex("mr", "Yesterday - The Beatles"),
+    )
+)
 
-register_task(Task(
-    name="mqa", family="music", metric="aqa",
-    description="music question answering; meta.question holds the question, target the answer",
-    # Our convention: the release's AQA prompt, audio language defaulting to <|en|> as there.
-    build_tags=lambda m: Tags("startofanalysis", m.audio_language or "en", "question", question=_question(m)),
-    required_meta=("question",), convention="the release's AQA prompt",
-    example_meta=_ex("mqa", "piano", question="Which instrument plays the melody?"),
-))
+register_task(
+    Task(
+        name="mqa",
+        family="music",
+        metric="aqa",
+        description="music question answering; meta.question holds the question, target the answer",
+        # Our convention: the release's AQA prompt, audio language defaulting to <|en|> as there.
+        build_tags=lambda m: Tags("startofanalysis", m.audio_language or "en", "question", question=_question(m)),
+        required_meta=("question",),
+        convention="the release's AQA prompt",
+        example_meta=_ex("mqa", "piano", question="Which instrument plays the melody?"),
+    )
+)

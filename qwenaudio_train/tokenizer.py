@@ -248,7 +248,7 @@ class AudioTokenizer:
     # -- identity -------------------------------------------------------------------------------------------------
     @property
     def backend_name(self) -> str:
-        """"tiktoken" or "transformers"."""
+        """ "tiktoken" or "transformers"."""
         return self.backend.name
 
     @property

@@ -14,8 +14,9 @@ import signal
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -23,8 +24,8 @@ import torch.distributed as dist
 from qwenaudio_train import checkpoint
 from qwenaudio_train.config import TrainConfig, to_container
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
-from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
 from qwenaudio_train.data.mixture import build_sources
+from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
 from qwenaudio_train.metrics import MetricsLogger
 from qwenaudio_train.model import build_model
@@ -59,12 +60,21 @@ class Trainer:
         optimizer = build_optimizer(self.model, cfg.optim)
         ds = cfg.deepspeed
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
-            model=self.model, optimizer=optimizer,
-            config=deepspeed_config(ds.zero_stage, cfg.data.batch_size, cfg.trainer.grad_accum,
-                                    self.dist.world_size, cfg.optim.grad_clip, bf16=ds.bf16,
-                                    offload_optimizer=ds.offload_optimizer, offload_param=ds.offload_param,
-                                    activation_checkpointing=ds.activation_checkpointing,
-                                    load_universal=ds.load_universal))
+            model=self.model,
+            optimizer=optimizer,
+            config=deepspeed_config(
+                ds.zero_stage,
+                cfg.data.batch_size,
+                cfg.trainer.grad_accum,
+                self.dist.world_size,
+                cfg.optim.grad_clip,
+                bf16=ds.bf16,
+                offload_optimizer=ds.offload_optimizer,
+                offload_param=ds.offload_param,
+                activation_checkpointing=ds.activation_checkpointing,
+                load_universal=ds.load_universal,
+            ),
+        )
         self.step, self.samples_seen, self.tokens_seen = 0, 0, 0
         data_state, wandb_id = None, None
         resume_from = self._resume_path()
@@ -77,10 +87,18 @@ class Trainer:
                 data_state = None
         self.resumed_from = resume_from
         self.loader = self._build_loader(data_state)
-        self.logger = MetricsLogger(self.run_dir, self.dist.is_main, cfg.trainer.max_steps, self.step,
-                                    wandb_mode=cfg.logger.wandb_mode, wandb_project=cfg.logger.project,
-                                    run_name=cfg.name, config=to_container(cfg), progress=cfg.logger.progress,
-                                    resume_id=wandb_id)
+        self.logger = MetricsLogger(
+            self.run_dir,
+            self.dist.is_main,
+            cfg.trainer.max_steps,
+            self.step,
+            wandb_mode=cfg.logger.wandb_mode,
+            wandb_project=cfg.logger.project,
+            run_name=cfg.name,
+            config=to_container(cfg),
+            progress=cfg.logger.progress,
+            resume_id=wandb_id,
+        )
         self._stop_signal: int | None = None
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
@@ -110,7 +128,8 @@ class Trainer:
             f"  python -m deepspeed.checkpoint.ds_to_universal --input_folder {path} "
             f"--output_folder {path}_universal --inject_missing_state\n"
             f"and resume with trainer.resume={path}_universal deepspeed.load_universal=true "
-            "trainer.resume_data=false (the data stream restarts from the seed: see README, FAQ).")
+            "trainer.resume_data=false (the data stream restarts from the seed: see README, FAQ)."
+        )
 
     def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
         d = self.cfg.data
@@ -119,17 +138,44 @@ class Trainer:
         if d.format == "chat":
             from qwenaudio_train.chat import ChatProcessor, collate_chat, parse_chat_meta
 
-            processor: Any = ChatProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, spec_augment=d.spec_augment,
-                                           long_audio=d.long_audio, max_tokens=d.max_tokens, system=d.system)
+            processor: Any = ChatProcessor(
+                self.tokenizer,
+                n_mels=self.cfg.model.n_mels,
+                spec_augment=d.spec_augment,
+                long_audio=d.long_audio,
+                max_tokens=d.max_tokens,
+                system=d.system,
+            )
             formats = {"parse_fn": parse_chat_meta, "collate_fn": collate_chat}
         else:
-            processor = SampleProcessor(self.tokenizer, n_mels=self.cfg.model.n_mels, train=True,
-                                        spec_augment=d.spec_augment, long_audio=d.long_audio, seed=self.cfg.seed)
-        batching = BatchingConfig(batch_size=d.batch_size, chunk_batches=d.chunk_batches, open_shards=d.open_shards,
-                                  max_batch_seconds=d.max_batch_seconds, sort_by=d.sort_by,
-                                  max_bad_fraction=d.max_bad_fraction)
-        return StatefulLoader(sources, processor, self.tokenizer.eod_id, batching, self.cfg.seed, self.dist.rank,
-                              self.dist.world_size, d.num_workers, state=data_state, **formats)
+            processor = SampleProcessor(
+                self.tokenizer,
+                n_mels=self.cfg.model.n_mels,
+                train=True,
+                spec_augment=d.spec_augment,
+                long_audio=d.long_audio,
+                seed=self.cfg.seed,
+            )
+        batching = BatchingConfig(
+            batch_size=d.batch_size,
+            chunk_batches=d.chunk_batches,
+            open_shards=d.open_shards,
+            max_batch_seconds=d.max_batch_seconds,
+            sort_by=d.sort_by,
+            max_bad_fraction=d.max_bad_fraction,
+        )
+        return StatefulLoader(
+            sources,
+            processor,
+            self.tokenizer.eod_id,
+            batching,
+            self.cfg.seed,
+            self.dist.rank,
+            self.dist.world_size,
+            d.num_workers,
+            state=data_state,
+            **formats,
+        )
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum  # acted on at the end of the current step, on all ranks together
@@ -151,7 +197,8 @@ class Trainer:
                 raise NonFiniteLossError(
                     f"{self.nonfinite_in_a_row} steps in a row had a non-finite loss (last: step {self.step}); "
                     f"stopping without saving. The last good checkpoint is "
-                    f"{checkpoint.latest_checkpoint(self.ckpt_dir)}: lower optim.lr or check the data, then resume.")
+                    f"{checkpoint.latest_checkpoint(self.ckpt_dir)}: lower optim.lr or check the data, then resume."
+                )
             _accumulate(window, stats)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 now = time.perf_counter()
@@ -202,9 +249,11 @@ class Trainer:
         grad_norm = self.engine.get_global_grad_norm() if finite else float("nan")
         return {
             # A skipped step counts for nothing in the logged loss, including its finite micro-batches.
-            "loss_sum": loss_sum if finite else 0.0, "tokens": local_tokens if finite else 0,
+            "loss_sum": loss_sum if finite else 0.0,
+            "tokens": local_tokens if finite else 0,
             "task_loss": dict(task_loss) if finite else {},
-            "samples": sum(len(b["tasks"]) for b in micro), "finite": finite,
+            "samples": sum(len(b["tasks"]) for b in micro),
+            "finite": finite,
             "input_tokens": sum(b["padding"]["tokens"] for b in micro),
             "audio_seconds": sum(b["audio_seconds"] for b in micro),
             "audio_frames": sum(b["padding"]["audio_frames"] for b in micro),
@@ -222,18 +271,27 @@ class Trainer:
             gathered = [None] * self.dist.world_size
             dist.all_gather_object(gathered, w["task_loss"])
             tasks = sorted({t for g in gathered for t in g})
-        totals = all_reduce_sum([w["loss_sum"], w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"],
-                                 w["audio_frames"]], self.dist.device)
+        totals = all_reduce_sum(
+            [w["loss_sum"], w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"], w["audio_frames"]],
+            self.dist.device,
+        )
         loss_sum, tokens, samples, in_tokens, audio_s, frames = totals
         self.samples_seen += int(samples)
         self.tokens_seen += int(in_tokens)
         counts = self.loader.data_counts()
         bad = all_reduce_sum([sum(counts["bad"].values())], self.dist.device)[0]
         record: dict[str, Any] = {
-            "step": self.step, "loss": loss_sum / tokens if tokens else float("nan"), "lr": lr,
-            "grad_norm": w["grad_norm"], "samples_per_s": samples / seconds, "tokens_per_s": in_tokens / seconds,
-            "audio_hours_per_s": audio_s / 3600 / seconds, "samples_seen": self.samples_seen,
-            "tokens_seen": self.tokens_seen, "data_bad": int(bad), "nonfinite_steps": self.nonfinite_total,
+            "step": self.step,
+            "loss": loss_sum / tokens if tokens else float("nan"),
+            "lr": lr,
+            "grad_norm": w["grad_norm"],
+            "samples_per_s": samples / seconds,
+            "tokens_per_s": in_tokens / seconds,
+            "audio_hours_per_s": audio_s / 3600 / seconds,
+            "samples_seen": self.samples_seen,
+            "tokens_seen": self.tokens_seen,
+            "data_bad": int(bad),
+            "nonfinite_steps": self.nonfinite_total,
             "memory_gb": _memory_gb(self.dist.device),
         }
         # Model FLOPs: 6 x parameters per token for the LLM side (2 forward + 4 backward: the backward runs through a
@@ -249,8 +307,11 @@ class Trainer:
         for src, n in counts["bad"].items():
             record[f"data/bad/{src}"] = n  # this rank's view; rank 0 logs
         self.logger.log(record)
-        self.logger.progress(self.step - self._progress_step, postfix={"loss": f"{record['loss']:.3f}"},
-                             line=self.logger.summary_line(record, self.cfg.trainer.max_steps))
+        self.logger.progress(
+            self.step - self._progress_step,
+            postfix={"loss": f"{record['loss']:.3f}"},
+            line=self.logger.summary_line(record, self.cfg.trainer.max_steps),
+        )
         self._progress_step = self.step
 
     def evaluate(self) -> dict[str, Any]:
@@ -258,10 +319,19 @@ class Trainer:
         from qwenaudio_train.eval.runner import EvalConfig, evaluate_model
 
         t = self.cfg.trainer
-        ecfg = EvalConfig(batch_size=self.cfg.data.batch_size, max_new_tokens=t.eval_max_new_tokens,
-                          max_samples=t.eval_samples)
-        _, results = evaluate_model(self.model, self.tokenizer, self.cfg.data.valid, ecfg, self.cfg.model.n_mels,
-                                    self.dist.rank, self.dist.world_size, self.dist.device)
+        ecfg = EvalConfig(
+            batch_size=self.cfg.data.batch_size, max_new_tokens=t.eval_max_new_tokens, max_samples=t.eval_samples
+        )
+        _, results = evaluate_model(
+            self.model,
+            self.tokenizer,
+            self.cfg.data.valid,
+            ecfg,
+            self.cfg.model.n_mels,
+            self.dist.rank,
+            self.dist.world_size,
+            self.dist.device,
+        )
         self.model.train()
         record: dict[str, Any] = {"kind": "eval", "step": self.step}
         for group, r in results.items():
@@ -280,13 +350,28 @@ class Trainer:
 
     def save(self) -> Path:
         if not self._weights_finite():
-            raise NonFiniteLossError(f"weights are non-finite at step {self.step}: refusing to save over "
-                                     f"{checkpoint.latest_checkpoint(self.ckpt_dir)}")
-        state = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen, "config": to_container(self.cfg),
-                 "wandb_id": self.logger.wandb_id, "tokenizer": str(self.cfg.tokenizer),
-                 "world_size": self.dist.world_size, "param_counts": self.param_counts}
-        path = checkpoint.save(self.engine, self.ckpt_dir, self.step, state, self.loader.state_dict(),
-                               self.dist.rank, keep_last=self.cfg.trainer.keep_last)
+            raise NonFiniteLossError(
+                f"weights are non-finite at step {self.step}: refusing to save over "
+                f"{checkpoint.latest_checkpoint(self.ckpt_dir)}"
+            )
+        state = {
+            "samples_seen": self.samples_seen,
+            "tokens_seen": self.tokens_seen,
+            "config": to_container(self.cfg),
+            "wandb_id": self.logger.wandb_id,
+            "tokenizer": str(self.cfg.tokenizer),
+            "world_size": self.dist.world_size,
+            "param_counts": self.param_counts,
+        }
+        path = checkpoint.save(
+            self.engine,
+            self.ckpt_dir,
+            self.step,
+            state,
+            self.loader.state_dict(),
+            self.dist.rank,
+            keep_last=self.cfg.trainer.keep_last,
+        )
         if self.cfg.lora.enabled and self.dist.is_main and self.cfg.deepspeed.zero_stage < 3:
             from qwenaudio_train.lora import save_adapter
 
@@ -323,8 +408,16 @@ def _memory_gb(device: torch.device) -> float:
 
 
 def _new_window() -> dict[str, Any]:
-    return {"loss_sum": 0.0, "tokens": 0, "samples": 0, "input_tokens": 0, "audio_seconds": 0.0, "audio_frames": 0,
-            "task_loss": {}, "grad_norm": float("nan")}
+    return {
+        "loss_sum": 0.0,
+        "tokens": 0,
+        "samples": 0,
+        "input_tokens": 0,
+        "audio_seconds": 0.0,
+        "audio_frames": 0,
+        "task_loss": {},
+        "grad_norm": float("nan"),
+    }
 
 
 def _accumulate(w: dict[str, Any], s: dict[str, Any]) -> None:

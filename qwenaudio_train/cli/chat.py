@@ -22,8 +22,9 @@ PROMPT = ">>> "
 COMMANDS = ":audio PATH | :history | :reset | :quit"
 
 
-def load_chat_model(model_path: str | Path, tokenizer: str | None = None, adapter: str | None = None,
-                    device: str = "cpu") -> tuple[Any, Any]:
+def load_chat_model(
+    model_path: str | Path, tokenizer: str | None = None, adapter: str | None = None, device: str = "cpu"
+) -> tuple[Any, Any]:
     """(model, tokenizer) from an exported directory (`qwen_audio_config.json`; tokenizer from `tokenizer/` inside it
     unless given), a checkpoint directory or a run directory (the run's tokenizer and config)."""
     from qwenaudio_train.model import MODEL_CONFIG, QwenAudioModel
@@ -49,8 +50,9 @@ def load_chat_model(model_path: str | Path, tokenizer: str | None = None, adapte
     return model.to(device).eval(), tok
 
 
-def repl(model: Any, tokenizer: Any, stdin: TextIO, stdout: TextIO, stderr: TextIO, system: str,
-         max_new_tokens: int) -> int:
+def repl(
+    model: Any, tokenizer: Any, stdin: TextIO, stdout: TextIO, stderr: TextIO, system: str, max_new_tokens: int
+) -> int:
     """Run the chat loop until `:quit` or end of input. Returns the number of questions answered."""
     from qwenaudio_train.audio import SAMPLE_RATE, AudioError
     from qwenaudio_train.chat import chat, load_mel
@@ -86,7 +88,7 @@ def repl(model: Any, tokenizer: Any, stdin: TextIO, stdout: TextIO, stderr: Text
                 out(f"{m['role']}: {m['content']}\n")
             continue
         if line.startswith(":audio"):
-            p = line[len(":audio"):].strip()
+            p = line[len(":audio") :].strip()
             if not p:
                 stderr.write("error: :audio needs a file path\n")
                 continue
@@ -105,8 +107,16 @@ def repl(model: Any, tokenizer: Any, stdin: TextIO, stdout: TextIO, stderr: Text
             continue
         out("assistant: ")
         try:
-            _, history = chat(model, tokenizer, line, history=history, audio=pending, system=system,
-                              max_new_tokens=max_new_tokens, stream=out)
+            _, history = chat(
+                model,
+                tokenizer,
+                line,
+                history=history,
+                audio=pending,
+                system=system,
+                max_new_tokens=max_new_tokens,
+                stream=out,
+            )
         except (AudioError, ValueError) as e:
             out("\n")
             stderr.write(f"error: {e}\n")
@@ -119,8 +129,9 @@ def repl(model: Any, tokenizer: Any, stdin: TextIO, stdout: TextIO, stderr: Text
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="qwenaudio-chat", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="qwenaudio-chat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", required=True, help="exported model dir, checkpoint dir, or run dir")
     p.add_argument("--tokenizer", default=None, help="tokenizer (default: the model's)")
     p.add_argument("--adapter", default=None, help="a LoRA adapter directory (save_adapter output) to merge")
@@ -139,8 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qwenaudio-chat: {e}", file=sys.stderr)
         return 2
     print(f"qwenaudio-chat: {args.model} loaded. Commands: {COMMANDS}", flush=True)
-    repl(model, tok, sys.stdin, sys.stdout, sys.stderr, args.system if args.system is not None else DEFAULT_SYSTEM,
-         args.max_new_tokens)
+    repl(
+        model,
+        tok,
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        args.system if args.system is not None else DEFAULT_SYSTEM,
+        args.max_new_tokens,
+    )
     return 0
 
 

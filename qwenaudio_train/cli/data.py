@@ -1,8 +1,8 @@
 """``qwenaudio-data``: data tools.
 
-  qwenaudio-data tokenizer --text corpus.txt --out DIR [--vocab-size 1000]   train the demo's byte-level BPE
-  qwenaudio-data check SHARDS...                                              decode every sample, list problems
-  qwenaudio-data tasks                                                        the task registry with examples
+qwenaudio-data tokenizer --text corpus.txt --out DIR [--vocab-size 1000]   train the demo's byte-level BPE
+qwenaudio-data check SHARDS...                                              decode every sample, list problems
+qwenaudio-data tasks                                                        the task registry with examples
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="qwenaudio-data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="qwenaudio-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tokenizer", help="train a small byte-level BPE (with the audio special tokens) on text")
     t.add_argument("--text", required=True, help="a UTF-8 text file, one sample per line")

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from qwenaudio_train.audio import AudioError
@@ -52,9 +52,19 @@ class BatchingConfig:
 class BatchStream:
     """Batches of one slot. ``state_dict()`` after a batch resumes at the following batch."""
 
-    def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
-                 seed: int, slot: int = 0, n_slots: int = 1, state: dict[str, Any] | None = None,
-                 parse_fn: Callable[[dict], Any] = parse_meta, collate_fn: Callable[..., dict] = collate):
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        processor: SampleProcessor,
+        pad_id: int,
+        cfg: BatchingConfig,
+        seed: int,
+        slot: int = 0,
+        n_slots: int = 1,
+        state: dict[str, Any] | None = None,
+        parse_fn: Callable[[dict], Any] = parse_meta,
+        collate_fn: Callable[..., dict] = collate,
+    ):
         # parse_fn/collate_fn: the sample format (tagged multi-task samples by default; chat.parse_chat_meta and
         # chat.collate_chat for conversations). parse_fn's result needs a `duration` for bucketing.
         self.sources, self.processor, self.pad_id, self.cfg = sources, processor, pad_id, cfg
@@ -73,9 +83,15 @@ class BatchStream:
 
     # -- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return copy.deepcopy({"chunk_start": self.chunk_start, "chunk_index": self.chunk_index,
-                              "next_batch": self.next_batch, "counts": self.counts,
-                              "errors": {k: v[:5] for k, v in self.errors.items()}})
+        return copy.deepcopy(
+            {
+                "chunk_start": self.chunk_start,
+                "chunk_index": self.chunk_index,
+                "next_batch": self.next_batch,
+                "counts": self.counts,
+                "errors": {k: v[:5] for k, v in self.errors.items()},
+            }
+        )
 
     # -- stages --------------------------------------------------------------------------------------------
     def _bad(self, source: str, err: Exception) -> None:
@@ -86,7 +102,8 @@ class BatchStream:
         if good + bad >= self.cfg.min_samples_for_bad_check and bad > self.cfg.max_bad_fraction * (good + bad):
             raise DataError(
                 f"{bad} of {good + bad} samples were bad (> data.max_bad_fraction={self.cfg.max_bad_fraction}); "
-                f"first errors per source: {dict(self.errors)}. Run `qwenaudio-data check` on the shards.")
+                f"first errors per source: {dict(self.errors)}. Run `qwenaudio-data check` on the shards."
+            )
 
     def _pull_chunk(self, replay: bool = False) -> list[list[tuple[dict, Any]]]:
         if not replay:
@@ -108,7 +125,8 @@ class BatchStream:
             order = sorted(range(len(items)), key=lambda i: (items[i][1].duration, i))
         batches = self._cut(order, [items[i][1].duration for i in range(len(items))])
         perm = np.random.default_rng(_stable_int(self.seed, self.slot, "chunk", self.chunk_index)).permutation(
-            len(batches))
+            len(batches)
+        )
         return [[items[j] for j in batches[p]] for p in perm]
 
     def _cut(self, order: list[int], durations: list[float]) -> list[list[int]]:
@@ -140,8 +158,9 @@ class BatchStream:
             for n, (raw, meta) in enumerate(items):
                 source = raw["__source__"]
                 try:
-                    ex = self.processor(raw, meta, aug_seed=_stable_int(self.seed, self.slot, self.chunk_index,
-                                                                         batch_id, n) % (2**63))
+                    ex = self.processor(
+                        raw, meta, aug_seed=_stable_int(self.seed, self.slot, self.chunk_index, batch_id, n) % (2**63)
+                    )
                 except (SampleError, AudioError, ValueError) as e:
                     self._bad(source, e)
                     continue
@@ -157,9 +176,20 @@ class BatchStream:
 class MixtureBatches(IterableDataset):
     """IterableDataset over one rank's slots; worker ``w`` serves logical slot ``(w + rotate) % workers``."""
 
-    def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
-                 seed: int, rank: int, world: int, num_workers: int, states: dict[int, Any], rotate: int,
-                 formats: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        processor: SampleProcessor,
+        pad_id: int,
+        cfg: BatchingConfig,
+        seed: int,
+        rank: int,
+        world: int,
+        num_workers: int,
+        states: dict[int, Any],
+        rotate: int,
+        formats: dict[str, Any] | None = None,
+    ):
         super().__init__()
         self.args = (sources, processor, pad_id, cfg, seed)
         self.formats = formats or {}
@@ -171,8 +201,9 @@ class MixtureBatches(IterableDataset):
         w = info.id if info is not None else 0
         logical = (w + self.rotate) % self.workers
         slot = self.rank * self.workers + logical
-        stream = BatchStream(*self.args, slot=slot, n_slots=self.world * self.workers,
-                             state=self.states.get(logical), **self.formats)
+        stream = BatchStream(
+            *self.args, slot=slot, n_slots=self.world * self.workers, state=self.states.get(logical), **self.formats
+        )
         for batch in stream:
             batch["worker"] = logical
             yield batch
@@ -181,10 +212,21 @@ class MixtureBatches(IterableDataset):
 class StatefulLoader:
     """A DataLoader over ``MixtureBatches`` whose ``state_dict()`` is the position of the last batch handed out."""
 
-    def __init__(self, sources: list[SourceSpec], processor: SampleProcessor, pad_id: int, cfg: BatchingConfig,
-                 seed: int, rank: int = 0, world: int = 1, num_workers: int = 0,
-                 state: dict[str, Any] | None = None, prefetch_factor: int = 2,
-                 parse_fn: Callable[[dict], Any] = parse_meta, collate_fn: Callable[..., dict] = collate):
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        processor: SampleProcessor,
+        pad_id: int,
+        cfg: BatchingConfig,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        num_workers: int = 0,
+        state: dict[str, Any] | None = None,
+        prefetch_factor: int = 2,
+        parse_fn: Callable[[dict], Any] = parse_meta,
+        collate_fn: Callable[..., dict] = collate,
+    ):
         self.workers = max(1, num_workers)
         self.world = world
         if state is not None and (state.get("workers") != self.workers or state.get("world") != world):
@@ -192,19 +234,35 @@ class StatefulLoader:
                 f"the checkpoint's data position was saved with world size {state.get('world')} x "
                 f"{state.get('workers')} loader workers, this run has {world} x {self.workers}; resume with the "
                 "same data.num_workers and number of ranks, or start the data stream afresh with "
-                "trainer.resume_data=false (the model and optimizer still resume)")
+                "trainer.resume_data=false (the model and optimizer still resume)"
+            )
         self.states: dict[int, Any] = {int(k): v for k, v in (state or {}).get("slots", {}).items()}
         self.next_worker = int((state or {}).get("next", 0))
-        dataset = MixtureBatches(sources, processor, pad_id, cfg, seed, rank, world, num_workers, self.states,
-                                 self.next_worker, formats={"parse_fn": parse_fn, "collate_fn": collate_fn})
+        dataset = MixtureBatches(
+            sources,
+            processor,
+            pad_id,
+            cfg,
+            seed,
+            rank,
+            world,
+            num_workers,
+            self.states,
+            self.next_worker,
+            formats={"parse_fn": parse_fn, "collate_fn": collate_fn},
+        )
         kwargs: dict[str, Any] = {"batch_size": None, "num_workers": num_workers}
         if num_workers > 0:
             kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
         self.loader = DataLoader(dataset, **kwargs)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"world": self.world, "workers": self.workers, "next": self.next_worker,
-                "slots": {str(k): v for k, v in self.states.items()}}
+        return {
+            "world": self.world,
+            "workers": self.workers,
+            "next": self.next_worker,
+            "slots": {str(k): v for k, v in self.states.items()},
+        }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.loader:
@@ -221,5 +279,3 @@ class StatefulLoader:
                 for src, n in st["counts"][kind].items():
                     out[kind][src] = out[kind].get(src, 0) + n
         return out
-
-

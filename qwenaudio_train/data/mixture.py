@@ -25,8 +25,10 @@ def manifest_hours(shards: list[str]) -> float:
         seen.add(d)
         m = d / "manifest.json"
         if not m.is_file():
-            raise FileNotFoundError(f"{m} is missing: give the source's hours in the config (data.sources.<name>."
-                                    "hours) or write the shards with qwenaudio_train.data.shards.write_shards")
+            raise FileNotFoundError(
+                f"{m} is missing: give the source's hours in the config (data.sources.<name>."
+                "hours) or write the shards with qwenaudio_train.data.shards.write_shards"
+            )
         total += float(json.loads(m.read_text())["totals"]["hours"])
     return total
 

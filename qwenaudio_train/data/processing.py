@@ -13,8 +13,9 @@ Must not: batch, shuffle or know about ranks (``loader.py`` does).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -49,8 +50,16 @@ def parse_meta(raw: dict[str, Any]) -> SampleMeta:
 class SampleProcessor:
     """Turns raw samples into ``Example``s for training (``train=True``) or evaluation prompts."""
 
-    def __init__(self, tokenizer: Any, n_mels: int = A.N_MELS, train: bool = True, spec_augment: bool = False,
-                 max_audio_seconds: float = float(A.CHUNK_LENGTH), long_audio: str = "reject", seed: int = 0):
+    def __init__(
+        self,
+        tokenizer: Any,
+        n_mels: int = A.N_MELS,
+        train: bool = True,
+        spec_augment: bool = False,
+        max_audio_seconds: float = float(A.CHUNK_LENGTH),
+        long_audio: str = "reject",
+        seed: int = 0,
+    ):
         if long_audio not in LONG_AUDIO_POLICIES:
             raise ValueError(f"data.long_audio={long_audio!r}: choose one of {LONG_AUDIO_POLICIES}")
         self.tok = tokenizer
@@ -72,7 +81,8 @@ class SampleProcessor:
                 raise SampleError(
                     f"sample {key!r}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s, longer than the encoder's "
                     f"{self.max_samples / A.SAMPLE_RATE:.0f} s; split it into windows when building shards, or set "
-                    "data.long_audio=truncate to cut it (targets are not re-based)")
+                    "data.long_audio=truncate to cut it (targets are not re-based)"
+                )
             wav = wav[: self.max_samples]
         if len(wav) < A.HOP_LENGTH * 3:
             raise SampleError(f"sample {key!r}: audio too short ({len(wav)} samples); needs >= {A.HOP_LENGTH * 3}")
@@ -92,19 +102,31 @@ class SampleProcessor:
         else:
             prompt = task.eval_prefix(meta)
             prefix = task.tags(meta).render()
-            forced = prompt[len(prefix):] if prompt.startswith(prefix) else ""
-            reference = (target[len(forced):] if forced and target.startswith(forced) else target).strip()
+            forced = prompt[len(prefix) :] if prompt.startswith(prefix) else ""
+            reference = (target[len(forced) :] if forced and target.startswith(forced) else target).strip()
             input_ids = span + self.tok.encode(prompt)
             labels = []
-        return Example(key=key, source=str(raw.get("__source__", meta.source)), task=meta.task,
-                       input_ids=input_ids, labels=labels, mel=mel, duration=len(wav) / A.SAMPLE_RATE,
-                       reference=reference,
-                       meta={"audio_language": meta.audio_language, "text_language": meta.text_language,
-                             "source": meta.source, "captions": meta.meta.get("captions")})
+        return Example(
+            key=key,
+            source=str(raw.get("__source__", meta.source)),
+            task=meta.task,
+            input_ids=input_ids,
+            labels=labels,
+            mel=mel,
+            duration=len(wav) / A.SAMPLE_RATE,
+            reference=reference,
+            meta={
+                "audio_language": meta.audio_language,
+                "text_language": meta.text_language,
+                "source": meta.source,
+                "captions": meta.meta.get("captions"),
+            },
+        )
 
 
-def pad_tokens(examples: Sequence[Any], pad_id: int, left_pad: bool = False
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pad_tokens(
+    examples: Sequence[Any], pad_id: int, left_pad: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """input_ids / attention_mask / labels [B, S] of examples with ``input_ids`` and ``labels`` lists."""
     seq = max(len(e.input_ids) for e in examples)
     B = len(examples)
@@ -150,7 +172,9 @@ def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dic
         "metas": [e.meta for e in examples],
         "audio_seconds": float(sum(e.duration for e in examples)),
         "padding": {
-            "audio_frames": int(lengths.sum()), "audio_frames_padded": int(B * frames),
-            "tokens": int(attention_mask.sum()), "tokens_padded": int(B * seq),
+            "audio_frames": int(lengths.sum()),
+            "audio_frames_padded": int(B * frames),
+            "tokens": int(attention_mask.sum()),
+            "tokens_padded": int(B * seq),
         },
     }

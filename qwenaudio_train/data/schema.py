@@ -59,7 +59,7 @@ class SampleMeta:
         return json.dumps(d, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], key: str = "?") -> "SampleMeta":
+    def from_dict(cls, d: dict[str, Any], key: str = "?") -> SampleMeta:
         missing = [k for k in REQUIRED_KEYS if k not in d]
         if missing:
             raise SampleError(
@@ -71,7 +71,9 @@ class SampleMeta:
             word_list = [Word(str(w["word"]), float(w["start"]), float(w["end"])) for w in words] if words else None
             duration = float(d["duration"])
         except (KeyError, TypeError, ValueError) as e:
-            raise SampleError(f"sample {key!r}: malformed field ({e}); words need word/start/end, duration a number") from e
+            raise SampleError(
+                f"sample {key!r}: malformed field ({e}); words need word/start/end, duration a number"
+            ) from e
         if not duration > 0:
             raise SampleError(f"sample {key!r}: duration {d['duration']!r} must be > 0 (empty audio?)")
         return cls(
@@ -86,7 +88,7 @@ class SampleMeta:
         )
 
     @classmethod
-    def from_json(cls, raw: bytes, key: str = "?") -> "SampleMeta":
+    def from_json(cls, raw: bytes, key: str = "?") -> SampleMeta:
         try:
             d = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -104,15 +104,18 @@ def write_shards(
                 raise TypeError(f"sample {key!r}: meta must be a SampleMeta, got {type(meta).__name__}")
             writer.write({"__key__": key, "flac": bytes(audio), "json": meta.to_json()})
             shard = shards.setdefault(
-                os.path.basename(writer.fname), {"name": os.path.basename(writer.fname), "samples": 0,
-                                                 "seconds": 0.0, "tasks": {}}
+                os.path.basename(writer.fname),
+                {"name": os.path.basename(writer.fname), "samples": 0, "seconds": 0.0, "tasks": {}},
             )
             shard["samples"] += 1
             shard["seconds"] += meta.duration
             shard["tasks"][meta.task] = shard["tasks"].get(meta.task, 0) + 1
             lang = meta.audio_language or NO_LANGUAGE
-            for b in (tasks.setdefault(meta.task, _bucket()), languages.setdefault(lang, _bucket()),
-                      task_languages.setdefault(meta.task, {}).setdefault(lang, _bucket())):
+            for b in (
+                tasks.setdefault(meta.task, _bucket()),
+                languages.setdefault(lang, _bucket()),
+                task_languages.setdefault(meta.task, {}).setdefault(lang, _bucket()),
+            ):
                 b["samples"] += 1
                 b["hours"] += meta.duration / 3600
             seconds_total += meta.duration
@@ -122,14 +125,17 @@ def write_shards(
         shards["empty"] = {"name": f"{prefix}-000000.tar", "samples": 0, "seconds": 0.0, "tasks": {}}
 
     def rounded(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: (rounded(v) if isinstance(v, dict) else round(v, 6) if isinstance(v, float) else v)
-                for k, v in sorted(d.items())}
+        return {
+            k: (rounded(v) if isinstance(v, dict) else round(v, 6) if isinstance(v, float) else v)
+            for k, v in sorted(d.items())
+        }
 
     manifest = {
         "format": "webdataset",
         "version": 1,
-        "shards": [dict(s, seconds=round(s["seconds"], 3), tasks=dict(sorted(s["tasks"].items())))
-                   for s in shards.values()],
+        "shards": [
+            dict(s, seconds=round(s["seconds"], 3), tasks=dict(sorted(s["tasks"].items()))) for s in shards.values()
+        ],
         "totals": {"samples": len(seen), "hours": round(seconds_total / 3600, 6)},
         "tasks": rounded(tasks),
         "languages": rounded(languages),
@@ -203,8 +209,10 @@ def _problem(shard: str, key: str | None, message: str) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any], max_problems: int = 20) -> str:
     """A human-readable summary of a ``check_shards`` report."""
-    lines = [f"{report['shards']} shards, {report['samples']} samples, {report['good']} good "
-             f"({report['hours']:.3f} h), {len(report['problems'])} problems"]
+    lines = [
+        f"{report['shards']} shards, {report['samples']} samples, {report['good']} good "
+        f"({report['hours']:.3f} h), {len(report['problems'])} problems"
+    ]
     lines += [f"  {t}: {n}" for t, n in sorted(report["tasks"].items())]
     for p in report["problems"][:max_problems]:
         lines.append(f"  PROBLEM {p['shard']}: " + (f"{p['key']}: " if p["key"] is not None else "") + p["message"])
@@ -249,8 +257,10 @@ def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
     prev = 0.0
     for w in meta.words or []:
         if not (prev - 1e-6 <= w.start <= w.end <= seconds + DURATION_TOLERANCE):
-            raise SampleError(f"sample {key!r}: word {w.word!r} [{w.start}, {w.end}] is out of order or outside "
-                              f"the {seconds:.3f}-s clip")
+            raise SampleError(
+                f"sample {key!r}: word {w.word!r} [{w.start}, {w.end}] is out of order or outside "
+                f"the {seconds:.3f}-s clip"
+            )
         prev = w.start
     return meta, seconds
 
@@ -267,8 +277,15 @@ def check_shards(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
     (``key`` is None for a problem with the shard itself.)
     """
-    report: dict[str, Any] = {"ok": True, "shards": 0, "samples": 0, "good": 0, "hours": 0.0, "tasks": {},
-                              "problems": []}
+    report: dict[str, Any] = {
+        "ok": True,
+        "shards": 0,
+        "samples": 0,
+        "good": 0,
+        "hours": 0.0,
+        "tasks": {},
+        "problems": [],
+    }
     problems: list[dict[str, Any]] = report["problems"]
     seen: dict[str, str] = {}
     seconds = 0.0

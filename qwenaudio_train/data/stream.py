@@ -54,8 +54,10 @@ def expand_shards(spec: str | list[str]) -> list[str]:
             found = [s]
         for p in found:
             if not p.startswith("pipe:") and not os.path.exists(p):
-                raise ShardError(f"shard {p!r} does not exist; check the source's `shards` path (relative paths are "
-                                 f"resolved from the working directory {os.getcwd()!r})")
+                raise ShardError(
+                    f"shard {p!r} does not exist; check the source's `shards` path (relative paths are "
+                    f"resolved from the working directory {os.getcwd()!r})"
+                )
         if not found:
             raise ShardError(f"no shards match {s!r}; build the data first (e.g. `make data`) or fix the path")
         out.extend(found)
@@ -116,8 +118,10 @@ class ShardCursor:
                         f = tf.extractfile(member)
                         current[ext] = f.read() if f is not None else b""
         except (OSError, tarfile.TarError, EOFError) as e:
-            self.errors.append(f"{self.url}: shard truncated or malformed after sample {index} ({e}); "
-                               "re-write it or run `qwenaudio-data check` on it")
+            self.errors.append(
+                f"{self.url}: shard truncated or malformed after sample {index} ({e}); "
+                "re-write it or run `qwenaudio-data check` on it"
+            )
             return
         if current is not None and index >= offset and self._keep(index):
             self.position = index + 1
@@ -140,8 +144,16 @@ class SourceSpec:
 class SourceStream:
     """One source's infinite, epoch-reshuffled, slot-split stream of raw samples."""
 
-    def __init__(self, spec: SourceSpec, seed: int, slot: int, n_slots: int, open_shards: int,
-                 rng: np.random.Generator, state: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        spec: SourceSpec,
+        seed: int,
+        slot: int,
+        n_slots: int,
+        open_shards: int,
+        rng: np.random.Generator,
+        state: dict[str, Any] | None = None,
+    ):
         self.spec = spec
         self.seed = seed
         self.slot, self.n_slots = slot, n_slots
@@ -183,8 +195,11 @@ class SourceStream:
             self.next_shard += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "next_shard": self.next_shard,
-                "open": [[i, c.position] for i, c in zip(self._cursor_ids, self.cursors)]}
+        return {
+            "epoch": self.epoch,
+            "next_shard": self.next_shard,
+            "open": [[i, c.position] for i, c in zip(self._cursor_ids, self.cursors)],
+        }
 
     def __next__(self) -> dict[str, Any]:
         empty_passes = 0
@@ -199,7 +214,9 @@ class SourceStream:
                     empty_passes += 1
                 del self.cursors[k], self._cursor_ids[k]
                 if empty_passes > 4 * (len(self.spec.shards) + 1):
-                    raise ShardError(f"source {self.spec.name!r}: shards yield no samples for slot {self.slot}")
+                    raise ShardError(
+                        f"source {self.spec.name!r}: shards yield no samples for slot {self.slot}"
+                    ) from None
                 continue
             sample["__source__"] = self.spec.name
             return sample
@@ -208,27 +225,36 @@ class SourceStream:
 class MixtureStream:
     """Infinite weighted mixture of sources for one slot; ``state_dict()`` is the whole data position."""
 
-    def __init__(self, sources: list[SourceSpec], seed: int, slot: int = 0, n_slots: int = 1,
-                 open_shards: int = 2, state: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        seed: int,
+        slot: int = 0,
+        n_slots: int = 1,
+        open_shards: int = 2,
+        state: dict[str, Any] | None = None,
+    ):
         if not sources:
             raise ShardError("the data mixture has no sources; set data.train.sources in the config")
         weights = np.array([s.weight for s in sources], dtype=np.float64)
         if (weights < 0).any() or weights.sum() <= 0:
-            raise ValueError(f"mixture weights must be >= 0 with a positive sum, got "
-                             f"{ {s.name: s.weight for s in sources} }")
+            raise ValueError(
+                f"mixture weights must be >= 0 with a positive sum, got { {s.name: s.weight for s in sources} }"
+            )
         self.probs = weights / weights.sum()
         self.rng = np.random.default_rng(_stable_int(seed, "mixture", slot))
         if state is not None:
             self.rng.bit_generator.state = state["rng"]
         src_states = (state or {}).get("sources", {})
-        self.sources = [SourceStream(s, seed, slot, n_slots, open_shards, self.rng, src_states.get(s.name))
-                        for s in sources]
+        self.sources = [
+            SourceStream(s, seed, slot, n_slots, open_shards, self.rng, src_states.get(s.name)) for s in sources
+        ]
         self.slot, self.n_slots = slot, n_slots
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "sources": {s.spec.name: s.state_dict() for s in self.sources}}
 
-    def __iter__(self) -> "MixtureStream":
+    def __iter__(self) -> MixtureStream:
         return self
 
     def __next__(self) -> dict[str, Any]:

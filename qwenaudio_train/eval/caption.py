@@ -76,8 +76,10 @@ def _alternatives(words: Sequence[str]) -> str:
 def _abbrev_pattern() -> str:
     not_lower = _alternatives([w.capitalize() for w in _ABBREV_NOT_LOWER] + [w.upper() for w in _ABBREV_NOT_LOWER])
     not_upper = _alternatives(_ABBREV_NOT_UPPER + [w.capitalize() for w in _ABBREV_NOT_UPPER])
-    return (rf"(?:(?i:{_alternatives(_ABBREV_ANY_CASE)})|{not_lower}|{not_upper})\.{_END}"
-            rf"|(?i:{_alternatives(_ABBREV_BEFORE_NUMBER)})\.(?=\s+\d)")
+    return (
+        rf"(?:(?i:{_alternatives(_ABBREV_ANY_CASE)})|{not_lower}|{not_upper})\.{_END}"
+        rf"|(?i:{_alternatives(_ABBREV_BEFORE_NUMBER)})\.(?=\s+\d)"
+    )
 
 
 # A word: a number with . , : between digits (3:30, 1,000.50) or a run of letters/digits, then more runs joined by
@@ -85,30 +87,33 @@ def _abbrev_pattern() -> str:
 _WORD = rf"(?:\d+(?:[.,:]\d+)+|{_A}+)(?:(?:[-_/@]|(?<={_L})[.!?](?={_L})){_A}+)*"
 
 # (kind, pattern); at each position the longest match wins, ties go to the earlier rule (JFlex's rule).
-_RULES: list[tuple[str, re.Pattern[str]]] = [(kind, re.compile(p)) for kind, p in [
-    ("acronym", rf"{_L}(?:\.{_L})+\.?|{_L}\."),  # p.m.  u.s.a  x.
-    ("abbrev", _abbrev_pattern()),  # mr.  etc.  no. (before a number)
-    ("word", _WORD),
-    ("apostrophe_word", rf"(?i:ne'er|ma'am|ol')|(?![yY]')(?i:{_L}'(?!{_CLITIC}{_END}){_L}+)"),  # o'clock, d'ya
-    ("y_apostrophe", r"[yY]'(?=[^\W\d_])"),  # y'all -> y' all
-    ("signed_number", r"[-+.,:]\d+(?:[.,:]\d+)*"),  # -12  +3  .5  (and ",12" ":12", as the jar does)
-    ("apostrophe_number", r"['’]\d+s?(?![^\W_]|[.,:]\d)"),  # '90s
-    ("nt", rf"[nN]['’][tT]{_END}"),
-    ("clitic", rf"['’](?i:{_CLITIC}){_END}|’[sS]"),  # 's 'll ...; a curly ’s even before a letter
-    ("leading_apostrophe", rf"['’][nN]'|['’](?i:cause|em|til|n){_END}"),  # 'cause 'em 'til 'n 'n'
-    ("t_of_tis", rf"['’][tT](?=(?i:is|was){_END})"),  # 'tis -> 't is
-    ("ampersand_word", r"[A-Z]+&[A-Z]+"),  # AT&T, Q&A (upper case only: "a&b" is split)
-    ("hashtag", rf"[#@]{_L}\w*"),
-    ("ellipsis", r"\.{3,5}|…"),
-    ("bang", r"[!?]+"),
-    ("long_dashes", r"-{5,}"),  # kept as they are
-    ("dashes", r"-{2,4}|[—–]"),  # -> "--"
-    ("double_quote", r"\"|“|”|``|''|‘‘|’’"),
-    ("single_quote", r"['‘’`]"),
-    ("bracket", r"[()\[\]{}]"),
-    ("run", r"\*+|<+|>+|#+|_+"),
-    ("other", r"\S"),
-]]
+_RULES: list[tuple[str, re.Pattern[str]]] = [
+    (kind, re.compile(p))
+    for kind, p in [
+        ("acronym", rf"{_L}(?:\.{_L})+\.?|{_L}\."),  # p.m.  u.s.a  x.
+        ("abbrev", _abbrev_pattern()),  # mr.  etc.  no. (before a number)
+        ("word", _WORD),
+        ("apostrophe_word", rf"(?i:ne'er|ma'am|ol')|(?![yY]')(?i:{_L}'(?!{_CLITIC}{_END}){_L}+)"),  # o'clock, d'ya
+        ("y_apostrophe", r"[yY]'(?=[^\W\d_])"),  # y'all -> y' all
+        ("signed_number", r"[-+.,:]\d+(?:[.,:]\d+)*"),  # -12  +3  .5  (and ",12" ":12", as the jar does)
+        ("apostrophe_number", r"['’]\d+s?(?![^\W_]|[.,:]\d)"),  # '90s
+        ("nt", rf"[nN]['’][tT]{_END}"),
+        ("clitic", rf"['’](?i:{_CLITIC}){_END}|’[sS]"),  # 's 'll ...; a curly ’s even before a letter
+        ("leading_apostrophe", rf"['’][nN]'|['’](?i:cause|em|til|n){_END}"),  # 'cause 'em 'til 'n 'n'
+        ("t_of_tis", rf"['’][tT](?=(?i:is|was){_END})"),  # 'tis -> 't is
+        ("ampersand_word", r"[A-Z]+&[A-Z]+"),  # AT&T, Q&A (upper case only: "a&b" is split)
+        ("hashtag", rf"[#@]{_L}\w*"),
+        ("ellipsis", r"\.{3,5}|…"),
+        ("bang", r"[!?]+"),
+        ("long_dashes", r"-{5,}"),  # kept as they are
+        ("dashes", r"-{2,4}|[—–]"),  # -> "--"
+        ("double_quote", r"\"|“|”|``|''|‘‘|’’"),
+        ("single_quote", r"['‘’`]"),
+        ("bracket", r"[()\[\]{}]"),
+        ("run", r"\*+|<+|>+|#+|_+"),
+        ("other", r"\S"),
+    ]
+]
 _BRACKETS = {"(": "-LRB-", ")": "-RRB-", "[": "-LSB-", "]": "-RSB-", "{": "-LCB-", "}": "-RCB-"}
 _SPLIT_WORDS = {"cannot": 3, "gonna": 3, "gotta": 3, "wanna": 3, "lemme": 3, "gimme": 3}  # -> "can not", "gon na"
 _NT_AHEAD = re.compile(rf"['’][tT]{_END}")
@@ -126,9 +131,9 @@ def _normalise(kind: str, tok: str, text: str, end: int) -> str:
     if kind == "bracket":
         return _BRACKETS[tok]
     if kind == "double_quote":  # opening before a letter or digit, closing otherwise (both dropped by COCO)
-        return "``" if tok in ("“", "``", "‘‘") or (tok == '"' and re.match(_A, text[end:end + 1])) else "''"
+        return "``" if tok in ("“", "``", "‘‘") or (tok == '"' and re.match(_A, text[end : end + 1])) else "''"
     if kind == "single_quote":
-        return "`" if tok in ("‘", "`") or (tok == "'" and re.match(_A, text[end:end + 1])) else "'"
+        return "`" if tok in ("‘", "`") or (tok == "'" and re.match(_A, text[end : end + 1])) else "'"
     return {"€": "$", "£": "#"}.get(tok, tok)
 
 
@@ -159,7 +164,7 @@ def ptb_tokens(text: str, lowercase: bool = True) -> list[str]:
         tok = text[pos:best_end]
         if best_kind in ("word", "apostrophe_word"):
             low = tok.lower()
-            if low in _SPLIT_WORDS and text[best_end:best_end + 1] not in ("'", "’"):  # cannot -> can not
+            if low in _SPLIT_WORDS and text[best_end : best_end + 1] not in ("'", "’"):  # cannot -> can not
                 cut = _SPLIT_WORDS[low]
                 out += [tok[:cut], tok[cut:]]
                 pos = best_end
@@ -185,11 +190,12 @@ def ptb_tokenize(text: str) -> str:
 
 def _ngrams(sentence: str, n: int) -> Counter[tuple[str, ...]]:
     words = sentence.split()
-    return Counter(tuple(words[i:i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
+    return Counter(tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
 
 
-def cider_d(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4,
-            sigma: float = 6.0) -> tuple[float, list[float]]:
+def cider_d(
+    candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0
+) -> tuple[float, list[float]]:
     """(corpus CIDEr-D, per-sample scores) of tokenised captions, as pycocoevalcap's ``Cider().compute_score``.
 
     For every sample, each n-gram (1 <= k <= n) of a caption gets the weight ``tf * idf`` with ``tf`` its raw
@@ -294,17 +300,30 @@ def find_spice(spice_jar: str | os.PathLike[str] | None = None) -> tuple[Path | 
     return None, "; ".join(problems) + ". " + SPICE_INSTALL_HINT
 
 
-def spice(candidates: Sequence[str], references: Sequence[Sequence[str]], jar: Path, memory: str = "8G",
-          timeout: float | None = None) -> tuple[float, list[float]]:
+def spice(
+    candidates: Sequence[str],
+    references: Sequence[Sequence[str]],
+    jar: Path,
+    memory: str = "8G",
+    timeout: float | None = None,
+) -> tuple[float, list[float]]:
     """(mean SPICE F-score, per-sample F-scores) from the SPICE jar, as pycocoevalcap's ``Spice.compute_score``
     (its input and output JSON; ``-subset -silent``), but without ``-cache``. Raises on a failed run
     (``subprocess.CalledProcessError`` / ``TimeoutExpired`` / ``OSError``); the scorer turns that into nan."""
     with tempfile.TemporaryDirectory(prefix="spice-") as tmp:
         in_file, out_file = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        in_file.write_text(json.dumps([{"image_id": i, "test": c, "refs": list(r)}
-                                       for i, (c, r) in enumerate(zip(candidates, references))]))
-        subprocess.run(["java", "-jar", f"-Xmx{memory}", str(jar), str(in_file), "-out", str(out_file),
-                        "-subset", "-silent"], cwd=jar.parent, check=True, capture_output=True, timeout=timeout)
+        in_file.write_text(
+            json.dumps(
+                [{"image_id": i, "test": c, "refs": list(r)} for i, (c, r) in enumerate(zip(candidates, references))]
+            )
+        )
+        subprocess.run(
+            ["java", "-jar", f"-Xmx{memory}", str(jar), str(in_file), "-out", str(out_file), "-subset", "-silent"],
+            cwd=jar.parent,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
         by_id = {item["image_id"]: item["scores"]["All"]["f"] for item in json.loads(out_file.read_text())}
 
     def _float(x: object) -> float:

@@ -31,14 +31,26 @@ LANGUAGE_GROUPED_METRICS = ("wer", "srwt", "bleu")
 # The release's headline results (facts §4), matched against a sample's `source` (lower case, `_` and `-` alike).
 # Values are in the scorers' units: WER as a fraction, BLEU in points, AAS in ms.
 RELEASE_HEADLINES: tuple[tuple[str, str, float], ...] = (
-    (r"librispeech.*dev.clean", "wer", 0.018), (r"librispeech.*dev.other", "wer", 0.040),
-    (r"librispeech.*test.clean", "wer", 0.020), (r"librispeech.*test.other", "wer", 0.042),
-    (r"aishell.?1.*dev|aishell.*dev", "wer", 0.012), (r"aishell.?1.*test|aishell.*test", "wer", 0.013),
-    (r"covost2.*en.de", "bleu", 25.1), (r"covost2.*de.en", "bleu", 33.9), (r"covost2.*en.zh", "bleu", 41.5),
-    (r"covost2.*zh.en", "bleu", 15.7), (r"covost2.*es.en", "bleu", 39.7), (r"covost2.*fr.en", "bleu", 38.5),
-    (r"covost2.*it.en", "bleu", 36.0), (r"cochlscene", "accuracy", 0.795), (r"tut2017", "accuracy", 0.649),
-    (r"meld", "accuracy", 0.557), (r"clothoaqa|clotho_aqa", "accuracy", 0.579), (r"vocalsound", "accuracy", 0.9289),
-    (r"nsynth", "instrument_accuracy", 0.7882), (r"clotho", "cider", 0.441),
+    (r"librispeech.*dev.clean", "wer", 0.018),
+    (r"librispeech.*dev.other", "wer", 0.040),
+    (r"librispeech.*test.clean", "wer", 0.020),
+    (r"librispeech.*test.other", "wer", 0.042),
+    (r"aishell.?1.*dev|aishell.*dev", "wer", 0.012),
+    (r"aishell.?1.*test|aishell.*test", "wer", 0.013),
+    (r"covost2.*en.de", "bleu", 25.1),
+    (r"covost2.*de.en", "bleu", 33.9),
+    (r"covost2.*en.zh", "bleu", 41.5),
+    (r"covost2.*zh.en", "bleu", 15.7),
+    (r"covost2.*es.en", "bleu", 39.7),
+    (r"covost2.*fr.en", "bleu", 38.5),
+    (r"covost2.*it.en", "bleu", 36.0),
+    (r"cochlscene", "accuracy", 0.795),
+    (r"tut2017", "accuracy", 0.649),
+    (r"meld", "accuracy", 0.557),
+    (r"clothoaqa|clotho_aqa", "accuracy", 0.579),
+    (r"vocalsound", "accuracy", 0.9289),
+    (r"nsynth", "instrument_accuracy", 0.7882),
+    (r"clotho", "cider", 0.441),
 )
 
 
@@ -64,8 +76,16 @@ def group_name(task: str, metric: str, lang: str | None) -> str:
 
 
 @torch.no_grad()
-def generate_predictions(model: Any, tokenizer: Any, shards: list[str], cfg: EvalConfig, n_mels: int,
-                         rank: int = 0, world: int = 1, device: torch.device | None = None) -> list[dict[str, Any]]:
+def generate_predictions(
+    model: Any,
+    tokenizer: Any,
+    shards: list[str],
+    cfg: EvalConfig,
+    n_mels: int,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | None = None,
+) -> list[dict[str, Any]]:
     """Predictions for this rank's share of the split, one dict per sample."""
     device = device or torch.device("cpu")
     processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False)
@@ -84,16 +104,25 @@ def generate_predictions(model: Any, tokenizer: Any, shards: list[str], cfg: Eva
     for start in range(0, len(examples), cfg.batch_size):
         chunk = examples[start : start + cfg.batch_size]
         batch = collate(chunk, tokenizer.eod_id, left_pad=True)
-        new = model.generate(input_ids=batch["input_ids"].to(device),
-                             attention_mask=batch["attention_mask"].to(device),
-                             audio_features=batch["audio_features"].to(device),
-                             audio_lengths=batch["audio_lengths"].to(device),
-                             max_new_tokens=cfg.max_new_tokens, eos_token_id=stop_ids)
+        new = model.generate(
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+            audio_features=batch["audio_features"].to(device),
+            audio_lengths=batch["audio_lengths"].to(device),
+            max_new_tokens=cfg.max_new_tokens,
+            eos_token_id=stop_ids,
+        )
         for ex, ids in zip(chunk, new.tolist()):
             ids = ids[: ids.index(tokenizer.eod_id)] if tokenizer.eod_id in ids else ids
             ids = ids[: ids.index(tokenizer.im_end_id)] if tokenizer.im_end_id in ids else ids
-            record = {"key": ex.key, "task": ex.task, "source": ex.meta["source"],
-                      "lang": ex.meta["text_language"], "prediction": tokenizer.decode(ids), "reference": ex.reference}
+            record = {
+                "key": ex.key,
+                "task": ex.task,
+                "source": ex.meta["source"],
+                "lang": ex.meta["text_language"],
+                "prediction": tokenizer.decode(ids),
+                "reference": ex.reference,
+            }
             if ex.meta.get("captions"):  # all reference captions (Clotho has five): CIDEr uses every one
                 record["references"] = list(ex.meta["captions"])
             out.append(record)
@@ -128,9 +157,13 @@ def score_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if metric == "caption":
             kw["references_multi"] = [r.get("references") or [r["reference"]] for r in rs]
         s = score(metric, [r["prediction"] for r in rs], [r["reference"] for r in rs], **kw)
-        results[name] = {**{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))},
-                         "metric": metric, "headline": HEADLINE[metric],
-                         "higher_is_better": HIGHER_IS_BETTER[metric], "n": len(rs)}
+        results[name] = {
+            **{k: v for k, v in dict(s).items() if isinstance(v, (int, float, str))},
+            "metric": metric,
+            "headline": HEADLINE[metric],
+            "higher_is_better": HIGHER_IS_BETTER[metric],
+            "n": len(rs),
+        }
         if "@" in name:
             results[name]["release"] = release_headline(rs[0]["source"], HEADLINE[metric])
     return results
@@ -142,12 +175,16 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def markdown_table(results: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]] | None = None,
-                   title: str = "") -> str:
+def markdown_table(
+    results: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]] | None = None, title: str = ""
+) -> str:
     lines = [f"### {title}", ""] if title else []
     with_release = any("release" in r for r in results.values())
-    head = ("| task | n | metric | score |" + (" untrained | better |" if baseline else "")
-            + (" release |" if with_release else ""))
+    head = (
+        "| task | n | metric | score |"
+        + (" untrained | better |" if baseline else "")
+        + (" release |" if with_release else "")
+    )
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         key = r["headline"]
@@ -169,12 +206,23 @@ def is_better(value: Any, baseline: Any, higher_is_better: bool) -> bool:
     return v > b if higher_is_better else v < b
 
 
-def write_report(out_dir: Path, records: list[dict[str, Any]], results: dict[str, Any],
-                 baseline: dict[str, Any] | None, meta: dict[str, Any]) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path,
+    records: list[dict[str, Any]],
+    results: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    meta: dict[str, Any],
+) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     js = out_dir / "eval.json"
-    js.write_text(json.dumps({"meta": meta, "results": results, "baseline": baseline, "predictions": records},
-                             indent=2, ensure_ascii=False, default=float))
+    js.write_text(
+        json.dumps(
+            {"meta": meta, "results": results, "baseline": baseline, "predictions": records},
+            indent=2,
+            ensure_ascii=False,
+            default=float,
+        )
+    )
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:  # the release writes one result file per source
         by_source[r["source"]].append(r)
@@ -184,9 +232,12 @@ def write_report(out_dir: Path, records: list[dict[str, Any]], results: dict[str
         (src_dir / (source.replace("/", "__") + ".json")).write_text(json.dumps(rs, indent=1, ensure_ascii=False))
     plot = plot_results(results, baseline, out_dir / "eval.png")
     md = out_dir / "eval.md"
-    md.write_text(f"# Evaluation of {meta.get('checkpoint')}\n\nsplit: {meta.get('split')}, "
-                  f"{meta.get('samples')} samples, {meta.get('seconds', 0):.0f} s\n\n"
-                  + markdown_table(results, baseline) + (f"\n![scores]({plot.name})\n" if plot else ""))
+    md.write_text(
+        f"# Evaluation of {meta.get('checkpoint')}\n\nsplit: {meta.get('split')}, "
+        f"{meta.get('samples')} samples, {meta.get('seconds', 0):.0f} s\n\n"
+        + markdown_table(results, baseline)
+        + (f"\n![scores]({plot.name})\n" if plot else "")
+    )
     return js, md
 
 
@@ -219,9 +270,16 @@ def plot_results(results: dict[str, Any], baseline: dict[str, Any] | None, path:
     return path
 
 
-def evaluate_model(model: Any, tokenizer: Any, split: str | list[str], cfg: EvalConfig, n_mels: int,
-                   rank: int = 0, world: int = 1, device: torch.device | None = None
-                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    split: str | list[str],
+    cfg: EvalConfig,
+    n_mels: int,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     t0 = time.perf_counter()
     records = gather(generate_predictions(model, tokenizer, expand_shards(split), cfg, n_mels, rank, world, device))
     results = score_records(records) if rank == 0 else {}

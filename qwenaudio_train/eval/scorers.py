@@ -171,8 +171,11 @@ def _ratio(num: float, den: float) -> float:
 
 def _prf(prefix: str, tp: int, fp: int, fn: int) -> dict[str, float]:
     """Micro F1, precision and recall from summed counts (``f1 = 2tp / (2tp + fp + fn)``; nan when 0/0)."""
-    return {f"{prefix}_f1": _ratio(2 * tp, 2 * tp + fp + fn), f"{prefix}_precision": _ratio(tp, tp + fp),
-            f"{prefix}_recall": _ratio(tp, tp + fn)}
+    return {
+        f"{prefix}_f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        f"{prefix}_precision": _ratio(tp, tp + fp),
+        f"{prefix}_recall": _ratio(tp, tp + fn),
+    }
 
 
 def _norm_label(text: str) -> str:
@@ -441,23 +444,27 @@ def srwt_score(
         h_words = [s for s in hyp_segs if include_silence or not s.is_silence]
         ref_words += len(r_words)
         pairs = align([s.text.lower() for s in r_words], [s.text.lower() for s in h_words])
-        sample_shift = sum((abs(h_words[j].start - r_words[i].start) + abs(h_words[j].end - r_words[i].end)) / 2
-                           for i, j in pairs)
+        sample_shift = sum(
+            (abs(h_words[j].start - r_words[i].start) + abs(h_words[j].end - r_words[i].end)) / 2 for i, j in pairs
+        )
         shift += sample_shift
         aligned += len(pairs)
         # The release's variant: its parse, every segment (silences included), exact text, both shifts summed.
         rel_segs = parse_srwt(pred) or []
         rel_pairs = align([s.text for s in ref_segs], [s.text for s in rel_segs])
-        shift_release += sum(abs(rel_segs[j].start - ref_segs[i].start) + abs(rel_segs[j].end - ref_segs[i].end)
-                             for i, j in rel_pairs)
+        shift_release += sum(
+            abs(rel_segs[j].start - ref_segs[i].start) + abs(rel_segs[j].end - ref_segs[i].end) for i, j in rel_pairs
+        )
         aligned_release += len(rel_pairs)
         if details:
-            per_sample.append({
-                "aligned_words": len(pairs),
-                "ref_words": len(r_words),
-                "aas_ms": 1000.0 * _ratio(sample_shift, len(pairs)),
-                "parsed": hyp_parsed is not None,
-            })
+            per_sample.append(
+                {
+                    "aligned_words": len(pairs),
+                    "ref_words": len(r_words),
+                    "aas_ms": 1000.0 * _ratio(sample_shift, len(pairs)),
+                    "parsed": hyp_parsed is not None,
+                }
+            )
     wer = wer_score(predictions, references, lang=lang)
     out: Scores = {
         "aas_ms": 1000.0 * _ratio(shift, aligned),
@@ -696,12 +703,14 @@ def caption_score(
                 stderr = getattr(e, "stderr", b"") or b""
                 tail = stderr.decode(errors="replace").strip().splitlines()[-3:] if isinstance(stderr, bytes) else []
                 out["spice_note"] = f"SPICE run failed: {e!r} {' | '.join(tail)} " + SPICE_INSTALL_HINT
-    out.update({
-        "refs_per_sample": _ratio(sum(len(r) for r in refs), len(refs)),
-        "empty_predictions": float(sum(not c for c in cands)),
-        "no_reference": float(len(references) - len(kept)),
-        "n": float(len(references)),
-    })
+    out.update(
+        {
+            "refs_per_sample": _ratio(sum(len(r) for r in refs), len(refs)),
+            "empty_predictions": float(sum(not c for c in cands)),
+            "no_reference": float(len(references) - len(kept)),
+            "n": float(len(references)),
+        }
+    )
     if details:
         rows = [{"cider": math.nan, "pred": strip_special_tokens(p), "refs": []} for p in predictions]
         for k, i in enumerate(kept):
@@ -819,12 +828,16 @@ def sd_score(predictions: Sequence[str], references: Sequence[str], *, details: 
         s_conf = sum(min(n_ref, hyp_count[t]) for t, n_ref in ref_count.items()) - sum(overlap[r][h] for r, h in pairs)
         miss, fa, conf, total = miss + s_miss, fa + s_fa, conf + s_conf, total + s_total
         if details:
-            per_sample.append({
-                "der": _ratio(s_miss + s_fa + s_conf, s_total), "missed_s": s_miss / FRAMES_PER_SECOND,
-                "false_alarm_s": s_fa / FRAMES_PER_SECOND, "confusion_s": s_conf / FRAMES_PER_SECOND,
-                "ref_speech_s": s_total / FRAMES_PER_SECOND,
-                "mapping": {hyp_names[h]: ref_names[r] for r, h in pairs},
-            })
+            per_sample.append(
+                {
+                    "der": _ratio(s_miss + s_fa + s_conf, s_total),
+                    "missed_s": s_miss / FRAMES_PER_SECOND,
+                    "false_alarm_s": s_fa / FRAMES_PER_SECOND,
+                    "confusion_s": s_conf / FRAMES_PER_SECOND,
+                    "ref_speech_s": s_total / FRAMES_PER_SECOND,
+                    "mapping": {hyp_names[h]: ref_names[r] for r, h in pairs},
+                }
+            )
     out: Scores = {
         "der": _ratio(miss + fa + conf, total),
         "missed": _ratio(miss, total),
@@ -923,9 +936,15 @@ def sed_score(
         for label in set(r_ev) | set(h_ev):
             rs, hs = r_ev.get(label, []), h_ev.get(label, [])
             # + 1e-9: a fraction times a length in floats may land just below the whole centisecond it means.
-            edges = [[j for j, (hon, hoff) in enumerate(hs) if abs(hon - ron) <= collar
-                      and abs(hoff - roff) <= max(collar, offset_fraction * (roff - ron) + 1e-9)]
-                     for ron, roff in rs]
+            edges = [
+                [
+                    j
+                    for j, (hon, hoff) in enumerate(hs)
+                    if abs(hon - ron) <= collar
+                    and abs(hoff - roff) <= max(collar, offset_fraction * (roff - ron) + 1e-9)
+                ]
+                for ron, roff in rs
+            ]
             k = _max_matching(len(rs), edges)
             counts = by_label.setdefault(label, [0, 0, 0])
             counts[0] += k
@@ -965,8 +984,9 @@ def sed_score(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def entity_score(predictions: Sequence[str], references: Sequence[str], *, lang: str = "en",
-                 details: bool = False) -> Scores:
+def entity_score(
+    predictions: Sequence[str], references: Sequence[str], *, lang: str = "en", details: bool = False
+) -> Scores:
     """Micro F1 of (type, value) pairs (headline ``entity_f1``) plus the WER of the plain transcripts.
 
     Both sides are read with ``tasks.parse_entities``; types and values are compared after ``_norm_label``

@@ -35,7 +35,14 @@ TOKENIZER_TEXT = [
     "she reads a long book in the quiet garden every morning",
     "we walk to the old market and buy fresh bread and green apples",
     "the train leaves the station at noon and arrives in the evening",
-    "beep", "siren", "white noise", "click train", "chirp", "hum", "knock", "whistle",
+    "beep",
+    "siren",
+    "white noise",
+    "click train",
+    "chirp",
+    "hum",
+    "knock",
+    "whistle",
 ]
 
 
@@ -72,8 +79,10 @@ def machine_info() -> dict[str, Any]:
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
-        "versions": {m: _version(m) for m in ("torch", "numpy", "transformers", "deepspeed", "tokenizers",
-                                              "soundfile", "webdataset")},
+        "versions": {
+            m: _version(m)
+            for m in ("torch", "numpy", "transformers", "deepspeed", "tokenizers", "soundfile", "webdataset")
+        },
     }
 
 
@@ -110,12 +119,21 @@ def _jsonable(x: Any) -> Any:
 
 def summary(seconds: list[float], scale: float = 1e3) -> dict[str, float]:
     """Median / min / max / n of a list of durations, scaled (default: milliseconds)."""
-    return {"median": round(statistics.median(seconds) * scale, 4), "min": round(min(seconds) * scale, 4),
-            "max": round(max(seconds) * scale, 4), "n": len(seconds)}
+    return {
+        "median": round(statistics.median(seconds) * scale, 4),
+        "min": round(min(seconds) * scale, 4),
+        "max": round(max(seconds) * scale, 4),
+        "n": len(seconds),
+    }
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, per_round: dict[str, int] | int,
-                warmup: int = 1, budget_s: float | None = None) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]],
+    rounds: int,
+    per_round: dict[str, int] | int,
+    warmup: int = 1,
+    budget_s: float | None = None,
+) -> dict[str, list[float]]:
     """Time each function `per_round[name]` calls in a row, round robin over `rounds` rounds (the order rotates
     each round: the variant that runs after another one's caches and allocations is not always the same).
 
@@ -134,7 +152,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, per_round: dict[
         if budget_s is not None and r >= 2 and time.perf_counter() - start > budget_s:
             break
         names = list(fns)
-        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate: no variant always goes first
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate: no variant always goes first
             fn = fns[name]
             for _ in range(counts[name]):
                 t0 = time.perf_counter()
@@ -149,7 +167,7 @@ class threads:
     def __init__(self, n: int):
         self.n, self.before = n, torch.get_num_threads()
 
-    def __enter__(self) -> "threads":
+    def __enter__(self) -> threads:
         torch.set_num_threads(self.n)
         return self
 
@@ -167,8 +185,7 @@ def bench_tokenizer(tmp_path_factory):
     """A small byte-level BPE (our AudioTokenizer) trained on a few sentences; built in well under a second."""
     from qwenaudio_train.tokenizer import train_bpe_tokenizer
 
-    return train_bpe_tokenizer(TOKENIZER_TEXT * 4, tmp_path_factory.mktemp("bench_tok") / "tokenizer",
-                               vocab_size=400)
+    return train_bpe_tokenizer(TOKENIZER_TEXT * 4, tmp_path_factory.mktemp("bench_tok") / "tokenizer", vocab_size=400)
 
 
 @pytest.fixture(scope="session")
@@ -184,21 +201,29 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return root
 
 
-
 _SESSION: dict[str, Any] = {"lines": {}, "started": time.time() - 1}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """One results file for the whole `make bench` run: every benchmark written in this session, with its
     one-line summary, in ``bench_results/results.json`` (and the lines in ``results.md``)."""
-    written = [p for p in sorted(RESULTS.glob("*.json")) if p.name != "results.json"
-               and p.stat().st_mtime >= _SESSION["started"]] if RESULTS.is_dir() else []
+    written = (
+        [
+            p
+            for p in sorted(RESULTS.glob("*.json"))
+            if p.name != "results.json" and p.stat().st_mtime >= _SESSION["started"]
+        ]
+        if RESULTS.is_dir()
+        else []
+    )
     if not written:
         return
-    combined = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_info(),
-                "benchmarks": {p.stem: json.loads(p.read_text()).get("results") for p in written}}
+    combined = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine_info(),
+        "benchmarks": {p.stem: json.loads(p.read_text()).get("results") for p in written},
+    }
     (RESULTS / "results.json").write_text(json.dumps(combined, indent=1, default=_jsonable) + "\n")
     lines = [f"# make bench, {combined['date']}", ""] + [f"- **{n}**: {line}" for n, line in _SESSION["lines"].items()]
     (RESULTS / "results.md").write_text("\n".join(lines) + "\n")
     print(f"\n[bench] all results: {RESULTS / 'results.json'}")
-

@@ -33,7 +33,7 @@ from qwenaudio_train.data.schema import SampleMeta, audio_member
 from qwenaudio_train.data.shards import iter_shard, write_shards
 from qwenaudio_train.data.stream import SourceSpec, expand_shards
 from qwenaudio_train.tasks import get_task
-from tests.bench.conftest import DEFAULT_THREADS, REPO, TOKENIZER_TEXT, interleaved, summary, threads
+from tests.bench.conftest import DEFAULT_THREADS, REPO, TOKENIZER_TEXT, interleaved, threads
 
 pytestmark = pytest.mark.bench
 
@@ -57,8 +57,9 @@ def tone_clip(seconds: float, i: int) -> np.ndarray:
 
 
 def sec_meta(i: int, seconds: float, source: str) -> SampleMeta:
-    return SampleMeta(task="sec", text_language="en", target=SEC_LABELS[i % len(SEC_LABELS)], duration=seconds,
-                      source=source)
+    return SampleMeta(
+        task="sec", text_language="en", target=SEC_LABELS[i % len(SEC_LABELS)], duration=seconds, source=source
+    )
 
 
 class LengthOnlyProcessor:
@@ -76,9 +77,15 @@ class LengthOnlyProcessor:
         span = self.tok.audio_span_ids(A.audio_positions(n))
         prefix = self.tok.encode(task.tags(meta).render())
         target = self.tok.encode(task.format_target(meta)) + [self.tok.eod_id]
-        return Example(key=raw["__key__"], source=raw["__source__"], task=meta.task,
-                       input_ids=span + prefix + target, labels=[IGNORE_INDEX] * (len(span) + len(prefix)) + target,
-                       mel=torch.zeros(1, A.mel_frames(n)), duration=n / A.SAMPLE_RATE)
+        return Example(
+            key=raw["__key__"],
+            source=raw["__source__"],
+            task=meta.task,
+            input_ids=span + prefix + target,
+            labels=[IGNORE_INDEX] * (len(span) + len(prefix)) + target,
+            mel=torch.zeros(1, A.mel_frames(n)),
+            duration=n / A.SAMPLE_RATE,
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -100,8 +107,10 @@ WINDOW_BUDGET_S = 12.0
 @pytest.fixture(scope="module")
 def ten_second_shards(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards_10s")
-    samples = ((f"clip{i:04d}", A.encode_flac(tone_clip(CLIP_SECONDS, i)), sec_meta(i, CLIP_SECONDS, "bench/sec"))
-               for i in range(N_CLIPS))
+    samples = (
+        (f"clip{i:04d}", A.encode_flac(tone_clip(CLIP_SECONDS, i)), sec_meta(i, CLIP_SECONDS, "bench/sec"))
+        for i in range(N_CLIPS)
+    )
     write_shards(samples, out, max_count=N_CLIPS // 4)  # 4 shards: enough for 2 slots to own whole shards
     return out
 
@@ -177,12 +186,26 @@ def test_loader_throughput_10s(record, ten_second_shards, bench_tokenizer):
     sources = [SourceSpec("sec", expand_shards(str(ten_second_shards)), 1.0)]
     cfg = BatchingConfig(batch_size=BATCH, chunk_batches=CHUNK)
     # (label, loader workers, torch threads of the main process, SpecAugment)
-    settings = [("workers0_1thread", 0, 1, False), ("workers0_1thread_specaug", 0, 1, True),
-                (f"workers0_{DEFAULT_THREADS}threads_specaug", 0, DEFAULT_THREADS, True),
-                ("workers1_specaug", 1, DEFAULT_THREADS, True)]
-    loaders = {label: (StatefulLoader(sources, SampleProcessor(tok, train=True, spec_augment=aug), tok.eod_id, cfg,
-                                      seed=0, num_workers=workers), n_threads)
-               for label, workers, n_threads, aug in settings}
+    settings = [
+        ("workers0_1thread", 0, 1, False),
+        ("workers0_1thread_specaug", 0, 1, True),
+        (f"workers0_{DEFAULT_THREADS}threads_specaug", 0, DEFAULT_THREADS, True),
+        ("workers1_specaug", 1, DEFAULT_THREADS, True),
+    ]
+    loaders = {
+        label: (
+            StatefulLoader(
+                sources,
+                SampleProcessor(tok, train=True, spec_augment=aug),
+                tok.eod_id,
+                cfg,
+                seed=0,
+                num_workers=workers,
+            ),
+            n_threads,
+        )
+        for label, workers, n_threads, aug in settings
+    }
     rates = _loader_rates(loaders)
     runs: dict[str, Any] = {}
     for label, workers, n_threads, aug in settings:
@@ -190,20 +213,34 @@ def test_loader_throughput_10s(record, ten_second_shards, bench_tokenizer):
         # DataLoader worker 1 thread) otherwise.
         cores = n_threads if workers == 0 else workers
         median = float(np.median(rates[label]))
-        runs[label] = {"num_workers": workers, "main_threads": n_threads, "spec_augment": aug,
-                       "samples_per_s": round(median, 1),
-                       "samples_per_s_windows": [round(r, 1) for r in rates[label]],
-                       "cores": cores, "samples_per_s_per_core": round(median / cores, 1),
-                       "audio_seconds_per_s": round(median * CLIP_SECONDS, 1)}
+        runs[label] = {
+            "num_workers": workers,
+            "main_threads": n_threads,
+            "spec_augment": aug,
+            "samples_per_s": round(median, 1),
+            "samples_per_s_windows": [round(r, 1) for r in rates[label]],
+            "cores": cores,
+            "samples_per_s_per_core": round(median / cores, 1),
+            "audio_seconds_per_s": round(median * CLIP_SECONDS, 1),
+        }
     breakdown = _stage_breakdown(ten_second_shards, SampleProcessor(tok, train=True, spec_augment=True), tok)
-    results = {"clips": N_CLIPS, "clip_seconds": CLIP_SECONDS, "batch_size": BATCH, "chunk_batches": CHUNK,
-               "windows_of_one_chunk": len(rates["workers0_1thread"]), "runs": runs,
-               "stage_ms_per_sample_1thread": breakdown,
-               "goal": {"target_samples_per_s_per_core": 100,
-                        "met_workers0_1thread": runs["workers0_1thread"]["samples_per_s_per_core"] >= 100,
-                        "met_workers1": runs["workers1_specaug"]["samples_per_s_per_core"] >= 100}}
-    line = "; ".join(f"{k} {v['samples_per_s']} samples/s ({v['samples_per_s_per_core']}/core)"
-                     for k, v in runs.items())
+    results = {
+        "clips": N_CLIPS,
+        "clip_seconds": CLIP_SECONDS,
+        "batch_size": BATCH,
+        "chunk_batches": CHUNK,
+        "windows_of_one_chunk": len(rates["workers0_1thread"]),
+        "runs": runs,
+        "stage_ms_per_sample_1thread": breakdown,
+        "goal": {
+            "target_samples_per_s_per_core": 100,
+            "met_workers0_1thread": runs["workers0_1thread"]["samples_per_s_per_core"] >= 100,
+            "met_workers1": runs["workers1_specaug"]["samples_per_s_per_core"] >= 100,
+        },
+    }
+    line = "; ".join(
+        f"{k} {v['samples_per_s']} samples/s ({v['samples_per_s_per_core']}/core)" for k, v in runs.items()
+    )
     line += "; per sample ms: " + ", ".join(f"{k} {v}" for k, v in breakdown.items())
     record("loader_throughput", results, line)
     assert all(v["samples_per_s"] > 0 for v in runs.values())
@@ -231,8 +268,16 @@ def _length_only_shards(root: Path, lo: float, hi: float, per_source: int = 1600
             d = round(float(rng.uniform(lo, hi)), 3)
             if name == "asr":
                 words = " ".join(WORDS[int(j)] for j in rng.integers(len(WORDS), size=max(1, round(2.5 * d))))
-                metas.append(SampleMeta(task="asr", text_language="en", target=words, duration=d,
-                                        source="bench/asr", audio_language="en"))
+                metas.append(
+                    SampleMeta(
+                        task="asr",
+                        text_language="en",
+                        target=words,
+                        duration=d,
+                        source="bench/asr",
+                        audio_language="en",
+                    )
+                )
             else:
                 metas.append(sec_meta(i, d, "bench/sec"))
         write_shards(((f"{name}{i:05d}", b"\0", m) for i, m in enumerate(metas)), out, max_count=per_source // 4)
@@ -240,20 +285,29 @@ def _length_only_shards(root: Path, lo: float, hi: float, per_source: int = 1600
     return specs
 
 
-def _padding(sources: list[SourceSpec], processor: Any, pad_id: int, chunk_batches: int,
-             sort_by: str = "duration") -> dict[str, Any]:
-    stream = BatchStream(sources, processor, pad_id,
-                         BatchingConfig(batch_size=BATCH, chunk_batches=chunk_batches, sort_by=sort_by), seed=0)
+def _padding(
+    sources: list[SourceSpec], processor: Any, pad_id: int, chunk_batches: int, sort_by: str = "duration"
+) -> dict[str, Any]:
+    stream = BatchStream(
+        sources,
+        processor,
+        pad_id,
+        BatchingConfig(batch_size=BATCH, chunk_batches=chunk_batches, sort_by=sort_by),
+        seed=0,
+    )
     tot = {"audio_frames": 0, "audio_frames_padded": 0, "tokens": 0, "tokens_padded": 0, "samples": 0}
     for _ in range(PAD_BATCHES):
         b = next(stream)
         for k, v in b["padding"].items():
             tot[k] += v
         tot["samples"] += len(b["tasks"])
-    return {"mel_frames_padded_share": round(1 - tot["audio_frames"] / tot["audio_frames_padded"], 4),
-            "tokens_padded_share": round(1 - tot["tokens"] / tot["tokens_padded"], 4),
-            "fixed_30s_mel_frames_padded_share": round(1 - tot["audio_frames"] / (tot["samples"] * A.N_FRAMES), 4),
-            "mean_clip_seconds": round(tot["audio_frames"] / tot["samples"] / A.FRAMES_PER_SECOND, 2), **tot}
+    return {
+        "mel_frames_padded_share": round(1 - tot["audio_frames"] / tot["audio_frames_padded"], 4),
+        "tokens_padded_share": round(1 - tot["tokens"] / tot["tokens_padded"], 4),
+        "fixed_30s_mel_frames_padded_share": round(1 - tot["audio_frames"] / (tot["samples"] * A.N_FRAMES), 4),
+        "mean_clip_seconds": round(tot["audio_frames"] / tot["samples"] / A.FRAMES_PER_SECOND, 2),
+        **tot,
+    }
 
 
 def _padding_table(sources: list[SourceSpec], processor: Any, pad_id: int) -> dict[str, Any]:
@@ -263,9 +317,12 @@ def _padding_table(sources: list[SourceSpec], processor: Any, pad_id: int) -> di
         "duration_batching_chunk16": {k: bucketed[k] for k in ("mel_frames_padded_share", "tokens_padded_share")},
         "no_bucketing_chunk1": {k: plain[k] for k in ("mel_frames_padded_share", "tokens_padded_share")},
         # Qwen2-Audio's port: mel always 3000 frames; audio tokens follow the real length (text padding as chunk1)
-        "fixed_30s": {"mel_frames_padded_share": plain["fixed_30s_mel_frames_padded_share"],
-                      "tokens_padded_share": plain["tokens_padded_share"]},
-        "samples": bucketed["samples"], "mean_clip_seconds": bucketed["mean_clip_seconds"],
+        "fixed_30s": {
+            "mel_frames_padded_share": plain["fixed_30s_mel_frames_padded_share"],
+            "tokens_padded_share": plain["tokens_padded_share"],
+        },
+        "samples": bucketed["samples"],
+        "mean_clip_seconds": bucketed["mean_clip_seconds"],
     }
 
 
@@ -273,8 +330,9 @@ def test_padding_share(record, tmp_path, bench_tokenizer):
     results: dict[str, Any] = {"batches": PAD_BATCHES, "batch_size": BATCH, "distributions": {}}
     for name, (lo, hi) in DISTRIBUTIONS.items():
         sources = _length_only_shards(tmp_path / name, lo, hi)
-        results["distributions"][name] = _padding_table(sources, LengthOnlyProcessor(bench_tokenizer),
-                                                        bench_tokenizer.eod_id)
+        results["distributions"][name] = _padding_table(
+            sources, LengthOnlyProcessor(bench_tokenizer), bench_tokenizer.eod_id
+        )
 
     if (OFFLINE_CORPUS / "train").is_dir() and (OFFLINE_CORPUS / "tokenizer").is_dir():
         from qwenaudio_train.config import compose
@@ -282,8 +340,9 @@ def test_padding_share(record, tmp_path, bench_tokenizer):
 
         cfg = compose("pretrain", [f"data.root={OFFLINE_CORPUS}"])
         tok = load_tokenizer(OFFLINE_CORPUS / "tokenizer")
-        sources = [SourceSpec(n, expand_shards(s.shards), s.weight)
-                   for n, s in cfg.data.sources.items() if s.weight > 0]
+        sources = [
+            SourceSpec(n, expand_shards(s.shards), s.weight) for n, s in cfg.data.sources.items() if s.weight > 0
+        ]
         # The length-only processor must agree with the real one on real samples.
         real, fast = SampleProcessor(tok, train=True), LengthOnlyProcessor(tok)
         for src in sources:
@@ -303,20 +362,25 @@ def test_padding_share(record, tmp_path, bench_tokenizer):
     off = results["distributions"]["offline_corpus"]
     if "skipped" not in off:
         share = off["duration_batching_chunk16"]
-        results["goal"] = {"target_share": 0.05, "mel_share": share["mel_frames_padded_share"],
-                           "token_share": share["tokens_padded_share"],
-                           "met": max(share.values()) < 0.05}
+        results["goal"] = {
+            "target_share": 0.05,
+            "mel_share": share["mel_frames_padded_share"],
+            "token_share": share["tokens_padded_share"],
+            "met": max(share.values()) < 0.05,
+        }
     parts = []
     for name, t in results["distributions"].items():
         if "skipped" in t:
             parts.append(f"{name}: skipped ({t['skipped']})")
             continue
-        parts.append(f"{name} (mean {t['mean_clip_seconds']} s): mel/token padding chunk16 "
-                     f"{t['duration_batching_chunk16']['mel_frames_padded_share']:.1%}/"
-                     f"{t['duration_batching_chunk16']['tokens_padded_share']:.1%}, chunk1 "
-                     f"{t['no_bucketing_chunk1']['mel_frames_padded_share']:.1%}/"
-                     f"{t['no_bucketing_chunk1']['tokens_padded_share']:.1%}, fixed 30 s "
-                     f"{t['fixed_30s']['mel_frames_padded_share']:.1%}/{t['fixed_30s']['tokens_padded_share']:.1%}")
+        parts.append(
+            f"{name} (mean {t['mean_clip_seconds']} s): mel/token padding chunk16 "
+            f"{t['duration_batching_chunk16']['mel_frames_padded_share']:.1%}/"
+            f"{t['duration_batching_chunk16']['tokens_padded_share']:.1%}, chunk1 "
+            f"{t['no_bucketing_chunk1']['mel_frames_padded_share']:.1%}/"
+            f"{t['no_bucketing_chunk1']['tokens_padded_share']:.1%}, fixed 30 s "
+            f"{t['fixed_30s']['mel_frames_padded_share']:.1%}/{t['fixed_30s']['tokens_padded_share']:.1%}"
+        )
     record("padding_share", results, "; ".join(parts))
 
 
@@ -335,16 +399,24 @@ def short_clip_sources(tmp_path_factory) -> list[SourceSpec]:
     root = tmp_path_factory.mktemp("shards_1s")
     specs = []
     for name, n, weight in (("a", 100, 2.0), ("b", 50, 1.0)):
-        samples = ((f"{name}{i:04d}", A.encode_flac(tone_clip(1.0, i)), sec_meta(i, 1.0, f"bench/{name}"))
-                   for i in range(n))
+        samples = (
+            (f"{name}{i:04d}", A.encode_flac(tone_clip(1.0, i)), sec_meta(i, 1.0, f"bench/{name}")) for i in range(n)
+        )
         write_shards(samples, root / name, max_count=25)
         specs.append(SourceSpec(name, expand_shards(str(root / name)), weight))
     return specs
 
 
 def _null_processor(raw: dict[str, Any], meta: SampleMeta, aug_seed: int = 0) -> Example:
-    return Example(key=raw["__key__"], source=raw["__source__"], task=meta.task, input_ids=[0], labels=[0],
-                   mel=torch.zeros(1, 1), duration=meta.duration)
+    return Example(
+        key=raw["__key__"],
+        source=raw["__source__"],
+        task=meta.task,
+        input_ids=[0],
+        labels=[0],
+        mel=torch.zeros(1, 1),
+        duration=meta.duration,
+    )
 
 
 def test_resume_cost(record, short_clip_sources, bench_tokenizer):
@@ -372,16 +444,17 @@ def test_resume_cost(record, short_clip_sources, bench_tokenizer):
         drawn[k] = next(s)["keys"]
 
     with threads(1):
-        t = interleaved({str(k): (lambda k=k: resume(k)) for k in sorted(states)}, rounds=8, per_round=1,
-                        budget_s=8.0)
+        t = interleaved({str(k): (lambda k=k: resume(k)) for k in sorted(states)}, rounds=8, per_round=1, budget_s=8.0)
     assert all(drawn[k] == expect[k] for k in states)  # each resumed stream continues where it stopped
     per_state = {int(k): float(np.median(v)) * 1e3 for k, v in t.items()}
     # Resuming skips the headers of the samples before each open shard's offset: the cost depends on where the
     # stream stands inside its shards (bounded by one shard), not on the step. Early in epoch 0 the offsets are
     # smaller (the first shards opened at batch 0), so compare at equal offsets: least squares of
     # ms = a + b * skipped samples + c * [late group]; c is what the step itself costs.
-    offsets = {k: sum(off for src in st["chunk_start"]["sources"].values() for _, off in src["open"])
-               for k, st in states.items()}
+    offsets = {
+        k: sum(off for src in st["chunk_start"]["sources"].values() for _, off in src["open"])
+        for k, st in states.items()
+    }
     ks = sorted(states)
     design = np.array([[1.0, offsets[k], float(k >= RESUME_AT[-1])] for k in ks])
     (intercept, slope, step_effect), *_ = np.linalg.lstsq(design, np.array([per_state[k] for k in ks]), rcond=None)
@@ -394,23 +467,39 @@ def test_resume_cost(record, short_clip_sources, bench_tokenizer):
             "batches": [group[0], group[-1]],
             "median_ms_over_states": round(float(np.median([per_state[k] for k in group])), 3),
             "mean_skipped_samples": round(float(np.mean([offsets[k] for k in group])), 1),
-            "ms_at_exact_batch": round(per_state[base], 3), "skipped_samples_at_exact_batch": offsets[base],
+            "ms_at_exact_batch": round(per_state[base], 3),
+            "skipped_samples_at_exact_batch": offsets[base],
             "source_epochs": {n: src["epoch"] for n, src in states[base]["chunk_start"]["sources"].items()},
             "state_json_bytes": len(json.dumps(states[base])),
         }
     lo, hi = (groups[str(b)]["median_ms_over_states"] for b in RESUME_AT)
     ratio = hi / lo
-    results = {"batch_size": RESUME_CFG.batch_size, "chunk_batches": RESUME_CFG.chunk_batches,
-               "shard_samples": 25, "main_threads": 1, "states_per_group": NEIGHBOURS,
-               "resume_then_next_batch": groups, "ratio_10000_over_10": round(ratio, 3),
-               "fit": {"intercept_ms": round(float(intercept), 3), "ms_per_skipped_sample": round(float(slope), 4),
-                       "step_10000_effect_ms": round(float(step_effect), 3),
-                       "ratio_10000_over_10_at_equal_offsets": round(float(ratio_equal_offsets), 3)},
-               "forward_to_10000_s_without_decoding": round(forward_s, 2), "resumed_batches_match": True,
-               "goal": {"target": "same cost at batch 10 and 10,000 (at equal offsets inside shards)",
-                        "met": bool(ratio_equal_offsets < 1.1)}}
-    record("resume_cost", results,
-           f"resume + next batch, median over batches 10-{9 + NEIGHBOURS}: {lo:.2f} ms, over "
-           f"10,000-{9999 + NEIGHBOURS}: {hi:.2f} ms (ratio {ratio:.2f}; {ratio_equal_offsets:.2f} at equal "
-           f"offsets); fit: {intercept:.1f} ms + {slope:.3f} ms per sample skipped inside open shards + "
-           f"{step_effect:.2f} ms at step 10,000; replaying 10,000 batches without decoding took {forward_s:.1f} s")
+    results = {
+        "batch_size": RESUME_CFG.batch_size,
+        "chunk_batches": RESUME_CFG.chunk_batches,
+        "shard_samples": 25,
+        "main_threads": 1,
+        "states_per_group": NEIGHBOURS,
+        "resume_then_next_batch": groups,
+        "ratio_10000_over_10": round(ratio, 3),
+        "fit": {
+            "intercept_ms": round(float(intercept), 3),
+            "ms_per_skipped_sample": round(float(slope), 4),
+            "step_10000_effect_ms": round(float(step_effect), 3),
+            "ratio_10000_over_10_at_equal_offsets": round(float(ratio_equal_offsets), 3),
+        },
+        "forward_to_10000_s_without_decoding": round(forward_s, 2),
+        "resumed_batches_match": True,
+        "goal": {
+            "target": "same cost at batch 10 and 10,000 (at equal offsets inside shards)",
+            "met": bool(ratio_equal_offsets < 1.1),
+        },
+    }
+    record(
+        "resume_cost",
+        results,
+        f"resume + next batch, median over batches 10-{9 + NEIGHBOURS}: {lo:.2f} ms, over "
+        f"10,000-{9999 + NEIGHBOURS}: {hi:.2f} ms (ratio {ratio:.2f}; {ratio_equal_offsets:.2f} at equal "
+        f"offsets); fit: {intercept:.1f} ms + {slope:.3f} ms per sample skipped inside open shards + "
+        f"{step_effect:.2f} ms at step 10,000; replaying 10,000 batches without decoding took {forward_s:.1f} s",
+    )

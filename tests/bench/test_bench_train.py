@@ -33,8 +33,18 @@ pytestmark = pytest.mark.bench
 
 N_BATCHES = 8
 ROUNDS, PER_ROUND = 6, 5
-DIST_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK",
-            "ROLE_RANK", "ROLE_WORLD_SIZE", "TORCHELASTIC_RUN_ID")
+DIST_ENV = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "ROLE_WORLD_SIZE",
+    "TORCHELASTIC_RUN_ID",
+)
 
 
 @pytest.fixture
@@ -49,8 +59,10 @@ def make_trainer(tiny_corpus, tmp_path):
 
     def make(*overrides: str) -> Trainer:
         run = tmp_path / f"run{len(built)}"
-        cfg = compose("pretrain", ["experiment=debug", f"data.root={tiny_corpus}", f"run_dir={run}",
-                                   "trainer.resume=none", *overrides])
+        cfg = compose(
+            "pretrain",
+            ["experiment=debug", f"data.root={tiny_corpus}", f"run_dir={run}", "trainer.resume=none", *overrides],
+        )
         built.append(Trainer(cfg))
         return built[-1]
 
@@ -109,50 +121,80 @@ def _compare(trainer: Any, thread_counts: list[int]) -> dict[str, Any]:
     first_bare = bare_step(next(bare_iter))
     assert first_ds == pytest.approx(first_bare, rel=1e-5)
 
-    fns = {"trainer_train_step": lambda: trainer.train_step(ds_iter),
-           "deepspeed_engine_only": lambda: engine_step(next(engine_iter)),
-           "bare_pytorch": lambda: bare_step(next(bare_iter))}
+    fns = {
+        "trainer_train_step": lambda: trainer.train_step(ds_iter),
+        "deepspeed_engine_only": lambda: engine_step(next(engine_iter)),
+        "bare_pytorch": lambda: bare_step(next(bare_iter)),
+    }
     by_threads = {}
     for n_threads in thread_counts:
         with threads(n_threads):
             t = interleaved(fns, ROUNDS, PER_ROUND, warmup=2, budget_s=6.0)
         ms = {k: summary(v) for k, v in t.items()}
         ratio = ms["bare_pytorch"]["median"] / ms["trainer_train_step"]["median"]  # = steps/s ours / bare
-        by_threads[str(n_threads)] = {"step_ms": ms,
-                                      "steps_per_s": {k: round(1e3 / v["median"], 2) for k, v in ms.items()},
-                                      "throughput_ratio_ours_over_bare": round(ratio, 3),
-                                      "throughput_ratio_engine_only_over_bare": round(
-                                          ms["bare_pytorch"]["median"] / ms["deepspeed_engine_only"]["median"], 3)}
-    return {"zero_stage": cfg.deepspeed.zero_stage, "world_size": 1, "batch_size": cfg.data.batch_size,
-            "trainable_params": sum(p.numel() for p in params), "first_step_loss_sum": [first_ds, first_bare],
-            "threads": by_threads}
+        by_threads[str(n_threads)] = {
+            "step_ms": ms,
+            "steps_per_s": {k: round(1e3 / v["median"], 2) for k, v in ms.items()},
+            "throughput_ratio_ours_over_bare": round(ratio, 3),
+            "throughput_ratio_engine_only_over_bare": round(
+                ms["bare_pytorch"]["median"] / ms["deepspeed_engine_only"]["median"], 3
+            ),
+        }
+    return {
+        "zero_stage": cfg.deepspeed.zero_stage,
+        "world_size": 1,
+        "batch_size": cfg.data.batch_size,
+        "trainable_params": sum(p.numel() for p in params),
+        "first_step_loss_sum": [first_ds, first_bare],
+        "threads": by_threads,
+    }
 
 
 def test_train_step_vs_bare_loop(record, make_trainer):
     # One torch thread: what every rank gets under torchrun (launch/train.sh), which sets OMP_NUM_THREADS=1.
-    runs = {"tiny_batch4": _compare(make_trainer(), [1]),
-            # A larger batch: DeepSpeed's per-step cost is mostly per parameter, so its share shrinks with compute.
-            "tiny_batch16": _compare(make_trainer("data.batch_size=16"), [1])}
+    runs = {
+        "tiny_batch4": _compare(make_trainer(), [1]),
+        # A larger batch: DeepSpeed's per-step cost is mostly per parameter, so its share shrinks with compute.
+        "tiny_batch16": _compare(make_trainer("data.batch_size=16"), [1]),
+    }
     main = runs["tiny_batch4"]["threads"]
-    results = {"model": "tiny (configs/model/tiny.yaml), experiment=debug, fp32", "prebuilt_batches": N_BATCHES,
-               "rounds": ROUNDS, "steps_per_round": PER_ROUND, "runs": runs,
-               "goal": {"target_ratio": 0.95,
-                        "ratio_min_batch4": min(v["throughput_ratio_ours_over_bare"] for v in main.values())}}
+    results = {
+        "model": "tiny (configs/model/tiny.yaml), experiment=debug, fp32",
+        "prebuilt_batches": N_BATCHES,
+        "rounds": ROUNDS,
+        "steps_per_round": PER_ROUND,
+        "runs": runs,
+        "goal": {
+            "target_ratio": 0.95,
+            "ratio_min_batch4": min(v["throughput_ratio_ours_over_bare"] for v in main.values()),
+        },
+    }
     results["goal"]["met"] = results["goal"]["ratio_min_batch4"] >= 0.95
-    line = "; ".join(f"{name} @{th}t: train_step {v['step_ms']['trainer_train_step']['median']:.1f} ms, engine "
-                     f"only {v['step_ms']['deepspeed_engine_only']['median']:.1f} ms, bare "
-                     f"{v['step_ms']['bare_pytorch']['median']:.1f} ms, ratio {v['throughput_ratio_ours_over_bare']}"
-                     for name, r in runs.items() for th, v in r["threads"].items())
+    line = "; ".join(
+        f"{name} @{th}t: train_step {v['step_ms']['trainer_train_step']['median']:.1f} ms, engine "
+        f"only {v['step_ms']['deepspeed_engine_only']['median']:.1f} ms, bare "
+        f"{v['step_ms']['bare_pytorch']['median']:.1f} ms, ratio {v['throughput_ratio_ours_over_bare']}"
+        for name, r in runs.items()
+        for th, v in r["threads"].items()
+    )
     record("train_step", results, line)
 
 
 def _run_zero_memory(world: int, out: Path) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
     env.setdefault("WANDB_MODE", "disabled")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(world),
-           str(Path(__file__).with_name("zero_memory.py")), "--out", str(out)]
-    subprocess.run(cmd, check=True, env=env, cwd=REPO, timeout=600, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(world),
+        str(Path(__file__).with_name("zero_memory.py")),
+        "--out",
+        str(out),
+    ]
+    subprocess.run(cmd, check=True, env=env, cwd=REPO, timeout=600, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(world)]
 
 
@@ -164,7 +206,8 @@ def test_zero_optimizer_memory(record, tmp_path):
         results["model"] = f"{ranks[0]['size']} (tests/bench/zero_memory.py)"
         results["world_sizes"][str(world)] = {
             stage: {k: [r["stages"][stage][k] for r in ranks] for k in ranks[0]["stages"][stage]}
-            for stage in ranks[0]["stages"]}
+            for stage in ranks[0]["stages"]
+        }
     one, two = results["world_sizes"]["1"], results["world_sizes"]["2"]
     for stage in ("1", "2", "3"):
         # Partitioning is visible: each of 2 ranks holds about half of what the single rank holds.
@@ -173,5 +216,6 @@ def test_zero_optimizer_memory(record, tmp_path):
     line = "; ".join(
         f"ZeRO-{s}: optimizer extra MiB/rank 1 rank {mib(one[s]['optimizer_extra_bytes'][0]):.1f}, 2 ranks "
         f"{mib(max(two[s]['optimizer_extra_bytes'])):.1f} (params held {mib(max(two[s]['param_bytes_held'])):.1f})"
-        for s in one)
+        for s in one
+    )
     record("zero_memory", results, f"{results['trainable_params']:,} trainable params; " + line)

@@ -38,8 +38,17 @@ VOCAB = 4096
 IDS = dict(audio_start_id=4000, audio_end_id=4001, audio_pad_id=4002, eod_id=4003)
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": {},
-    "small": dict(encoder_d_model=256, encoder_layers=4, encoder_heads=4, encoder_ffn_dim=1024, llm_hidden_size=256,
-                  llm_layers=4, llm_heads=4, llm_kv_heads=2, llm_intermediate_size=1024),
+    "small": dict(
+        encoder_d_model=256,
+        encoder_layers=4,
+        encoder_heads=4,
+        encoder_ffn_dim=1024,
+        llm_hidden_size=256,
+        llm_layers=4,
+        llm_heads=4,
+        llm_kv_heads=2,
+        llm_intermediate_size=1024,
+    ),
 }
 
 
@@ -57,9 +66,13 @@ def dummy_batch(batch: int = 2, seconds: float = 1.0, text: int = 24) -> dict[st
     input_ids = torch.tensor(rows)
     labels = input_ids.clone()
     labels[:, : len(span)] = -100
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels,
-            "audio_features": torch.randn(batch, 80, frames, generator=g),
-            "audio_lengths": torch.full((batch,), frames)}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "labels": labels,
+        "audio_features": torch.randn(batch, 80, frames, generator=g),
+        "audio_lengths": torch.full((batch,), frames),
+    }
 
 
 def _nbytes(t: torch.Tensor) -> int:
@@ -88,8 +101,13 @@ def optimizer_bytes(engine: Any, model: torch.nn.Module, stage: int) -> dict[str
         held = sum(_nbytes(p.ds_tensor) for p in model.parameters() if hasattr(p, "ds_tensor"))
     else:
         held = sum(_nbytes(p) for p in model.parameters())
-    return {"adam_state_bytes": state, "fp32_master_bytes": master, "master_is_the_param_storage": shared,
-            "optimizer_extra_bytes": state + (0 if shared else master), "param_bytes_held": held}
+    return {
+        "adam_state_bytes": state,
+        "fp32_master_bytes": master,
+        "master_is_the_param_storage": shared,
+        "optimizer_extra_bytes": state + (0 if shared else master),
+        "param_bytes_held": held,
+    }
 
 
 def main() -> None:
@@ -109,8 +127,10 @@ def main() -> None:
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         optimizer = build_optimizer(model, OptimConfig())
         engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer,
-            config=deepspeed_config(stage, micro_batch_size=2, grad_accum=1, world_size=world, grad_clip=1.0))
+            model=model,
+            optimizer=optimizer,
+            config=deepspeed_config(stage, micro_batch_size=2, grad_accum=1, world_size=world, grad_clip=1.0),
+        )
         batch = dummy_batch()
         out = engine(**batch, return_logits=False)
         engine.backward(out.loss_sum / out.n_tokens.clamp(min=1))

@@ -17,8 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 def test_make_demo_trains_and_beats_untrained(tmp_path):
     run = tmp_path / "demo"
     env = dict(os.environ, RUN=str(run), DATA=str(tmp_path / "data"))
-    subprocess.run(["make", "--no-print-directory", "demo", f"RUN={run}", f"DATA={tmp_path / 'data'}"],
-                   cwd=REPO, env=env, check=True, timeout=3000)
+    subprocess.run(
+        ["make", "--no-print-directory", "demo", f"RUN={run}", f"DATA={tmp_path / 'data'}"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=3000,
+    )
     metrics = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["loss"] < 0.5 * metrics[0]["loss"]
     report = json.loads(next(run.glob("checkpoints/step_*/eval_test/eval.json")).read_text())
@@ -26,4 +31,8 @@ def test_make_demo_trains_and_beats_untrained(tmp_path):
 
     for name, r in report["results"].items():
         key = r["headline"]
-        assert is_better(r[key], report["baseline"][name][key], r["higher_is_better"]), (name, r, report["baseline"][name])
+        assert is_better(r[key], report["baseline"][name][key], r["higher_is_better"]), (
+            name,
+            r,
+            report["baseline"][name],
+        )

@@ -40,8 +40,10 @@ def test_nonfinite_loss_skips_the_step_without_touching_weights(corpus, tmp_path
     from qwenaudio_train.trainer import Trainer
 
     run = tmp_path / "nan"
-    cfg = compose("pretrain", train_overrides(corpus, run, "trainer.inject_nan_at=[3]", "trainer.save_every=1",
-                                              "trainer.keep_last=10"))
+    cfg = compose(
+        "pretrain",
+        train_overrides(corpus, run, "trainer.inject_nan_at=[3]", "trainer.save_every=1", "trainer.keep_last=10"),
+    )
     Trainer(cfg).train()
     records = read_metrics(run)
     assert [r["nonfinite_steps"] for r in records] == [0, 0, 1, 1, 1, 1]
@@ -57,8 +59,12 @@ def test_nonfinite_losses_in_a_row_stop_without_saving(corpus, tmp_path):
     from qwenaudio_train.trainer import NonFiniteLossError, Trainer
 
     run = tmp_path / "nan_stop"
-    cfg = compose("pretrain", train_overrides(corpus, run, "trainer.inject_nan_at=[2,3]", "trainer.save_every=1",
-                                              "trainer.max_nonfinite_in_a_row=2"))
+    cfg = compose(
+        "pretrain",
+        train_overrides(
+            corpus, run, "trainer.inject_nan_at=[2,3]", "trainer.save_every=1", "trainer.max_nonfinite_in_a_row=2"
+        ),
+    )
     with pytest.raises(NonFiniteLossError, match="2 steps in a row"):
         Trainer(cfg).train()
     assert latest_checkpoint(run / "checkpoints").name == "step_00000002"  # step 3 was never saved
@@ -90,8 +96,9 @@ def test_kill_9_on_two_ranks_resumes_exactly(corpus, tmp_path, zero):
     ref = tmp_path / "ref"
     subprocess.run(launch + train_overrides(corpus, ref, *overrides), check=True, cwd=REPO, env=env, timeout=600)
     run = tmp_path / "killed"
-    proc = subprocess.Popen(launch + train_overrides(corpus, run, *overrides), cwd=REPO, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        launch + train_overrides(corpus, run, *overrides), cwd=REPO, env=env, start_new_session=True
+    )
     latest = run / "checkpoints" / "latest"
     _wait_for(lambda: latest.is_file() and latest.read_text() >= "step_00000004", proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks, wherever they are

@@ -36,10 +36,17 @@ def run_with_eval(corpus, tmp_path_factory) -> tuple[Path, Path]:
     from qwenaudio_train.trainer import Trainer
 
     run = tmp_path_factory.mktemp("nb_runs") / "debug"
-    Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.eval_every=3", "trainer.eval_samples=8",
-                                                "trainer.eval_max_new_tokens=4"))).train()
-    cfg = OmegaConf.merge(OmegaConf.load(REPO / "configs" / "eval.yaml"),
-                          {"checkpoint": str(run), "split": "test", "max_new_tokens": 8})
+    Trainer(
+        compose(
+            "pretrain",
+            train_overrides(
+                corpus, run, "trainer.eval_every=3", "trainer.eval_samples=8", "trainer.eval_max_new_tokens=4"
+            ),
+        )
+    ).train()
+    cfg = OmegaConf.merge(
+        OmegaConf.load(REPO / "configs" / "eval.yaml"), {"checkpoint": str(run), "split": "test", "max_new_tokens": 8}
+    )
     cfg.pop("hydra")
     run_eval(cfg)
     return run, run / "checkpoints" / "step_00000006" / "eval_test" / "eval.json"
@@ -49,12 +56,14 @@ def execute(name: str, cwd: Path, **env: str) -> nbformat.NotebookNode:
     """Run a notebook in a new kernel started from this interpreter (the kernel spec's ``python`` argv is
     replaced by ``sys.executable``); a cell error raises ``CellExecutionError`` naming the cell."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"), \
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"), (
         f"{name} is saved with outputs: clear them before committing"
+    )
     # One extra cell, not saved: which interpreter ran the kernel.
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print('KERNEL_PYTHON=' + sys.executable)"))
-    client = NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=60,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, startup_timeout=60, resources={"metadata": {"path": str(cwd)}}
+    )
     client.execute(env=subprocess_env(MPLBACKEND="module://matplotlib_inline.backend_inline", **env))
     assert nb.cells[-1].outputs[0]["text"].strip() == f"KERNEL_PYTHON={sys.executable}"
     nb.cells.pop()

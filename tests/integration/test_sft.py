@@ -34,10 +34,25 @@ def stage1(corpus, tmp_path_factory) -> Path:
 def _sft(corpus: Path, chat_data: Path, stage1: Path, run: Path, *extra: str):
     from qwenaudio_train.trainer import Trainer
 
-    cfg = compose("sft", [f"data.root={chat_data}", f"tokenizer={corpus / 'tokenizer'}", f"model.init_from={stage1}",
-                          f"run_dir={run}", "trainer.max_steps=12", "trainer.log_every=1", "trainer.save_every=12",
-                          "data.batch_size=4", "data.num_workers=0", "optim.lr=3e-3", "optim.warmup_steps=2",
-                          "logger.wandb_mode=disabled", "logger.progress=false", *extra])
+    cfg = compose(
+        "sft",
+        [
+            f"data.root={chat_data}",
+            f"tokenizer={corpus / 'tokenizer'}",
+            f"model.init_from={stage1}",
+            f"run_dir={run}",
+            "trainer.max_steps=12",
+            "trainer.log_every=1",
+            "trainer.save_every=12",
+            "data.batch_size=4",
+            "data.num_workers=0",
+            "optim.lr=3e-3",
+            "optim.warmup_steps=2",
+            "logger.wandb_mode=disabled",
+            "logger.progress=false",
+            *extra,
+        ],
+    )
     trainer = Trainer(cfg)
     trainer.train()
     return trainer, [r["loss"] for r in read_metrics(run)]
@@ -74,7 +89,9 @@ def test_lora_sft_saves_the_adapter_alone_and_evaluation_merges_it(corpus, chat_
         a = live(**inputs).logits
         b = model(**inputs).logits
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)  # merged weights = base + adapter
-    assert json.loads((run / "checkpoints" / "step_00000012" / "trainer_state.json").read_text())["config"]["lora"]["enabled"]
+    assert json.loads((run / "checkpoints" / "step_00000012" / "trainer_state.json").read_text())["config"]["lora"][
+        "enabled"
+    ]
 
 
 def test_base_model_plus_adapter_evaluates_like_the_trained_run(corpus, chat_data, stage1, tmp_path):
@@ -82,8 +99,9 @@ def test_base_model_plus_adapter_evaluates_like_the_trained_run(corpus, chat_dat
     from qwenaudio_train.evaluate import load_model_dir, load_trained
 
     run = tmp_path / "lora"
-    trainer, _ = _sft(corpus, chat_data, stage1, run, "lora.enabled=true", "lora.r=4", "trainer.max_steps=3",
-                      "trainer.save_every=3")
+    trainer, _ = _sft(
+        corpus, chat_data, stage1, run, "lora.enabled=true", "lora.r=4", "trainer.max_steps=3", "trainer.save_every=3"
+    )
     ckpt = run / "checkpoints" / "step_00000003"
     with_adapter, _ = load_model_dir(stage1, str(ckpt / "adapter"))
     merged, _, _ = load_trained(ckpt)

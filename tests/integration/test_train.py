@@ -15,8 +15,14 @@ from tests.integration.conftest import rollback, train_overrides
 REPO = Path(__file__).resolve().parents[2]
 
 # Losses of the 6-step debug run on the tiny corpus (1 rank, ZeRO-2, fp32), measured on a 2-core CPU.
-PINNED_LOSSES = [8.245650192786908, 8.243884705660635, 8.230995053150615, 8.149540088794849,
-                 8.106827369103065, 7.993603013966181]
+PINNED_LOSSES = [
+    8.245650192786908,
+    8.243884705660635,
+    8.230995053150615,
+    8.149540088794849,
+    8.106827369103065,
+    7.993603013966181,
+]
 
 
 def _train(overrides: list[str]) -> list[float]:
@@ -55,8 +61,9 @@ def test_resume_from_mid_run_checkpoint_equals_uninterrupted(trained_run, tmp_pa
     shutil.copytree(trained_run, run)
     rollback(run, 3)
     cfg_run = json.loads((run / "checkpoints" / "step_00000003" / "trainer_state.json").read_text())["config"]
-    losses = _train([f"data.root={cfg_run['data']['root']}", "experiment=debug", f"run_dir={run}",
-                     "trainer.keep_last=5"])
+    losses = _train(
+        [f"data.root={cfg_run['data']['root']}", "experiment=debug", f"run_dir={run}", "trainer.keep_last=5"]
+    )
     assert losses == full  # steps 1-3 kept from before the "crash", 4-6 recomputed after resume: bit-exact
 
 
@@ -65,16 +72,17 @@ def test_eval_on_trained_checkpoint(trained_run, tmp_path):
 
     from qwenaudio_train.evaluate import run as run_eval
 
-    cfg = OmegaConf.merge(OmegaConf.load(REPO / "configs" / "eval.yaml"),
-                          {"checkpoint": str(trained_run), "split": "test", "out_dir": str(tmp_path / "eval"),
-                           "max_new_tokens": 24})
+    cfg = OmegaConf.merge(
+        OmegaConf.load(REPO / "configs" / "eval.yaml"),
+        {"checkpoint": str(trained_run), "split": "test", "out_dir": str(tmp_path / "eval"), "max_new_tokens": 24},
+    )
     cfg.pop("hydra")
     out = run_eval(cfg)
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
     groups = set(report["results"])
     assert {"lid", "sec", "mna"} <= groups and any(g.startswith("asr/") for g in groups)
     assert any(g.startswith("srwt/") for g in groups)
-    for name, r in report["results"].items():
+    for r in report["results"].values():
         assert r["n"] > 0 and r["headline"] in r
     assert set(report["baseline"]) == groups
     assert len(report["predictions"]) == sum(r["n"] for r in report["results"].values())
@@ -84,8 +92,16 @@ def test_eval_on_trained_checkpoint(trained_run, tmp_path):
 
 def test_periodic_eval_is_logged_with_the_training_metrics(corpus, tmp_path):
     run = tmp_path / "with_eval"
-    _train(train_overrides(corpus, run, "trainer.max_steps=4", "trainer.eval_every=2", "trainer.eval_samples=10",
-                           "trainer.eval_max_new_tokens=8"))
+    _train(
+        train_overrides(
+            corpus,
+            run,
+            "trainer.max_steps=4",
+            "trainer.eval_every=2",
+            "trainer.eval_samples=10",
+            "trainer.eval_max_new_tokens=8",
+        )
+    )
     evals = read_metrics(run, kind="eval")
     assert [r["step"] for r in evals] == [2, 4]
     keys = {k for r in evals for k in r if k.startswith("eval/")}
@@ -118,9 +134,10 @@ def test_eval_of_an_exported_model_on_a_release_eval_jsonl(trained_run, tmp_path
     assert lines
     jsonl = data / "librispeech_eval.jsonl"
     jsonl.write_text("".join(json.dumps(ln) + "\n" for ln in lines))
-    cfg = OmegaConf.merge(OmegaConf.load(REPO / "configs" / "eval.yaml"),
-                          {"checkpoint": str(exported), "split": str(jsonl), "out_dir": str(tmp_path / "eval"),
-                           "max_new_tokens": 16})
+    cfg = OmegaConf.merge(
+        OmegaConf.load(REPO / "configs" / "eval.yaml"),
+        {"checkpoint": str(exported), "split": str(jsonl), "out_dir": str(tmp_path / "eval"), "max_new_tokens": 16},
+    )
     cfg.pop("hydra")
     run_eval(cfg)
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
@@ -136,9 +153,18 @@ def test_a_new_run_starts_from_an_exported_model(trained_run, tmp_path):
     from qwenaudio_train.export import export
 
     exported = export(trained_run, tmp_path / "exported")
-    losses = _train(train_overrides(Path(json.loads(
-        (trained_run / "checkpoints" / "step_00000006" / "trainer_state.json").read_text())["config"]["data"]["root"]),
-        tmp_path / "stage2", f"model.init_from={exported}", "trainer.max_steps=2"))
+    losses = _train(
+        train_overrides(
+            Path(
+                json.loads((trained_run / "checkpoints" / "step_00000006" / "trainer_state.json").read_text())[
+                    "config"
+                ]["data"]["root"]
+            ),
+            tmp_path / "stage2",
+            f"model.init_from={exported}",
+            "trainer.max_steps=2",
+        )
+    )
     assert losses[0] < PINNED_LOSSES[0] - 0.1  # starts where the exported run ended, not from scratch
 
 
@@ -151,9 +177,26 @@ def test_eval_sharded_over_two_ranks_equals_one_rank(trained_run, tmp_path):
     outs = {}
     for nproc in (1, 2):
         out = tmp_path / f"eval{nproc}"
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-                        "-m", "qwenaudio_train.evaluate", f"checkpoint={trained_run}", f"out_dir={out}",
-                        "max_new_tokens=8", "baseline=none"], check=True, cwd=REPO, env=subprocess_env(), timeout=600)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                str(nproc),
+                "-m",
+                "qwenaudio_train.evaluate",
+                f"checkpoint={trained_run}",
+                f"out_dir={out}",
+                "max_new_tokens=8",
+                "baseline=none",
+            ],
+            check=True,
+            cwd=REPO,
+            env=subprocess_env(),
+            timeout=600,
+        )
         report = json.loads((out / "eval.json").read_text())
         outs[nproc] = {p["key"]: p["prediction"] for p in report["predictions"]}
     assert outs[1] == outs[2] and len(outs[1]) > 0  # every sample once, same predictions

@@ -25,21 +25,31 @@ JAR_TOKENS = [
     ("A dog barks while cars pass by.", "a dog barks while cars pass by ."),
     ("The dog's bark, the cats' meows.", "the dog 's bark , the cats ' meows ."),
     ("Don't you think it can't be? I cannot say...", "do n't you think it ca n't be ? i can not say ..."),
-    ("A man (in a hat) speaks -- loudly; birds chirp: tweet!",
-     "a man -lrb- in a hat -rrb- speaks -- loudly ; birds chirp : tweet !"),
-    ("black-and-white TV at 3:30 p.m. costs $1,000.50 and/or more",
-     "black-and-white tv at 3:30 p.m. costs $ 1,000.50 and/or more"),
-    ("Rock 'n' roll is gonna be great, isn't it? 'Tis so.",
-     "rock 'n' roll is gon na be great , is n't it ? 't is so ."),
+    (
+        "A man (in a hat) speaks -- loudly; birds chirp: tweet!",
+        "a man -lrb- in a hat -rrb- speaks -- loudly ; birds chirp : tweet !",
+    ),
+    (
+        "black-and-white TV at 3:30 p.m. costs $1,000.50 and/or more",
+        "black-and-white tv at 3:30 p.m. costs $ 1,000.50 and/or more",
+    ),
+    (
+        "Rock 'n' roll is gonna be great, isn't it? 'Tis so.",
+        "rock 'n' roll is gon na be great , is n't it ? 't is so .",
+    ),
     ('A man says "hello, how are you?" to a woman.', "a man says `` hello , how are you ? '' to a woman ."),
     ("“Quoted” ‘single’ text — em dash – en dash… café", "`` quoted '' ` single ' text -- em dash -- en dash ... café"),
-    ("Mr. Smith and Dr. Jones, etc. at the U.S. border vs. them",
-     "mr. smith and dr. jones , etc. at the u.s. border vs. them"),
+    (
+        "Mr. Smith and Dr. Jones, etc. at the U.S. border vs. them",
+        "mr. smith and dr. jones , etc. at the u.s. border vs. them",
+    ),
     ("no. 5 is approx. 10 min. later", "no. 5 is approx . 10 min . later"),
     ("wind blows!? yes?! no... ok.. fine.....", "wind blows !? yes ?! no ... ok . . fine ..."),
     ("kids' toys and o'clock, y'all, ma'am", "kids ' toys and o'clock , y' all , ma'am"),
-    ("12.5% of people; #1 hit @home; 3.5mm jack; 1990s music; 7.1-channel",
-     "12.5 % of people ; # 1 hit @home ; 3.5 mm jack ; 1990s music ; 7.1-channel"),
+    (
+        "12.5% of people; #1 hit @home; 3.5mm jack; 1990s music; 7.1-channel",
+        "12.5 % of people ; # 1 hit @home ; 3.5 mm jack ; 1990s music ; 7.1-channel",
+    ),
     ("the end.)", "the end . -rrb-"),
 ]
 
@@ -50,7 +60,7 @@ def test_ptb_tokens_match_the_jar(line: str, jar: str) -> None:
 
 
 def test_ptb_tokenize_drops_cocos_punctuation_but_not_brackets() -> None:
-    assert ptb_tokenize("A man (in a hat) says: \"Hi!\" -- twice...") == "a man -lrb- in a hat -rrb- says hi twice"
+    assert ptb_tokenize('A man (in a hat) says: "Hi!" -- twice...') == "a man -lrb- in a hat -rrb- says hi twice"
     assert ptb_tokenize("It's a dog's life.\nReally!") == "it 's a dog 's life really"
     assert ptb_tokenize("") == ""
     assert ptb_tokens("A B", lowercase=False) == ["A", "B"]
@@ -104,14 +114,21 @@ def test_cider_d_properties() -> None:
 
 
 CORPUS_REFS = [
-    ["A dog barks while cars pass by.", "A dog is barking and vehicles drive past.",
-     "Cars pass as a dog barks loudly."],
+    [
+        "A dog barks while cars pass by.",
+        "A dog is barking and vehicles drive past.",
+        "Cars pass as a dog barks loudly.",
+    ],
     ["Rain falls on a tin roof.", "Heavy rain is falling onto a metal roof.", "It's raining hard on the roof."],
     ["A man speaks while birds chirp.", "Birds are chirping and a man is talking."],
     ["Someone types on a keyboard.", "A person is typing on a computer keyboard."],
 ]
-CORPUS_CANDS = ["a dog barks as cars pass by", "Rain is falling on a roof.", "a woman sings",
-                "Someone is typing on a keyboard!<|endoftext|>"]
+CORPUS_CANDS = [
+    "a dog barks as cars pass by",
+    "Rain is falling on a roof.",
+    "a woman sings",
+    "Someone is typing on a keyboard!<|endoftext|>",
+]
 # pycocoevalcap 1.2: PTBTokenizer (its jar) + Cider on CORPUS_CANDS (without <|endoftext|>) / CORPUS_REFS.
 PYCOCOEVALCAP_CIDER = 2.1483312702204693
 PYCOCOEVALCAP_PER_SAMPLE = [3.1823020784283536, 1.766969675912333, 0.0, 3.6440533265411905]
@@ -183,16 +200,19 @@ def test_spice_without_installation_is_nan_with_a_note(tmp_path: Path, monkeypat
 def test_spice_runner_file_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The stand-in scores each caption by the fraction of its words found in a reference, in SPICE's output
     # format, and records its arguments: the scorer must pass tokenised captions and read the scores back.
-    _fake_java(tmp_path / "bin", (
-        "import json, sys\n"
-        "args = sys.argv[1:]\n"
-        "items = json.load(open(args[3]))\n"
-        "json.dump(args, open(args[3] + '.args', 'w'))\n"
-        "out = [{'image_id': it['image_id'], 'scores': {'All': {'f': "
-        "sum(w in ' '.join(it['refs']).split() for w in it['test'].split()) / max(1, len(it['test'].split()))}}}"
-        " for it in items]\n"
-        "json.dump(out, open(args[args.index('-out') + 1], 'w'))\n"
-    ))
+    _fake_java(
+        tmp_path / "bin",
+        (
+            "import json, sys\n"
+            "args = sys.argv[1:]\n"
+            "items = json.load(open(args[3]))\n"
+            "json.dump(args, open(args[3] + '.args', 'w'))\n"
+            "out = [{'image_id': it['image_id'], 'scores': {'All': {'f': "
+            "sum(w in ' '.join(it['refs']).split() for w in it['test'].split()) / max(1, len(it['test'].split()))}}}"
+            " for it in items]\n"
+            "json.dump(out, open(args[args.index('-out') + 1], 'w'))\n"
+        ),
+    )
     monkeypatch.setenv("PATH", str(tmp_path / "bin") + os.pathsep + os.environ.get("PATH", ""))
     jar = _spice_dir(tmp_path / "spice", with_corenlp=True)
     assert find_spice(jar) == (jar, "")
@@ -207,17 +227,21 @@ def test_spice_runner_file_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_spice_input_is_tokenised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_java(tmp_path / "bin", (
-        "import json, shutil, sys\n"
-        "args = sys.argv[1:]\n"
-        f"shutil.copy(args[3], {str(tmp_path / 'seen.json')!r})\n"
-        "items = json.load(open(args[3]))\n"
-        "json.dump([{'image_id': it['image_id'], 'scores': {'All': {'f': 'NaN'}}} for it in items],"
-        " open(args[args.index('-out') + 1], 'w'))\n"
-    ))
+    _fake_java(
+        tmp_path / "bin",
+        (
+            "import json, shutil, sys\n"
+            "args = sys.argv[1:]\n"
+            f"shutil.copy(args[3], {str(tmp_path / 'seen.json')!r})\n"
+            "items = json.load(open(args[3]))\n"
+            "json.dump([{'image_id': it['image_id'], 'scores': {'All': {'f': 'NaN'}}} for it in items],"
+            " open(args[args.index('-out') + 1], 'w'))\n"
+        ),
+    )
     monkeypatch.setenv("PATH", str(tmp_path / "bin") + os.pathsep + os.environ.get("PATH", ""))
     jar = _spice_dir(tmp_path / "spice", with_corenlp=True)
     out = caption_score(["It's a Dog."], [["A dog, barking!"]], spice_jar=str(jar))
     assert json.loads((tmp_path / "seen.json").read_text()) == [
-        {"image_id": 0, "test": "it 's a dog", "refs": ["a dog barking"]}]
+        {"image_id": 0, "test": "it 's a dog", "refs": ["a dog barking"]}
+    ]
     assert math.isnan(out["spice"])  # SPICE's "NaN" scores become nan, as pycocoevalcap's float_convert

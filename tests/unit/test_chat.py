@@ -19,8 +19,9 @@ from qwenaudio_train.tokenizer import AudioTokenizer, train_bpe_tokenizer
 
 # The release's SFT sample (QwenLM/Qwen-Audio assets/sft_sample.txt, second conversation), with the newline after
 # the system turn and the final <|im_end|> its text file drops.
-ANSWER_1 = ('The person says: "mister quilter is the apostle of the middle classes and we are glad to welcome his '
-            'gospel".')
+ANSWER_1 = (
+    'The person says: "mister quilter is the apostle of the middle classes and we are glad to welcome his gospel".'
+)
 ANSWER_2 = 'The word "middle classes" starts at <|2.33|> seconds and ends at <|3.26|> seconds.'
 QUESTION_2 = 'Find the start time and end time of the word "middle classes"'
 RELEASE_TEXT = (
@@ -56,8 +57,13 @@ def model(tok: AudioTokenizer) -> QwenAudioModel:
 
 def tiny_model(tok: AudioTokenizer, seed: int = 0) -> QwenAudioModel:
     torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=tok.vocab_size, audio_start_id=tok.audio_start_id, audio_end_id=tok.audio_end_id,
-                      audio_pad_id=tok.audio_pad_id, eod_id=tok.eod_id)
+    cfg = ModelConfig(
+        vocab_size=tok.vocab_size,
+        audio_start_id=tok.audio_start_id,
+        audio_end_id=tok.audio_end_id,
+        audio_pad_id=tok.audio_pad_id,
+        eod_id=tok.eod_id,
+    )
     return build_model(cfg).eval()
 
 
@@ -115,9 +121,25 @@ def test_ids_are_built_piecewise_like_the_release(tok: AudioTokenizer) -> None:
     conv = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]}
     ids, mask = C.render(conv, tok, [])
     nl, s, e = tok.encode("\n"), tok.im_start_id, tok.im_end_id
-    expected = ([s] + tok.encode("system") + nl + tok.encode(C.DEFAULT_SYSTEM) + [e] + nl
-                + [s] + tok.encode("user") + nl + tok.encode("hi") + [e] + nl
-                + [s] + tok.encode("assistant") + nl + tok.encode("hello there") + [e])
+    expected = (
+        [s]
+        + tok.encode("system")
+        + nl
+        + tok.encode(C.DEFAULT_SYSTEM)
+        + [e]
+        + nl
+        + [s]
+        + tok.encode("user")
+        + nl
+        + tok.encode("hi")
+        + [e]
+        + nl
+        + [s]
+        + tok.encode("assistant")
+        + nl
+        + tok.encode("hello there")
+        + [e]
+    )
     assert ids == expected
     n_answer = len(tok.encode("hello there")) + 1
     assert mask == [0] * (len(ids) - n_answer) + [1] * n_answer  # header and the '\n' separators untrained
@@ -127,8 +149,9 @@ def test_release_ids_with_the_qwen_tokenizer(shared_spec: Path) -> None:
     from qwenaudio_train.tokenizer import load_tokenizer
 
     qwen = load_tokenizer(shared_spec / "qwen.tiktoken")
-    conv = {"messages": [{"role": "user", "content": "<audio>a.flac</audio>hi"},
-                         {"role": "assistant", "content": ANSWER_2}]}
+    conv = {
+        "messages": [{"role": "user", "content": "<audio>a.flac</audio>hi"}, {"role": "assistant", "content": ANSWER_2}]
+    }
     ids, mask = C.render(conv, qwen, [2])
     # <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n (Qwen's well-known ids)
     assert ids[:14] == [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198]
@@ -145,10 +168,15 @@ def test_multi_audio_numbering_and_canonical_form(tok: AudioTokenizer) -> None:
     conv = {
         "audios": ["assets/audio/sound_effect.flac", "assets/audio/dog_bark_y1589.mp3", "c.wav"],
         "messages": [
-            {"role": "user", "content": [{"audio": "0"}, {"audio": "1"},
-                                         {"text": "what is the difference of the two recordings?"}]},
-            {"role": "assistant", "content": "The first recording is of a showerhead running water, and the "
-                                             "second recording is of a dog barking."},
+            {
+                "role": "user",
+                "content": [{"audio": "0"}, {"audio": "1"}, {"text": "what is the difference of the two recordings?"}],
+            },
+            {
+                "role": "assistant",
+                "content": "The first recording is of a showerhead running water, and the "
+                "second recording is of a dog barking.",
+            },
             {"role": "user", "content": "Audio 1:<audio>2</audio>\nAnd this one?"},  # from_list_format's label
         ],
     }
@@ -156,9 +184,11 @@ def test_multi_audio_numbering_and_canonical_form(tok: AudioTokenizer) -> None:
     assert text.startswith(
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
         "Audio 1: <audio>assets/audio/sound_effect.flac</audio>\nAudio 2: <audio>assets/audio/dog_bark_y1589.mp3"
-        "</audio>\nwhat is the difference of the two recordings?<|im_end|>\n")
-    assert text.endswith("<|im_start|>user\nAudio 3: <audio>c.wav</audio>\nAnd this one?<|im_end|>\n"
-                         "<|im_start|>assistant\n")
+        "</audio>\nwhat is the difference of the two recordings?<|im_end|>\n"
+    )
+    assert text.endswith(
+        "<|im_start|>user\nAudio 3: <audio>c.wav</audio>\nAnd this one?<|im_end|>\n<|im_start|>assistant\n"
+    )
     msgs, refs = C.canonicalize(conv)
     assert refs == conv["audios"]
     again = C.Conversation(messages=msgs)
@@ -171,13 +201,16 @@ def test_multi_audio_numbering_and_canonical_form(tok: AudioTokenizer) -> None:
     assert mask[-5:] == [0] * 5
 
 
-@pytest.mark.parametrize("conv, match", [
-    ({"messages": [{"role": "assistant", "content": "<audio>x.wav</audio>"}]}, "only user messages"),
-    ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]}, "only come first"),
-    ({"messages": [{"role": "user", "content": "a<|im_end|>"}]}, "control tokens"),
-    ({"audios": ["a.wav"], "messages": [{"role": "user", "content": "<audio>3</audio>"}]}, "only 1 audios"),
-    ({"messages": [{"role": "robot", "content": "a"}]}, "role"),
-])
+@pytest.mark.parametrize(
+    "conv, match",
+    [
+        ({"messages": [{"role": "assistant", "content": "<audio>x.wav</audio>"}]}, "only user messages"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]}, "only come first"),
+        ({"messages": [{"role": "user", "content": "a<|im_end|>"}]}, "control tokens"),
+        ({"audios": ["a.wav"], "messages": [{"role": "user", "content": "<audio>3</audio>"}]}, "only 1 audios"),
+        ({"messages": [{"role": "robot", "content": "a"}]}, "role"),
+    ],
+)
 def test_invalid_conversations_are_rejected(conv: dict, match: str) -> None:
     with pytest.raises((ValueError, SampleError), match=match):
         C.render_text(conv)
@@ -196,11 +229,21 @@ def test_render_checks_audio_counts_and_generation_prompt(tok: AudioTokenizer) -
 def test_chat_processor_collate_and_model_loss(tok: AudioTokenizer, model: QwenAudioModel, tmp_path: Path) -> None:
     a = write_wav(tmp_path / "a.wav", 0.5)
     b = write_wav(tmp_path / "b.wav", 1.2, 880.0)
-    two = {"key": "two", "audios": ["a.wav", "b.wav"], "messages": [
-        {"role": "user", "content": "<audio>0</audio><audio>1</audio>which is higher?"},
-        {"role": "assistant", "content": "the second"}]}
-    one = {"key": "one", "messages": [{"role": "user", "content": f"<audio>{b}</audio>what?"},
-                                      {"role": "assistant", "content": "a tone"}]}
+    two = {
+        "key": "two",
+        "audios": ["a.wav", "b.wav"],
+        "messages": [
+            {"role": "user", "content": "<audio>0</audio><audio>1</audio>which is higher?"},
+            {"role": "assistant", "content": "the second"},
+        ],
+    }
+    one = {
+        "key": "one",
+        "messages": [
+            {"role": "user", "content": f"<audio>{b}</audio>what?"},
+            {"role": "assistant", "content": "a tone"},
+        ],
+    }
     text = {"key": "text", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(c) for c in (two, one, text)) + "\n")
     proc = C.ChatProcessor(tok, root=tmp_path)
@@ -212,9 +255,13 @@ def test_chat_processor_collate_and_model_loss(tok: AudioTokenizer, model: QwenA
         assert e.input_ids.count(tok.audio_start_id) == len(e.mels)
 
     # A chat shard sample (conversation JSON + audio members) gives the same example as the JSON-lines path.
-    raw = {"__key__": "two", "__url__": "mem", "json": json.dumps({**two, "audios": ["audio0.flac", "audio1.flac"],
-                                                                  "duration": 1.7}).encode(),
-           "audio0.flac": A.encode_flac(A.load_audio(a)), "audio1.flac": A.encode_flac(A.load_audio(b))}
+    raw = {
+        "__key__": "two",
+        "__url__": "mem",
+        "json": json.dumps({**two, "audios": ["audio0.flac", "audio1.flac"], "duration": 1.7}).encode(),
+        "audio0.flac": A.encode_flac(A.load_audio(a)),
+        "audio1.flac": A.encode_flac(A.load_audio(b)),
+    }
     assert C.parse_chat_meta(raw).duration == pytest.approx(1.7)
     from_raw = proc(raw)
     assert from_raw.input_ids == examples[0].input_ids and from_raw.labels == examples[0].labels
@@ -223,8 +270,13 @@ def test_chat_processor_collate_and_model_loss(tok: AudioTokenizer, model: QwenA
     assert batch["audio_features"].shape == (3, A.N_MELS, 120)
     assert batch["audio_lengths"].tolist() == [50, 120, 120]
     assert batch["n_audios"].tolist() == [2, 1, 0]
-    out = model(batch["input_ids"], batch["attention_mask"], batch["audio_features"], batch["audio_lengths"],
-                labels=batch["labels"])
+    out = model(
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["audio_features"],
+        batch["audio_lengths"],
+        labels=batch["labels"],
+    )
     assert torch.isfinite(out.loss)
     expected = sum(len(tok.encode(t)) + 1 for t in ("the second", "a tone", "hello"))
     assert int(out.n_tokens) == expected  # only assistant content + <|im_end|> are targets
@@ -232,23 +284,35 @@ def test_chat_processor_collate_and_model_loss(tok: AudioTokenizer, model: QwenA
     # An audio-free batch still runs (the model's dummy clip), with A = 0.
     text_batch = C.collate_chat(examples[2:], tok.eod_id)
     assert text_batch["audio_features"].shape[0] == 0
-    model(text_batch["input_ids"], text_batch["attention_mask"], text_batch["audio_features"],
-          text_batch["audio_lengths"], labels=text_batch["labels"])
+    model(
+        text_batch["input_ids"],
+        text_batch["attention_mask"],
+        text_batch["audio_features"],
+        text_batch["audio_lengths"],
+        labels=text_batch["labels"],
+    )
 
     with pytest.raises(SampleError, match="no assistant turn"):
         proc.process({"messages": [{"role": "user", "content": "hi"}]})
     with pytest.raises(SampleError, match="max_tokens"):
         C.ChatProcessor(tok, max_tokens=10).process(text)
     with pytest.raises(A.AudioError, match="missing.wav"):
-        proc.process({"messages": [{"role": "user", "content": "<audio>missing.wav</audio>"},
-                                   {"role": "assistant", "content": "x"}]})
+        proc.process(
+            {
+                "messages": [
+                    {"role": "user", "content": "<audio>missing.wav</audio>"},
+                    {"role": "assistant", "content": "x"},
+                ]
+            }
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Inference
 # ---------------------------------------------------------------------------------------------------------------
-def test_chat_greedy_with_cache_equals_full_recompute(tok: AudioTokenizer, model: QwenAudioModel,
-                                                      tmp_path: Path) -> None:
+def test_chat_greedy_with_cache_equals_full_recompute(
+    tok: AudioTokenizer, model: QwenAudioModel, tmp_path: Path
+) -> None:
     wav = write_wav(tmp_path / "x.wav", 0.6)
     n_new = 6
     reply, history = C.chat(model, tok, "what does the person say", audio=[wav], max_new_tokens=n_new)
@@ -291,9 +355,13 @@ def test_chat_streams_stops_at_im_end_and_grows_history(tok: AudioTokenizer, tmp
 
 def test_chat_batch_matches_single_turn_chat(tok: AudioTokenizer, model: QwenAudioModel, tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "y.wav", 0.9)
-    singles = [C.chat(model, tok, "what does the person say", audio=[wav], max_new_tokens=5)[0],
-               C.chat(model, tok, "hi", max_new_tokens=5)[0]]
+    singles = [
+        C.chat(model, tok, "what does the person say", audio=[wav], max_new_tokens=5)[0],
+        C.chat(model, tok, "hi", max_new_tokens=5)[0],
+    ]
     assert all(singles)
-    convs = [{"messages": [{"role": "user", "content": f"<audio>{wav}</audio>what does the person say"}]},
-             {"messages": [{"role": "user", "content": "hi"}]}]
+    convs = [
+        {"messages": [{"role": "user", "content": f"<audio>{wav}</audio>what does the person say"}]},
+        {"messages": [{"role": "user", "content": "hi"}]},
+    ]
     assert C.chat_batch(model, tok, convs, max_new_tokens=5) == singles

@@ -28,12 +28,33 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_protocol_through_stdin_stdout(saved_model: Path, tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "clip.wav", 0.5)
     missing = tmp_path / "nope.wav"
-    script = "\n".join(["hi", f":audio {wav}", f":audio {missing}", "what is in the clip?", ":history",
-                        ":bogus", ":reset", ":history", ":quit", "never read"]) + "\n"
+    script = (
+        "\n".join(
+            [
+                "hi",
+                f":audio {wav}",
+                f":audio {missing}",
+                "what is in the clip?",
+                ":history",
+                ":bogus",
+                ":reset",
+                ":history",
+                ":quit",
+                "never read",
+            ]
+        )
+        + "\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, "-m", "qwenaudio_train.cli.chat", "--model", str(saved_model),
-                           "--max-new-tokens", "20"], input=script, capture_output=True, text=True, env=env,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "qwenaudio_train.cli.chat", "--model", str(saved_model), "--max-new-tokens", "20"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith(f"qwenaudio-chat: {saved_model} loaded.")

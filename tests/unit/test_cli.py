@@ -44,8 +44,10 @@ def test_tasks_command_lists_the_registry(capsys):
     assert "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>" in out
 
 
-@pytest.mark.parametrize("module", ["qwenaudio_train.cli.data", "qwenaudio_train.export", "qwenaudio_train.cli.chat",
-                                    "qwenaudio_train.interop"])
+@pytest.mark.parametrize(
+    "module",
+    ["qwenaudio_train.cli.data", "qwenaudio_train.export", "qwenaudio_train.cli.chat", "qwenaudio_train.interop"],
+)
 def test_argparse_clis_have_help(module, capsys):
     import importlib
 
@@ -55,14 +57,24 @@ def test_argparse_clis_have_help(module, capsys):
     assert "usage:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("module,expect", [("qwenaudio_train.pretrain", "experiment=qwen_audio_pretrain"),
-                                           ("qwenaudio_train.sft", "model.init_from"),
-                                           ("qwenaudio_train.evaluate", "checkpoint=<run dir")])
+@pytest.mark.parametrize(
+    "module,expect",
+    [
+        ("qwenaudio_train.pretrain", "experiment=qwen_audio_pretrain"),
+        ("qwenaudio_train.sft", "model.init_from"),
+        ("qwenaudio_train.evaluate", "checkpoint=<run dir"),
+    ],
+)
 def test_hydra_entry_points_have_help(module, expect):
     import subprocess
     import sys
     from pathlib import Path
 
-    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
-                       cwd=Path(__file__).resolve().parents[2])
+    r = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert r.returncode == 0 and expect in r.stdout and "== Config groups ==" in r.stdout

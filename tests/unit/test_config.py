@@ -76,20 +76,38 @@ def test_unknown_override_fails_in_hydra_with_its_name():
 
 def test_entry_point_reports_config_errors_before_starting(tmp_path):
     env = dict(os.environ, HYDRA_FULL_ERROR="0")
-    r = subprocess.run([sys.executable, "-m", "qwenaudio_train.pretrain", "logger.wandb_mode=cloud",
-                        f"run_dir={tmp_path}/run"], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "qwenaudio_train.pretrain", "logger.wandb_mode=cloud", f"run_dir={tmp_path}/run"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert "logger.wandb_mode='cloud'" in r.stderr and "choose one of" in r.stderr
 
 
 def test_launch_script_fixes_one_run_dir_for_all_ranks(tmp_path):
     env = dict(os.environ, NPROC="4", DRY_RUN="1", PYTHON=sys.executable)
-    r = subprocess.run(["bash", str(REPO / "launch" / "train.sh"), "experiment=debug"], capture_output=True,
-                       text=True, cwd=tmp_path, env=env, timeout=30)
+    r = subprocess.run(
+        ["bash", str(REPO / "launch" / "train.sh"), "experiment=debug"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=30,
+    )
     assert r.returncode == 0, r.stderr
     cmd = r.stdout.strip().splitlines()[-1]
     assert "--nproc_per_node 4" in cmd and "-m qwenaudio_train.pretrain" in cmd
     assert "run_dir=runs/debug-" in cmd  # chosen once by the script, passed to every rank
-    r2 = subprocess.run(["bash", str(REPO / "launch" / "train.sh"), "run_dir=runs/x"], capture_output=True,
-                        text=True, cwd=tmp_path, env=env, timeout=30)
+    r2 = subprocess.run(
+        ["bash", str(REPO / "launch" / "train.sh"), "run_dir=runs/x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=30,
+    )
     assert r2.stdout.strip().splitlines()[-1].count("run_dir=") == 1

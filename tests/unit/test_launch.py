@@ -22,22 +22,34 @@ from pathlib import Path
 import pytest
 
 from qwenaudio_train.config import CONFIG_DIR
+from qwenaudio_train.pretrain import strip_local_rank
 
 # Process-group variables an in-process training test of this session may have set: a launcher must not see them.
 _PG_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-from qwenaudio_train.pretrain import strip_local_rank
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch"
-SCRIPTS = ["train.sh", "multinode.sh", "deepspeed.sh", "slurm/train_single_node.sbatch",
-           "slurm/train_multi_node.sbatch"]
+SCRIPTS = [
+    "train.sh",
+    "multinode.sh",
+    "deepspeed.sh",
+    "slurm/train_single_node.sbatch",
+    "slurm/train_multi_node.sbatch",
+]
 SBATCH = ["slurm/train_single_node.sbatch", "slurm/train_multi_node.sbatch"]
 
 
-def _run(script: str, args: list[str], env: dict[str, str], cwd: Path,
-         timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(LAUNCH / script), *args], capture_output=True, text=True, cwd=cwd,
-                          env={**{k: v for k, v in os.environ.items() if k not in _PG_VARS}, **env}, timeout=timeout)
+def _run(
+    script: str, args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(LAUNCH / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**{k: v for k, v in os.environ.items() if k not in _PG_VARS}, **env},
+        timeout=timeout,
+    )
 
 
 def _last_command(r: subprocess.CompletedProcess) -> list[str]:
@@ -51,7 +63,7 @@ def _torchrun_args(cmd: list[str]):
 
     i = cmd.index("torch.distributed.run")
     assert cmd[i - 1] == "-m"
-    return get_args_parser().parse_args(cmd[i + 1:])
+    return get_args_parser().parse_args(cmd[i + 1 :])
 
 
 def _free_port() -> int:
@@ -71,8 +83,14 @@ def test_script_is_valid_bash_without_python_logic(script):
 
 
 # -- multinode.sh ----------------------------------------------------------------------------------------------
-MULTI_ENV = {"NNODES": "2", "NPROC": "4", "MASTER_ADDR": "node-a", "MASTER_PORT": "29600", "DRY_RUN": "1",
-             "PYTHON": sys.executable}
+MULTI_ENV = {
+    "NNODES": "2",
+    "NPROC": "4",
+    "MASTER_ADDR": "node-a",
+    "MASTER_PORT": "29600",
+    "DRY_RUN": "1",
+    "PYTHON": sys.executable,
+}
 
 
 def test_multinode_renders_the_same_rendezvous_command_on_every_node(tmp_path):
@@ -90,19 +108,23 @@ def test_multinode_renders_the_same_rendezvous_command_on_every_node(tmp_path):
 
 
 def test_multinode_takes_run_dir_from_the_overrides(tmp_path):
-    cmd = _last_command(_run("multinode.sh", ["run_dir=runs/exp2", "deepspeed=zero3"],
-                             {**MULTI_ENV, "RUN_ID": "job-77"}, tmp_path))
+    cmd = _last_command(
+        _run("multinode.sh", ["run_dir=runs/exp2", "deepspeed=zero3"], {**MULTI_ENV, "RUN_ID": "job-77"}, tmp_path)
+    )
     args = _torchrun_args(cmd)
     assert args.training_script_args == ["run_dir=runs/exp2", "deepspeed=zero3"]  # not added a second time
     assert args.rdzv_id == "job-77"
 
 
-@pytest.mark.parametrize("env, args, message", [
-    ({}, ["experiment=debug"], "give the run directory explicitly"),
-    ({"RUN_DIR": "runs/a"}, ["run_dir=runs/b"], "disagree"),
-    ({"RUN_DIR": "runs/a", "MASTER_ADDR": ""}, [], "MASTER_ADDR"),
-    ({"RUN_DIR": "runs/a", "NNODES": ""}, [], "NNODES"),
-])
+@pytest.mark.parametrize(
+    "env, args, message",
+    [
+        ({}, ["experiment=debug"], "give the run directory explicitly"),
+        ({"RUN_DIR": "runs/a"}, ["run_dir=runs/b"], "disagree"),
+        ({"RUN_DIR": "runs/a", "MASTER_ADDR": ""}, [], "MASTER_ADDR"),
+        ({"RUN_DIR": "runs/a", "NNODES": ""}, [], "NNODES"),
+    ],
+)
 def test_multinode_refuses_what_nodes_cannot_agree_on(tmp_path, env, args, message):
     r = _run("multinode.sh", args, {**MULTI_ENV, **env}, tmp_path)
     assert r.returncode == 2 and message in r.stderr
@@ -115,11 +137,24 @@ def test_deepspeed_dry_run_renders_the_launcher_command(tmp_path):
 
     (tmp_path / "hostfile").write_text("node-a slots=4\nnode-b slots=4\n")
     (tmp_path / ".deepspeed_env").write_text("NCCL_DEBUG=INFO\nOMP_NUM_THREADS=64\n")  # the user's own file
-    env = {"HOSTFILE": "hostfile", "NUM_NODES": "2", "NUM_GPUS": "4", "MASTER_PORT": "29700", "DRY_RUN": "1",
-           "DS_ARGS": "--launcher pdsh --ssh_port 2222", "HOME": str(tmp_path / "home")}
+    env = {
+        "HOSTFILE": "hostfile",
+        "NUM_NODES": "2",
+        "NUM_GPUS": "4",
+        "MASTER_PORT": "29700",
+        "DRY_RUN": "1",
+        "DS_ARGS": "--launcher pdsh --ssh_port 2222",
+        "HOME": str(tmp_path / "home"),
+    }
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "DS_ENV_FILE", "RUN_DIR") + _PG_VARS}
-    r = subprocess.run(["bash", str(LAUNCH / "deepspeed.sh"), "experiment=debug", "trainer.max_steps=5"],
-                       capture_output=True, text=True, cwd=tmp_path, env={**base, **env}, timeout=60)
+    r = subprocess.run(
+        ["bash", str(LAUNCH / "deepspeed.sh"), "experiment=debug", "trainer.max_steps=5"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**base, **env},
+        timeout=60,
+    )
     cmd = _last_command(r)
     assert Path(cmd[0]).name == "deepspeed"
     args = parse_args(cmd[1:])
@@ -142,11 +177,17 @@ def test_deepspeed_refuses_a_missing_hostfile(tmp_path):
 def test_deepspeed_launcher_starts_a_rank_that_hydra_accepts(tmp_path):
     """The real `deepspeed` launcher appends --local_rank=N to the rank's argv; the entry point must still parse."""
     (tmp_path / "hostfile").write_text("localhost slots=1\n")
-    env = {"HOSTFILE": "hostfile", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
-           "DS_ARGS": "--no_ssh_check", "DEEPSPEED": str(Path(sys.executable).parent / "deepspeed"),
-           "WANDB_MODE": "disabled"}
-    r = _run("deepspeed.sh", ["--cfg", "job", "logger.wandb_mode=disabled", "run_dir=runs/ds"], env, tmp_path,
-             timeout=120)
+    env = {
+        "HOSTFILE": "hostfile",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "DS_ARGS": "--no_ssh_check",
+        "DEEPSPEED": str(Path(sys.executable).parent / "deepspeed"),
+        "WANDB_MODE": "disabled",
+    }
+    r = _run(
+        "deepspeed.sh", ["--cfg", "job", "logger.wandb_mode=disabled", "run_dir=runs/ds"], env, tmp_path, timeout=120
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     log = r.stdout + r.stderr  # the launcher logs the argv of every rank it spawns
     assert "'-m', 'qwenaudio_train.pretrain', '--local_rank=0', '--cfg', 'job'" in log
@@ -166,8 +207,21 @@ def test_strip_local_rank_moves_it_to_the_environment(monkeypatch):
 
 
 def test_entry_point_accepts_the_deepspeed_local_rank_argument(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "qwenaudio_train.pretrain", "--local_rank=0", "--cfg", "job",
-                        "logger.wandb_mode=disabled"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qwenaudio_train.pretrain",
+            "--local_rank=0",
+            "--cfg",
+            "job",
+            "logger.wandb_mode=disabled",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "wandb_mode: disabled" in r.stdout and "trainer:" in r.stdout
     assert not (tmp_path / "runs").exists()  # --cfg prints and returns without running
@@ -207,18 +261,35 @@ def fake_slurm(tmp_path):
     for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SLURM_LOG": str(log), "FAKE_NODES": "gpu-07 gpu-08",
-           "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "qa", "SLURM_JOB_NODELIST": "gpu-[07-08]",
-           "SLURM_JOB_NUM_NODES": "2", "SLURM_GPUS_ON_NODE": "4", "SLURM_CPUS_PER_TASK": "16",
-           "SLURM_SUBMIT_DIR": str(tmp_path), "PYTHON": sys.executable}
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k not in ("RUN_DIR", "NPROC") + _PG_VARS}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_SLURM_LOG": str(log),
+        "FAKE_NODES": "gpu-07 gpu-08",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "qa",
+        "SLURM_JOB_NODELIST": "gpu-[07-08]",
+        "SLURM_JOB_NUM_NODES": "2",
+        "SLURM_GPUS_ON_NODE": "4",
+        "SLURM_CPUS_PER_TASK": "16",
+        "SLURM_SUBMIT_DIR": str(tmp_path),
+        "PYTHON": sys.executable,
+    }
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k not in ("RUN_DIR", "NPROC") + _PG_VARS
+    }
     return {"env": {**base, **env}, "log": log, "dir": tmp_path}
 
 
 def _sbatch(fake, script: str, args: list[str], **env: str) -> tuple[list[str], list[str]]:
     """Run a batch script as SLURM would (bash, in the submit dir); return srun's options and its command."""
-    r = subprocess.run(["bash", str(LAUNCH / script), *args], capture_output=True, text=True,
-                       cwd=fake["dir"] / "bin", env={**fake["env"], **env}, timeout=60)
+    r = subprocess.run(
+        ["bash", str(LAUNCH / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=fake["dir"] / "bin",
+        env={**fake["env"], **env},
+        timeout=60,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     argv = (fake["log"] / "srun.args").read_text().split("\0")[:-1]
     i = argv.index(sys.executable)
@@ -226,8 +297,7 @@ def _sbatch(fake, script: str, args: list[str], **env: str) -> tuple[list[str], 
 
 
 def _headers(script: str) -> list[str]:
-    return [line.split(None, 1)[1] for line in (LAUNCH / script).read_text().splitlines()
-            if line.startswith("#SBATCH")]
+    return [line.split(None, 1)[1] for line in (LAUNCH / script).read_text().splitlines() if line.startswith("#SBATCH")]
 
 
 @pytest.mark.parametrize("script", SBATCH)
@@ -255,8 +325,9 @@ def test_multi_node_sbatch_runs_torchrun_per_node_at_the_first_node(fake_slurm):
 
 
 def test_single_node_sbatch_runs_standalone_torchrun(fake_slurm):
-    srun, cmd = _sbatch(fake_slurm, "slurm/train_single_node.sbatch", ["deepspeed=zero3"], SLURM_JOB_NUM_NODES="1",
-                        RUN_DIR="runs/fixed")
+    srun, cmd = _sbatch(
+        fake_slurm, "slurm/train_single_node.sbatch", ["deepspeed=zero3"], SLURM_JOB_NUM_NODES="1", RUN_DIR="runs/fixed"
+    )
     assert "--nodes=1" in srun and "--ntasks=1" in srun
     args = _torchrun_args(cmd)
     assert args.standalone and args.nproc_per_node == "4"
@@ -267,20 +338,32 @@ def test_single_node_sbatch_runs_standalone_torchrun(fake_slurm):
 def test_a_requeued_job_resumes_its_own_run(fake_slurm, script):
     _, cmd = _sbatch(fake_slurm, script, ["run_dir=runs/mine", "trainer.resume=none"], SLURM_RESTART_COUNT="2")
     # the explicit run_dir is kept (not added twice) and resume=auto comes last, so it wins
-    assert _torchrun_args(cmd).training_script_args == ["run_dir=runs/mine", "trainer.resume=none",
-                                                        "trainer.resume=auto"]
+    assert _torchrun_args(cmd).training_script_args == [
+        "run_dir=runs/mine",
+        "trainer.resume=none",
+        "trainer.resume=auto",
+    ]
 
 
 @pytest.mark.parametrize("script", SBATCH)
-@pytest.mark.parametrize("sig, restarts, requeued", [
-    (signal.SIGUSR1, "0", True),  # time limit near: save, then requeue
-    (signal.SIGUSR1, "10", False),  # MAX_REQUEUES (10) reached: save and stop
-    (signal.SIGTERM, "0", False),  # preemption / scancel: save; SLURM itself requeues a preempted job
-])
+@pytest.mark.parametrize(
+    "sig, restarts, requeued",
+    [
+        (signal.SIGUSR1, "0", True),  # time limit near: save, then requeue
+        (signal.SIGUSR1, "10", False),  # MAX_REQUEUES (10) reached: save and stop
+        (signal.SIGTERM, "0", False),  # preemption / scancel: save; SLURM itself requeues a preempted job
+    ],
+)
 def test_signal_is_forwarded_before_the_job_requeues(fake_slurm, script, sig, restarts, requeued):
     env = {**fake_slurm["env"], "FAKE_SRUN_MODE": "wait", "SLURM_RESTART_COUNT": restarts}
-    proc = subprocess.Popen(["bash", str(LAUNCH / script)], cwd=fake_slurm["dir"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["bash", str(LAUNCH / script)],
+        cwd=fake_slurm["dir"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         started = fake_slurm["log"] / "srun.started"
         deadline = time.monotonic() + 30
@@ -343,9 +426,14 @@ def _jobs(sweep_dir: Path) -> list[dict]:
 
 def test_local_multirun_gives_every_job_its_own_run_dir(tmp_path):
     app = _stand_in(tmp_path)
-    r = subprocess.run([sys.executable, str(app), "--multirun", "+sweep=per_job", "optim.lr=1e-4,3e-4",
-                        "logger=disabled"], capture_output=True, text=True, cwd=tmp_path,
-                       env={**os.environ, "STAND_IN_VALIDATE": "1"}, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(app), "--multirun", "+sweep=per_job", "optim.lr=1e-4,3e-4", "logger=disabled"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "STAND_IN_VALIDATE": "1"},
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     sweep = tmp_path / "runs" / "pretrain-sweep"
     jobs = _jobs(sweep)
@@ -367,8 +455,9 @@ def test_slurm_launcher_config_composes_with_its_parameters():
     from hydra.utils import instantiate
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-    cfg = _launcher_cfg(["hydra/launcher=slurm", "+sweep=per_job", "hydra.launcher.partition=gpu",
-                         "hydra.launcher.nodes=2"])
+    cfg = _launcher_cfg(
+        ["hydra/launcher=slurm", "+sweep=per_job", "hydra.launcher.partition=gpu", "hydra.launcher.nodes=2"]
+    )
     HydraConfig.instance().set_config(cfg)  # the launcher's keys interpolate ${hydra.sweep.dir}, ${hydra.job.name}
     try:
         launcher = instantiate(cfg.hydra.launcher)
@@ -415,10 +504,24 @@ def test_slurm_multirun_submits_a_job_array_with_one_run_dir_per_job(fake_slurm)
         (tmp / "bin" / name).write_text(text)
         (tmp / "bin" / name).chmod(0o755)
     app = _stand_in(tmp)
-    r = subprocess.run([sys.executable, str(app), "--multirun", "hydra/launcher=slurm", "+sweep=per_job",
-                        "optim.lr=1e-4,3e-4", "hydra.launcher.gpus_per_node=null", "hydra.launcher.tasks_per_node=1",
-                        "hydra.launcher.partition=gpu"], capture_output=True, text=True, cwd=tmp,
-                       env=fake_slurm["env"], timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(app),
+            "--multirun",
+            "hydra/launcher=slurm",
+            "+sweep=per_job",
+            "optim.lr=1e-4,3e-4",
+            "hydra.launcher.gpus_per_node=null",
+            "hydra.launcher.tasks_per_node=1",
+            "hydra.launcher.partition=gpu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        env=fake_slurm["env"],
+        timeout=120,
+    )
     jobs_log = fake_slurm["log"] / "jobs.log"
     assert r.returncode == 0, r.stderr[-3000:] + (jobs_log.read_text() if jobs_log.exists() else "")
     script = (fake_slurm["log"] / "submitted.sh").read_text().splitlines()

@@ -18,8 +18,11 @@ AUDIO_START, AUDIO_END, AUDIO_PAD, EOD = 196, 197, 195, 0
 
 def tiny(seed: int = 0) -> QwenAudioModel:
     torch.manual_seed(seed)
-    return build_model(ModelConfig(vocab_size=VOCAB, audio_start_id=AUDIO_START, audio_end_id=AUDIO_END,
-                                   audio_pad_id=AUDIO_PAD, eod_id=EOD)).eval()
+    return build_model(
+        ModelConfig(
+            vocab_size=VOCAB, audio_start_id=AUDIO_START, audio_end_id=AUDIO_END, audio_pad_id=AUDIO_PAD, eod_id=EOD
+        )
+    ).eval()
 
 
 def batch() -> dict[str, torch.Tensor]:
@@ -28,8 +31,12 @@ def batch() -> dict[str, torch.Tensor]:
     n = pooled_frames(encoder_frames(20))  # audio positions of a 20-frame clip
     text = torch.randint(1, 190, (12,), generator=g).tolist()
     ids = torch.tensor([[AUDIO_START] + [AUDIO_PAD] * n + [AUDIO_END] + text])
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "audio_features": mel,
-            "audio_lengths": torch.tensor([20])}
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "audio_features": mel,
+        "audio_lengths": torch.tensor([20]),
+    }
 
 
 def logits(model: QwenAudioModel) -> torch.Tensor:

@@ -24,9 +24,7 @@ N_MELS = 80
 
 
 def tiny_cfg(**overrides) -> ModelConfig:
-    kwargs = dict(
-        preset="tiny", vocab_size=VOCAB, audio_pad_id=PAD, audio_start_id=START, audio_end_id=END, eod_id=EOD
-    )
+    kwargs = dict(preset="tiny", vocab_size=VOCAB, audio_pad_id=PAD, audio_start_id=START, audio_end_id=END, eod_id=EOD)
     kwargs.update(overrides)
     return ModelConfig(**kwargs)
 

@@ -14,8 +14,7 @@ from qwenaudio_train.optim import OptimConfig, apply_freeze, build_optimizer, lr
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return build_model(ModelConfig(vocab_size=300, audio_start_id=297, audio_end_id=298, audio_pad_id=296,
-                                   eod_id=0))
+    return build_model(ModelConfig(vocab_size=300, audio_start_id=297, audio_end_id=298, audio_pad_id=296, eod_id=0))
 
 
 def test_pretrain_freezes_the_llm_and_trains_the_audio_side(model):

@@ -83,13 +83,24 @@ def test_clotho_one_sample_per_clip_with_all_captions(tmp_path):
 
 def test_clotho_each_caption_mode_via_cli(tmp_path, capsys):
     expected = fx.build_clotho(tmp_path / "raw")
-    rc = clotho.cli(["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--caption-mode", "each",
-                     "--subsets", "validation"])
+    rc = clotho.cli(
+        [
+            "--root",
+            str(tmp_path / "raw"),
+            "--out",
+            str(tmp_path / "out"),
+            "--caption-mode",
+            "each",
+            "--subsets",
+            "validation",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     got = read_set(tmp_path / "out", "validation", "aac")
     caps = expected["validation"]["birds chirping.wav"]["captions"]
     assert {k: s["target"] for k, s in got.items()} == {
-        f"clotho-validation-birds_chirping-c{j}": caps[j - 1] for j in range(1, 6)}
+        f"clotho-validation-birds_chirping-c{j}": caps[j - 1] for j in range(1, 6)
+    }
     assert not (tmp_path / "out" / "development").exists()
     assert "--caption-mode" in _help(clotho.cli, capsys)
 
@@ -115,9 +126,10 @@ def test_clotho_aqa_majority_and_each(tmp_path):
     convert(clotho_aqa.ClothoAQA(), tmp_path / "raw", tmp_path / "out")
     for subset, questions in expected.items():
         got = read_set(tmp_path / "out", subset, "aqa")
-        assert sorted((s["meta"]["file_name"], s["meta"]["question"], s["target"], tuple(s["meta"]["answers"]))
-                      for s in got.values()) == sorted(
-            (q["file"], q["question"], q["answer"], tuple(q["answers"])) for q in questions)
+        assert sorted(
+            (s["meta"]["file_name"], s["meta"]["question"], s["target"], tuple(s["meta"]["answers"]))
+            for s in got.values()
+        ) == sorted((q["file"], q["question"], q["answer"], tuple(q["answers"])) for q in questions)
         assert all(s["source"] == f"clotho_aqa/{subset}" for s in got.values())
     assert "clotho_aqa-train-dog_bark_1-q2" in read_set(tmp_path / "out", "train", "aqa")
     convert(clotho_aqa.ClothoAQA("each"), tmp_path / "raw", tmp_path / "each", subsets=["train"])
@@ -138,10 +150,12 @@ def test_audiocaps_groups_captions_and_finds_download_names(tmp_path):
     convert(audiocaps.AudioCaps(), tmp_path / "raw", tmp_path / "out")
     for subset, clips in expected.items():
         got = read_set(tmp_path / "out", subset, "aac")
-        assert {(s["meta"]["youtube_id"], int(s["meta"]["start_time"])): s["meta"]["captions"]
-                for s in got.values()} == clips
-        assert all(s["target"] == s["meta"]["captions"][0] and s["meta"]["caption_style"] == "audiocaps"
-                   for s in got.values())
+        assert {
+            (s["meta"]["youtube_id"], int(s["meta"]["start_time"])): s["meta"]["captions"] for s in got.values()
+        } == clips
+        assert all(
+            s["target"] == s["meta"]["captions"][0] and s["meta"]["caption_style"] == "audiocaps" for s in got.values()
+        )
     train = read_set(tmp_path / "out", "train", "aac")
     assert set(train) == {"audiocaps-train-r1nicOVtvkQ-130", "audiocaps-train-UDGBjjwyaqE-20"}
     assert train["audiocaps-train-r1nicOVtvkQ-130"]["_seconds"] == pytest.approx(0.5, abs=1e-3)  # 48 kHz stereo
@@ -186,8 +200,9 @@ def test_cochlscene_default_subsets_and_missing_split(tmp_path):
         convert(cochlscene.CochlScene(), tmp_path / "raw", tmp_path / "out", subsets=["val"])
     os.remove(tmp_path / "raw" / "Test" / "SubwayStation" / "SubwayStation_test_0000.wav")
     (tmp_path / "raw" / "Test" / "SubwayStation" / "notes.txt").write_text("not audio")
-    assert convert(cochlscene.CochlScene(), tmp_path / "raw", tmp_path / "out", subsets=["test"])["totals"][
-        "samples"] == 0
+    assert (
+        convert(cochlscene.CochlScene(), tmp_path / "raw", tmp_path / "out", subsets=["test"])["totals"]["samples"] == 0
+    )
 
 
 def test_tut2017_folds_and_evaluation(tmp_path):
@@ -269,7 +284,12 @@ def test_nsynth_note_analysis_and_instrument_classification(tmp_path):
         for note, exp in notes.items():
             m = mna[note]["meta"]
             assert (m["pitch"], m["velocity"], m["instrument"], m["sonic"], m["instrument_source"]) == (
-                exp["pitch"], exp["velocity"], exp["instrument"], exp["sonic"], exp["source"])
+                exp["pitch"],
+                exp["velocity"],
+                exp["instrument"],
+                exp["sonic"],
+                exp["source"],
+            )
             assert mna[note]["target"] == exp["instrument"]
             assert mic[note]["target"] == exp["instrument"].replace("_", " ")
             assert mic[note]["meta"]["labels"] == [mic[note]["target"]]
@@ -277,7 +297,8 @@ def test_nsynth_note_analysis_and_instrument_classification(tmp_path):
     s = read_set(tmp_path / "out", "train", "mna")["keyboard_acoustic_004-060-127"]
     meta = SampleMeta.from_dict({k: v for k, v in s.items() if not k.startswith("_")})
     assert get_task("mna").format_target(meta) == (
-        "<|pitch|><|midi_pitch_60|><|velocity|><|midi_velocity_127|><|instrument|>keyboard<|sonic|>bright, percussive")
+        "<|pitch|><|midi_pitch_60|><|velocity|><|midi_velocity_127|><|instrument|>keyboard<|sonic|>bright, percussive"
+    )
     convert(nsynth.NSynth(), tmp_path / "raw", tmp_path / "default")
     assert sorted(os.listdir(tmp_path / "default" / "train")) == ["mna"]
 
@@ -294,8 +315,11 @@ def test_gtzan_genres_and_long_clip_windows(tmp_path):
     summary = convert(gtzan.GTZAN(), tmp_path / "raw", tmp_path / "out")
     got = read_set(tmp_path / "out", "all", "mgr")
     assert {k: s["target"] for k, s in got.items()} == {
-        "gtzan-blues-00000": "blues", "gtzan-hiphop-00042": "hiphop",
-        "gtzan-jazz-00001-w000": "jazz", "gtzan-jazz-00001-w001": "jazz"}
+        "gtzan-blues-00000": "blues",
+        "gtzan-hiphop-00042": "hiphop",
+        "gtzan-jazz-00001-w000": "jazz",
+        "gtzan-jazz-00001-w001": "jazz",
+    }
     assert got["gtzan-jazz-00001-w000"]["_seconds"] == pytest.approx(30.0)
     assert got["gtzan-jazz-00001-w001"]["_seconds"] == pytest.approx(1.0, abs=1e-3)
     assert summary["totals"]["skipped_long"] == 0 and set(expected.values()) == {"blues", "hiphop", "jazz"}
@@ -318,7 +342,8 @@ def test_musiccaps_splits_captions_and_aspects(tmp_path):
     for subset, clips in expected.items():
         got = read_set(tmp_path / "out", subset, "mc")
         assert {k.removeprefix("musiccaps-"): (s["target"], s["meta"]["aspects"]) for k, s in got.items()} == {
-            y: (c["caption"], c["aspects"]) for y, c in clips.items()}
+            y: (c["caption"], c["aspects"]) for y, c in clips.items()
+        }
     assert musiccaps.parse_aspects("['a', \"b's\"]") == ["a", "b's"]
 
 
@@ -327,8 +352,9 @@ def test_musiccaps_missing_clip_is_named(tmp_path, capsys):
     os.remove(tmp_path / "raw" / "audio" / "-0vPFx-wRRI.wav")
     rc = musiccaps.cli(["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--subsets", "train"])
     assert rc == 2 and "-0vPFx-wRRI" in capsys.readouterr().err
-    rc = musiccaps.cli(["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--subsets", "train",
-                        "--skip-missing"])
+    rc = musiccaps.cli(
+        ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--subsets", "train", "--skip-missing"]
+    )
     assert rc == 0 and len(read_set(tmp_path / "out", "train", "mc")) == 1
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["totals"]["skipped_missing"] == 1
 
@@ -346,19 +372,43 @@ def test_hf_dataset_bytes_column(tmp_path, capsys):
     import datasets
 
     texts = ["hello world", "good morning", "see you"]
-    d = datasets.DatasetDict({
-        "train": datasets.Dataset.from_dict({"audio": [_wav_bytes(0.3 + 0.1 * i, 22050, 300 + 100 * i)
-                                                       for i in range(2)], "text": texts[:2], "id": ["u1", "u2"]}),
-        "test": datasets.Dataset.from_dict({"audio": [_wav_bytes(0.4, 16000, 700)], "text": texts[2:],
-                                            "id": ["u3"]}),
-    })
+    d = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(
+                {
+                    "audio": [_wav_bytes(0.3 + 0.1 * i, 22050, 300 + 100 * i) for i in range(2)],
+                    "text": texts[:2],
+                    "id": ["u1", "u2"],
+                }
+            ),
+            "test": datasets.Dataset.from_dict(
+                {"audio": [_wav_bytes(0.4, 16000, 700)], "text": texts[2:], "id": ["u3"]}
+            ),
+        }
+    )
     d.save_to_disk(str(tmp_path / "ds"))
-    rc = hf_datasets.cli(["--root", str(tmp_path / "ds"), "--out", str(tmp_path / "out"), "--task", "asr",
-                          "--target-column", "text", "--key-column", "id", "--name", "mycorpus"])
+    rc = hf_datasets.cli(
+        [
+            "--root",
+            str(tmp_path / "ds"),
+            "--out",
+            str(tmp_path / "out"),
+            "--task",
+            "asr",
+            "--target-column",
+            "text",
+            "--key-column",
+            "id",
+            "--name",
+            "mycorpus",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     train = read_set(tmp_path / "out", "train", "asr")
-    assert {k: s["target"] for k, s in train.items()} == {"mycorpus-train-u1": "hello world",
-                                                          "mycorpus-train-u2": "good morning"}
+    assert {k: s["target"] for k, s in train.items()} == {
+        "mycorpus-train-u1": "hello world",
+        "mycorpus-train-u2": "good morning",
+    }
     assert all(s["audio_language"] == "en" and s["source"] == "mycorpus/train" for s in train.values())
     assert train["mycorpus-train-u2"]["_seconds"] == pytest.approx(0.4, abs=1e-3)
     assert set(read_set(tmp_path / "out", "test", "asr")) == {"mycorpus-test-u3"}
@@ -380,19 +430,26 @@ def test_hf_dataset_audio_feature_paths_arrays_and_class_labels(tmp_path):
     ds = ds.cast_column("label", datasets.ClassLabel(names=["dog bark", "siren"]))
     assert isinstance(ds.features["sound"], datasets.Audio)
     ds.save_to_disk(str(tmp_path / "ds"))
-    recipe = hf_datasets.HFDataset(str(tmp_path / "ds"), task="sec", target_column="label", audio_column="sound",
-                                   meta_columns=("question=note",))
+    recipe = hf_datasets.HFDataset(
+        str(tmp_path / "ds"), task="sec", target_column="label", audio_column="sound", meta_columns=("question=note",)
+    )
     convert(recipe, tmp_path / "ds", tmp_path / "out")
     got = read_set(tmp_path / "out", "train", "sec")
     assert [(s["target"], s["meta"]["labels"], s["meta"]["note"]) for _, s in sorted(got.items())] == [
-        ("siren", ["siren"], "q1"), ("dog bark", ["dog bark"], "q2")]
+        ("siren", ["siren"], "q1"),
+        ("dog bark", ["dog bark"], "q2"),
+    ]
     assert got["ds-train-00000001"]["_seconds"] == pytest.approx(0.5, abs=1e-3)
 
     # decoded arrays (what a dataset saved after decoding holds), resampled here
-    datasets.Dataset.from_dict({"audio": [{"array": fx.tone(0.25, 8000).tolist(), "sampling_rate": 8000}],
-                                "caption": ["a tone"]}).save_to_disk(str(tmp_path / "ds2"))
-    convert(hf_datasets.HFDataset(str(tmp_path / "ds2"), task="aac", target_column="caption"),
-            tmp_path / "ds2", tmp_path / "out2")
+    datasets.Dataset.from_dict(
+        {"audio": [{"array": fx.tone(0.25, 8000).tolist(), "sampling_rate": 8000}], "caption": ["a tone"]}
+    ).save_to_disk(str(tmp_path / "ds2"))
+    convert(
+        hf_datasets.HFDataset(str(tmp_path / "ds2"), task="aac", target_column="caption"),
+        tmp_path / "ds2",
+        tmp_path / "out2",
+    )
     s = read_set(tmp_path / "out2", "train", "aac")["ds2-train-00000000"]
     assert s["target"] == "a tone" and s["_seconds"] == pytest.approx(0.25, abs=1e-3)
 
@@ -402,17 +459,32 @@ def test_hf_dataset_missing_path_and_column_are_named(tmp_path):
 
     fx.write_audio(tmp_path / "audio_root" / "clips" / "here.wav", 0.3, 16000)
     datasets.Dataset.from_dict({"path": ["clips/here.wav"], "text": ["x"]}).save_to_disk(str(tmp_path / "ok"))
-    convert(hf_datasets.HFDataset(str(tmp_path / "ok"), task="asr", target_column="text", audio_column="path",
-                                  audio_root=str(tmp_path / "audio_root")), tmp_path / "ok", tmp_path / "out_ok")
+    convert(
+        hf_datasets.HFDataset(
+            str(tmp_path / "ok"),
+            task="asr",
+            target_column="text",
+            audio_column="path",
+            audio_root=str(tmp_path / "audio_root"),
+        ),
+        tmp_path / "ok",
+        tmp_path / "out_ok",
+    )
     assert set(read_set(tmp_path / "out_ok", "train", "asr")) == {"ok-train-00000000"}
 
     datasets.Dataset.from_dict({"path": ["clips/nowhere.wav"], "text": ["x"]}).save_to_disk(str(tmp_path / "ds"))
     with pytest.raises(LayoutError, match="nowhere.wav"):
-        convert(hf_datasets.HFDataset(str(tmp_path / "ds"), task="asr", target_column="text", audio_column="path"),
-                tmp_path / "ds", tmp_path / "out")
+        convert(
+            hf_datasets.HFDataset(str(tmp_path / "ds"), task="asr", target_column="text", audio_column="path"),
+            tmp_path / "ds",
+            tmp_path / "out",
+        )
     with pytest.raises(ValueError, match="transcript"):
-        convert(hf_datasets.HFDataset(str(tmp_path / "ds"), task="asr", target_column="transcript",
-                                      audio_column="path"), tmp_path / "ds", tmp_path / "out")
+        convert(
+            hf_datasets.HFDataset(str(tmp_path / "ds"), task="asr", target_column="transcript", audio_column="path"),
+            tmp_path / "ds",
+            tmp_path / "out",
+        )
     with pytest.raises(LayoutError, match="no_such_dir"):
         hf_datasets.HFDataset(str(tmp_path / "no_such_dir"), task="asr", target_column="text")
 
@@ -426,10 +498,19 @@ def test_release_eval_jsonl_maps_sources_to_tasks(tmp_path):
     summary = convert(recipe, tmp_path / "data", tmp_path / "out")
     assert summary["totals"]["samples"] == len(lines)
     tasks = {sub: list(t) for sub, t in summary["subsets"].items()}
-    assert tasks == {"librispeech_test_clean": ["asr"], "aishell1_test": ["asr"], "covost2_en_de_test": ["s2tt"],
-                     "clotho_eval": ["aac"], "cochlscene_test": ["asc"], "tut2017_test": ["asc"],
-                     "meld_test": ["er"], "vocalsound_test": ["vsc"], "clothoaqa_test": ["aqa"],
-                     "nsynth_test": ["mna"], "aishell2": ["srwt"]}
+    assert tasks == {
+        "librispeech_test_clean": ["asr"],
+        "aishell1_test": ["asr"],
+        "covost2_en_de_test": ["s2tt"],
+        "clotho_eval": ["aac"],
+        "cochlscene_test": ["asc"],
+        "tut2017_test": ["asc"],
+        "meld_test": ["er"],
+        "vocalsound_test": ["vsc"],
+        "clothoaqa_test": ["aqa"],
+        "nsynth_test": ["mna"],
+        "aishell2": ["srwt"],
+    }
 
     def one(subset: str, task: str) -> dict[str, Any]:
         (s,) = read_set(tmp_path / "out", subset, task).values()
@@ -437,7 +518,10 @@ def test_release_eval_jsonl_maps_sources_to_tasks(tmp_path):
 
     s = one("librispeech_test_clean", "asr")
     assert (s["target"], s["audio_language"], s["source"]) == (
-        "HE HOPED THERE WOULD BE STEW", "en", "librispeech/librispeech_test_clean")
+        "HE HOPED THERE WOULD BE STEW",
+        "en",
+        "librispeech/librispeech_test_clean",
+    )
     assert one("aishell1_test", "asr")["text_language"] == "zh"
     s = one("covost2_en_de_test", "s2tt")
     assert (s["audio_language"], s["text_language"], s["target"]) == ("en", "de", "Hallo Welt")
@@ -446,7 +530,11 @@ def test_release_eval_jsonl_maps_sources_to_tasks(tmp_path):
     assert one("clothoaqa_test", "aqa")["meta"]["question"] == "Is a dog barking?"
     s = one("nsynth_test", "mna")
     assert (s["meta"]["pitch"], s["meta"]["velocity"], s["meta"]["instrument"], s["meta"]["sonic"]) == (
-        60, 100, "keyboard", ["bright", "percussive"])
+        60,
+        100,
+        "keyboard",
+        ["bright", "percussive"],
+    )
     s = one("aishell2", "srwt")
     assert s["target"] == "面条机" and [w["word"] for w in s["words"]] == ["面", "条", "机"]
     assert s["words"][0] == {"word": "面", "start": 0.04, "end": 0.09}
@@ -460,8 +548,9 @@ def test_release_eval_jsonl_maps_sources_to_tasks(tmp_path):
 def test_release_eval_jsonl_errors_name_the_line(tmp_path, capsys):
     jsonl, lines = fx.build_release_jsonl(tmp_path / "data")
     os.remove(tmp_path / "data" / "audio" / "tut.wav")
-    rc = release_eval_jsonl.cli(["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-                                 "--subsets", "tut2017_test"])
+    rc = release_eval_jsonl.cli(
+        ["--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--subsets", "tut2017_test"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "tut.wav" in err and "eval.jsonl:6" in err
     (tmp_path / "data" / "other.jsonl").write_text(json.dumps({"audio": "a.wav", "gt": "x", "source": "mystery"}))
@@ -472,7 +561,17 @@ def test_release_eval_jsonl_errors_name_the_line(tmp_path, capsys):
 
 
 def test_every_recipe_has_a_layout_and_subsets():
-    for r in (clotho.RECIPE, clotho_aqa.RECIPE, audiocaps.RECIPE, cochlscene.RECIPE, tut2017.RECIPE, nsynth.RECIPE,
-              esc50.RECIPE, fsd50k.RECIPE, gtzan.RECIPE, musiccaps.RECIPE):
+    for r in (
+        clotho.RECIPE,
+        clotho_aqa.RECIPE,
+        audiocaps.RECIPE,
+        cochlscene.RECIPE,
+        tut2017.RECIPE,
+        nsynth.RECIPE,
+        esc50.RECIPE,
+        fsd50k.RECIPE,
+        gtzan.RECIPE,
+        musiccaps.RECIPE,
+    ):
         assert r.name and r.layout.strip() and r.subsets and r.tasks
         assert all(c.isalnum() or c in "_-" for s in r.subsets for c in s)  # subsets name output folders

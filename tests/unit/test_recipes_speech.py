@@ -10,8 +10,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from data_recipes import (aishell1, aishell2, commonvoice, covost2, librispeech, meld, slurp, speech_commands,
-                          vocalsound, voxceleb1)
+from data_recipes import (
+    aishell1,
+    aishell2,
+    commonvoice,
+    covost2,
+    librispeech,
+    meld,
+    slurp,
+    speech_commands,
+    vocalsound,
+    voxceleb1,
+)
 from data_recipes.common import LayoutError, RawItem, Recipe, convert, main, make_key, read_delimited
 from qwenaudio_train.data.schema import SampleMeta
 from qwenaudio_train.data.shards import check_shards, iter_shard, read_manifest
@@ -31,8 +41,9 @@ def read_set(set_dir: Path) -> dict[str, SampleMeta]:
     return out
 
 
-def assert_common(metas: dict[str, SampleMeta], task: str, source: str, lang: str | None,
-                  text_lang: str | None = None) -> None:
+def assert_common(
+    metas: dict[str, SampleMeta], task: str, source: str, lang: str | None, text_lang: str | None = None
+) -> None:
     for key, m in metas.items():
         assert m.task == task and m.source == source, key
         assert m.audio_language == lang and m.text_language == (text_lang or lang), key
@@ -127,8 +138,14 @@ def test_commonvoice(tmp_path: Path) -> None:
 def test_covost2(tmp_path: Path) -> None:
     expected = fx.build_covost2(tmp_path)
     summary = convert(covost2.RECIPE, tmp_path, tmp_path / "out")
-    assert sorted(summary["subsets"]) == ["en_de/dev", "en_de/test", "en_de/train", "fr_en/dev", "fr_en/test",
-                                          "fr_en/train"]
+    assert sorted(summary["subsets"]) == [
+        "en_de/dev",
+        "en_de/test",
+        "en_de/train",
+        "fr_en/dev",
+        "fr_en/test",
+        "fr_en/train",
+    ]
     assert summary["subsets"]["en_de/dev"]["s2tt"]["samples"] == 0
     for subset, want in expected.items():
         metas = read_set(tmp_path / "out" / subset / "s2tt")
@@ -149,7 +166,11 @@ def test_voxceleb1(tmp_path: Path) -> None:
     expected = fx.build_voxceleb1(tmp_path)
     summary = convert(voxceleb1.RECIPE, tmp_path, tmp_path / "out")
     assert {s: list(t) for s, t in summary["subsets"].items()} == {
-        "train": ["sgc"], "dev": ["sgc"], "test": ["sgc"], "veri_test": ["sv"]}
+        "train": ["sgc"],
+        "dev": ["sgc"],
+        "test": ["sgc"],
+        "veri_test": ["sv"],
+    }
     for subset in ("train", "dev", "test"):
         metas = read_set(tmp_path / "out" / subset / "sgc")
         assert {k: m.target for k, m in metas.items()} == expected[subset]
@@ -173,7 +194,7 @@ def test_voxceleb1_pair_audio_is_the_two_utterances_with_a_gap(tmp_path: Path) -
     wav = voxceleb1.concat_pair(str(a), str(b))
     n = int(0.4 * 16000)
     assert wav.shape == (2 * n + 16000,)
-    assert not wav[n:n + 16000].any() and np.abs(wav[:n]).max() > 0.1 and np.abs(wav[-n:]).max() > 0.1
+    assert not wav[n : n + 16000].any() and np.abs(wav[:n]).max() > 0.1 and np.abs(wav[-n:]).max() > 0.1
 
 
 def test_speech_commands(tmp_path: Path) -> None:
@@ -193,7 +214,8 @@ def test_slurp(tmp_path: Path) -> None:
     expected = fx.build_slurp(tmp_path)
     summary = convert(slurp.RECIPE, tmp_path, tmp_path / "out")
     assert {s: sorted(t) for s, t in summary["subsets"].items()} == {
-        s: ["ic", "ser", "sf"] for s in ("train", "devel", "test")}
+        s: ["ic", "ser", "sf"] for s in ("train", "devel", "test")
+    }
     for subset, want in expected.items():
         ic = read_set(tmp_path / "out" / subset / "ic")
         sf_ = read_set(tmp_path / "out" / subset / "sf")
@@ -206,7 +228,9 @@ def test_slurp(tmp_path: Path) -> None:
             assert sf_[k].target == ser[k].target == want["sentence"]
             assert sf_[k].meta == {"slots": want["slots"]} and ser[k].meta == {"entities": want["slots"]}
     assert slurp.parse_annotation("set [time : seven am] for [date : monday]") == [
-        {"type": "time", "value": "seven am"}, {"type": "date", "value": "monday"}]
+        {"type": "time", "value": "seven am"},
+        {"type": "date", "value": "monday"},
+    ]
     (tmp_path / "audio/slurp_real/audio-1504192882-headset.flac").unlink()
     with pytest.raises(LayoutError, match="audio-1504192882-headset.flac"):
         convert(slurp.RECIPE, tmp_path, tmp_path / "out", subsets=["devel"])
@@ -268,16 +292,30 @@ class _Toy(Recipe):
 
 def _toy_item(key: str, seconds: float, long_audio: Any = "skip", audio: Any = "tone") -> RawItem:
     wav = fx.tone(seconds) if isinstance(audio, str) else audio
-    return RawItem(key=key, audio=wav, task="vsc", target="cough", text_language="en", audio_language="en",
-                   meta={"n": 1}, long_audio=long_audio)
+    return RawItem(
+        key=key,
+        audio=wav,
+        task="vsc",
+        target="cough",
+        text_language="en",
+        audio_language="en",
+        meta={"n": 1},
+        long_audio=long_audio,
+    )
 
 
 def test_long_audio_policies_bad_audio_and_max_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def rebase(item: RawItem, i: int, start: float, end: float) -> RawItem | None:
         return None if i == 1 else RawItem(**{**item.__dict__, "meta": {"window": [start, end]}})
 
-    items = [_toy_item("skipme", 31.0), _toy_item("win", 65.0, "windows"), _toy_item("reb", 70.0, rebase),
-             _toy_item("bad", 0, audio=b"not audio"), _toy_item("gone", 0, audio=None), _toy_item("ok", 0.5)]
+    items = [
+        _toy_item("skipme", 31.0),
+        _toy_item("win", 65.0, "windows"),
+        _toy_item("reb", 70.0, rebase),
+        _toy_item("bad", 0, audio=b"not audio"),
+        _toy_item("gone", 0, audio=None),
+        _toy_item("ok", 0.5),
+    ]
     summary = convert(_Toy(items), tmp_path, tmp_path / "out", subsets=["a"])
     metas = read_set(tmp_path / "out/a/vsc")
     # 65 s -> 30 + 30 + 5; the rebase callable keeps windows 0 and 2 of 30 + 30 + 10 with their offsets.
@@ -303,15 +341,32 @@ def test_workers_give_the_same_shards(tmp_path: Path) -> None:
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fx.build_vocalsound(tmp_path / "raw")
-    assert main(vocalsound.RECIPE, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"),
-                                    "--subsets", "valid", "test", "--max-samples", "1"]) == 0
+    assert (
+        main(
+            vocalsound.RECIPE,
+            [
+                "--root",
+                str(tmp_path / "raw"),
+                "--out",
+                str(tmp_path / "out"),
+                "--subsets",
+                "valid",
+                "test",
+                "--max-samples",
+                "1",
+            ],
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "vocalsound/valid vsc: 1 samples" in out and "total: 2 samples" in out
     assert main(vocalsound.RECIPE, ["--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "nowhere" in err and "audio_16k/<speaker>_<n>_<label>.wav" in err  # names the path and the layout
-    assert main(vocalsound.RECIPE, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "o"),
-                                    "--subsets", "dev"]) == 2
+    assert (
+        main(vocalsound.RECIPE, ["--root", str(tmp_path / "raw"), "--out", str(tmp_path / "o"), "--subsets", "dev"])
+        == 2
+    )
     assert "unknown subset" in capsys.readouterr().err
 
 

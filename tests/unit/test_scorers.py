@@ -9,8 +9,7 @@ import jiwer
 import pytest
 import sacrebleu
 
-from qwenaudio_train.eval import HEADLINE, HIGHER_IS_BETTER, SCORERS, score
-from qwenaudio_train.eval import scorers
+from qwenaudio_train.eval import HEADLINE, HIGHER_IS_BETTER, SCORERS, score, scorers
 from qwenaudio_train.eval.scorers import (
     accuracy_score,
     align,
@@ -212,7 +211,9 @@ def test_parse_srwt() -> None:
     assert parse_srwt("no timestamps at all") is None
     assert parse_srwt("<|1.00|>") == []
     assert [(s.text, s.start) for s in parse_srwt("a<|0.20|>b<|0.40|>", implied_start=0.0) or []] == [
-        ("a", 0.0), ("b", 0.2)]
+        ("a", 0.0),
+        ("b", 0.2),
+    ]
     assert parse_srwt("no time token", implied_start=0.0) is None
     assert [s.text for s in parse_srwt("<|0.10|> a <|0.20|><|0.30|>b<|0.40|>") or []] == ["a", "b"]
 
@@ -286,8 +287,12 @@ def _note(pitch: int, velocity: int, instrument: str, sonic: str) -> str:
 
 def test_parse_note_analysis() -> None:
     note = parse_note_analysis(_note(60, 100, "keyboard_acoustic", "bright, percussive, made_up") + "<|endoftext|>")
-    assert (note.pitch, note.velocity, note.instrument, note.qualities) == (60, 100, "keyboard_acoustic",
-                                                                              ("bright", "percussive"))
+    assert (note.pitch, note.velocity, note.instrument, note.qualities) == (
+        60,
+        100,
+        "keyboard_acoustic",
+        ("bright", "percussive"),
+    )
     empty = parse_note_analysis("I think it is a piano")
     assert (empty.pitch, empty.velocity, empty.instrument, empty.qualities) == (None, None, None, ())
     assert parse_note_analysis("<|pitch|><|midi_pitch_x|>").pitch is None
@@ -474,10 +479,14 @@ def _entities(transcript: str, *pairs: tuple[str, str]) -> str:
 
 
 def test_entity_f1() -> None:
-    refs = [_entities("call john smith in paris", ("person", "john smith"), ("city", "paris")),
-            _entities("wake me at seven tomorrow", ("time", "seven"), ("date", "tomorrow"))]
-    preds = [_entities("Call John  Smith in Paris", ("Person", "John  Smith"), ("country", "Paris")),
-             "wake me at seven tomorrow"]  # no markers: the transcript is right, the entities are missed
+    refs = [
+        _entities("call john smith in paris", ("person", "john smith"), ("city", "paris")),
+        _entities("wake me at seven tomorrow", ("time", "seven"), ("date", "tomorrow")),
+    ]
+    preds = [
+        _entities("Call John  Smith in Paris", ("Person", "John  Smith"), ("country", "Paris")),
+        "wake me at seven tomorrow",
+    ]  # no markers: the transcript is right, the entities are missed
     out = entity_score(preds, refs, details=True)
     # tp: (person, john smith); fp: (country, paris); fn: (city, paris), (time, seven), (date, tomorrow)
     assert out["entity_f1"] == pytest.approx(2 / 6)
@@ -512,8 +521,17 @@ def test_registry_headlines() -> None:
         "sed": ([spans], [spans]),
         "entity_f1": ([entities], [entities]),
     }
-    perfect = {"wer": 0.0, "accuracy": 1.0, "aqa": 1.0, "srwt": 0.0, "mna": 1.0, "bleu": 100.0,
-               "sd": 0.0, "sed": 1.0, "entity_f1": 1.0}
+    perfect = {
+        "wer": 0.0,
+        "accuracy": 1.0,
+        "aqa": 1.0,
+        "srwt": 0.0,
+        "mna": 1.0,
+        "bleu": 100.0,
+        "sd": 0.0,
+        "sed": 1.0,
+        "entity_f1": 1.0,
+    }
     assert set(samples) == set(SCORERS)
     for metric, (preds, refs) in samples.items():
         out = score(metric, preds, refs)
@@ -529,9 +547,14 @@ def test_registry_headlines() -> None:
 
 @pytest.mark.parametrize("metric", ["caption", "sd", "sed", "entity_f1", "accuracy", "aqa", "mna", "srwt"])
 def test_garbage_predictions_never_raise(metric: str) -> None:
-    refs = {"caption": ["a dog barks"] * 3, "sd": ["<|0.00|>speaker 1<|1.00|>"] * 3,
-            "sed": ["<|0.00|>dog<|1.00|>"] * 3, "entity_f1": ["<|startofentityvalue|>x<|endofentityvalue|>"] * 3,
-            "mna": [_note(60, 100, "organ_electronic", "dark")] * 3, "srwt": [REF_SRWT] * 3}.get(metric, ["dog"] * 3)
+    refs = {
+        "caption": ["a dog barks"] * 3,
+        "sd": ["<|0.00|>speaker 1<|1.00|>"] * 3,
+        "sed": ["<|0.00|>dog<|1.00|>"] * 3,
+        "entity_f1": ["<|startofentityvalue|>x<|endofentityvalue|>"] * 3,
+        "mna": [_note(60, 100, "organ_electronic", "dark")] * 3,
+        "srwt": [REF_SRWT] * 3,
+    }.get(metric, ["dog"] * 3)
     preds = ["", "<|0.50|><|0.20|>speaker<|endoftext|><|1.|>", "<|startofentityvalue|>(((<|sil|>"]
     out = score(metric, preds, refs)
     headline = out[HEADLINE[metric]]
@@ -540,6 +563,9 @@ def test_garbage_predictions_never_raise(metric: str) -> None:
 
 
 def test_unknown_metric() -> None:
-    with pytest.raises(ValueError, match=r"unknown metric 'cider'; known metrics: accuracy, aqa, bleu, caption, "
-                                         r"entity_f1, mna, sd, sed, srwt, wer"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown metric 'cider'; known metrics: accuracy, aqa, bleu, caption, "
+        r"entity_f1, mna, sd, sed, srwt, wer",
+    ):
         score("cider", ["a"], ["a"])

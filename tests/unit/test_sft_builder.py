@@ -33,24 +33,61 @@ def _words(text: str) -> list[Word]:
 
 
 def _samples() -> dict[str, list[tuple[str, bytes, SampleMeta]]]:
-    sets: dict[str, list[tuple[str, bytes, SampleMeta]]] = {"asr": [], "srwt": [], "sec": [], "lid": [], "mna": [],
-                                                            "aqa": []}
+    sets: dict[str, list[tuple[str, bytes, SampleMeta]]] = {
+        "asr": [],
+        "srwt": [],
+        "sec": [],
+        "lid": [],
+        "mna": [],
+        "aqa": [],
+    }
     for i, s in enumerate(SENTENCES):
-        sets["asr"].append((f"asr-{i}", _flac(1.2, 200 + 10 * i), SampleMeta(
-            "asr", "en", s, 1.2, "test/speech", audio_language="en", words=_words(s))))
-        sets["srwt"].append((f"srwt-{i}", _flac(1.2, 300 + 10 * i), SampleMeta(
-            "srwt", "en", s, 1.2, "test/speech", audio_language="en", words=_words(s))))
+        sets["asr"].append(
+            (
+                f"asr-{i}",
+                _flac(1.2, 200 + 10 * i),
+                SampleMeta("asr", "en", s, 1.2, "test/speech", audio_language="en", words=_words(s)),
+            )
+        )
+        sets["srwt"].append(
+            (
+                f"srwt-{i}",
+                _flac(1.2, 300 + 10 * i),
+                SampleMeta("srwt", "en", s, 1.2, "test/speech", audio_language="en", words=_words(s)),
+            )
+        )
     for i in range(6):
         label = SOUNDS[i % 3]
         sets["sec"].append((f"sec-{i}", _flac(0.5, 500 + 50 * i), SampleMeta("sec", "en", label, 0.5, "test/sound")))
     for i, (code, name) in enumerate([("en", "english"), ("fr", "french"), ("de", "german")]):
-        sets["lid"].append((f"lid-{i}", _flac(0.6, 700 + i), SampleMeta(
-            "lid", "en", name, 0.6, "test/speech", audio_language=code, meta={"language": code})))
-    sets["mna"].append(("mna-0", _flac(0.4, 440), SampleMeta(
-        "mna", "en", "keyboard", 0.4, "test/notes",
-        meta={"pitch": 69, "velocity": 100, "instrument": "keyboard", "sonic": ["bright"]})))
-    sets["aqa"].append(("aqa-0", _flac(0.5, 900), SampleMeta(
-        "aqa", "en", "yes", 0.5, "test/sound", meta={"question": "is there a beep?"})))
+        sets["lid"].append(
+            (
+                f"lid-{i}",
+                _flac(0.6, 700 + i),
+                SampleMeta("lid", "en", name, 0.6, "test/speech", audio_language=code, meta={"language": code}),
+            )
+        )
+    sets["mna"].append(
+        (
+            "mna-0",
+            _flac(0.4, 440),
+            SampleMeta(
+                "mna",
+                "en",
+                "keyboard",
+                0.4,
+                "test/notes",
+                meta={"pitch": 69, "velocity": 100, "instrument": "keyboard", "sonic": ["bright"]},
+            ),
+        )
+    )
+    sets["aqa"].append(
+        (
+            "aqa-0",
+            _flac(0.5, 900),
+            SampleMeta("aqa", "en", "yes", 0.5, "test/sound", meta={"question": "is there a beep?"}),
+        )
+    )
     return sets
 
 
@@ -65,9 +102,26 @@ def shard_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def built(shard_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     out = tmp_path_factory.mktemp("sft")
-    argv = ["--shards", str(shard_root), "--out", str(out / "train.jsonl"), "--seed", "0",
-            "--out-shards", str(out / "shards"), "--shard-samples", "7", "--text-weight", "0.3",
-            "--compare-prob", "1.0", "--followup-prob", "1.0", "--grounding-prob", "1.0"]
+    argv = [
+        "--shards",
+        str(shard_root),
+        "--out",
+        str(out / "train.jsonl"),
+        "--seed",
+        "0",
+        "--out-shards",
+        str(out / "shards"),
+        "--shard-samples",
+        "7",
+        "--text-weight",
+        "0.3",
+        "--compare-prob",
+        "1.0",
+        "--followup-prob",
+        "1.0",
+        "--grounding-prob",
+        "1.0",
+    ]
     assert S.main(argv) == 0
     manifest = json.loads((out / "shards" / "manifest.json").read_text())
     return out / "train.jsonl", out / "shards", manifest
@@ -104,8 +158,9 @@ def test_answers_follow_the_labels(built: tuple[Path, Path, dict]) -> None:
         if r["kind"] == "grounding":
             m = meta[clip_of(r["audios"][0])]
             ans = r["messages"][3]["content"]
-            got = re.fullmatch(r'The word "(.+)" starts at (<\|[\d.]+\|>) seconds and ends at (<\|[\d.]+\|>) seconds\.',
-                               ans)
+            got = re.fullmatch(
+                r'The word "(.+)" starts at (<\|[\d.]+\|>) seconds and ends at (<\|[\d.]+\|>) seconds\.', ans
+            )
             assert got, ans
             phrase = got.group(1).split()
             words = [w.word for w in m.words]
@@ -143,8 +198,9 @@ def test_answers_follow_the_labels(built: tuple[Path, Path, dict]) -> None:
             if len(r["messages"]) == 4 and r["task"] == "asr":
                 follow = r["messages"][3]["content"]
                 words = m.target.split()
-                assert (f'"{words[0]}"' in follow or f'"{words[-1]}"' in follow
-                        or f"{len(words)} words" in follow), follow
+                assert f'"{words[0]}"' in follow or f'"{words[-1]}"' in follow or f"{len(words)} words" in follow, (
+                    follow
+                )
 
 
 def test_deterministic_for_a_seed(shard_root: Path, tmp_path: Path, built: tuple[Path, Path, dict]) -> None:

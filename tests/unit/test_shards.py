@@ -31,9 +31,16 @@ def _samples() -> list[tuple[str, bytes, SampleMeta]]:
     out = []
     for i, (key, task, lang, sec) in enumerate(specs):
         words = [Word("hello", 0.1, 0.3), Word("world", 0.3, 0.45)] if task == "asr" else None
-        meta = SampleMeta(task=task, text_language="en" if lang is None else lang, target=f"target {i}",
-                          duration=sec, source="test", audio_language=lang, words=words,
-                          meta={"pitch": 60} if task == "mna" else {})
+        meta = SampleMeta(
+            task=task,
+            text_language="en" if lang is None else lang,
+            target=f"target {i}",
+            duration=sec,
+            source="test",
+            audio_language=lang,
+            words=words,
+            meta={"pitch": 60} if task == "mna" else {},
+        )
         out.append((key, _flac(sec, 200.0 + 100 * i), meta))
     return out
 
@@ -73,8 +80,10 @@ def test_manifest_totals(tmp_path):
 def test_rewrite_removes_stale_shards_and_is_reproducible(tmp_path):
     write_shards(_samples(), tmp_path / "a", max_count=1)
     write_shards(_samples()[:2], tmp_path / "a", max_count=1)
-    assert sorted(p for p in os.listdir(tmp_path / "a") if p.endswith(".tar")) == ["shard-000000.tar",
-                                                                                   "shard-000001.tar"]
+    assert sorted(p for p in os.listdir(tmp_path / "a") if p.endswith(".tar")) == [
+        "shard-000000.tar",
+        "shard-000001.tar",
+    ]
     write_shards(_samples()[:2], tmp_path / "b", max_count=1)
     for name in ("shard-000000.tar", "shard-000001.tar", "manifest.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
@@ -127,8 +136,7 @@ def test_check_shards_reports_bad_samples_by_shard_and_key(tmp_path):
     assert report["tasks"] == {"asr": 3}
     json.dumps(report)  # serialisable as is (the CLI prints it)
     by_key = {p["key"]: p for p in report["problems"]}
-    assert set(by_key) == {"truncated-1", "badjson-1", "nokey-1", "noaudio-1", "wrongduration-1", "asr-en-000000",
-                           None}
+    assert set(by_key) == {"truncated-1", "badjson-1", "nokey-1", "noaudio-1", "wrongduration-1", "asr-en-000000", None}
     for k in ("truncated-1", "badjson-1", "nokey-1", "noaudio-1", "wrongduration-1", "asr-en-000000"):
         assert by_key[k]["shard"] == str(bad_tar)
         assert k in by_key[k]["message"]

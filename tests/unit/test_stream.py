@@ -40,8 +40,14 @@ def write_task_shards(root: Path, task: str, n_shards: int, per_shard: int, bad:
             for _ in range(per_shard):
                 key = f"{task}-{i:05d}"
                 dur = float(rng.uniform(0.5, 2.0))
-                meta = {"task": "sec", "text_language": "en", "target": f"label{i % 3}", "duration": dur,
-                        "source": f"test/{task}", "audio_language": None}
+                meta = {
+                    "task": "sec",
+                    "text_language": "en",
+                    "target": f"label{i % 3}",
+                    "duration": dur,
+                    "source": f"test/{task}",
+                    "audio_language": None,
+                }
                 _add(tf, f"{key}.flac", _flac(dur, 200 + 50 * (i % 5)) if i not in bad else b"not audio")
                 _add(tf, f"{key}.json", json.dumps(meta).encode())
                 i += 1
@@ -125,8 +131,9 @@ def test_mixture_state_resumes_exactly(shard_root):
 
 
 def _stream(root, state=None, slot=0, n_slots=1, bad_fraction=0.05):
-    cfg = BatchingConfig(batch_size=3, chunk_batches=4, open_shards=2, max_bad_fraction=bad_fraction,
-                         min_samples_for_bad_check=10)
+    cfg = BatchingConfig(
+        batch_size=3, chunk_batches=4, open_shards=2, max_bad_fraction=bad_fraction, min_samples_for_bad_check=10
+    )
     proc = SampleProcessor(_Tok(), train=True, spec_augment=True, seed=0)
     return BatchStream(_sources(root), proc, pad_id=0, cfg=cfg, seed=7, slot=slot, n_slots=n_slots, state=state)
 
@@ -227,8 +234,10 @@ def test_mixture_weights_by_hours_with_temperature_and_caps(tmp_path):
         d.mkdir()
         (d / "shard-000000.tar").write_bytes(b"")
         (d / "manifest.json").write_text(json.dumps({"totals": {"samples": 1, "hours": hours}}))
-    src = lambda name, **kw: SimpleNamespace(shards=str(tmp_path / name), weight=None, hours=None,  # noqa: E731
-                                             max_hours=None, **{k: v for k, v in kw.items()})
+
+    def src(name, **kw):
+        return SimpleNamespace(shards=str(tmp_path / name), weight=None, hours=None, max_hours=None, **kw)
+
     w = {s.name: s.weight for s in build_sources({"big": src("big"), "small": src("small")}, "hours", 1.0)}
     assert w == {"big": 100.0, "small": 1.0}
     w = {s.name: s.weight for s in build_sources({"big": src("big"), "small": src("small")}, "hours", 2.0)}

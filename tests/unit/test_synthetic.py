@@ -63,7 +63,7 @@ def test_bad_voice_and_empty_text_are_clear_errors(synth):
     with pytest.raises(ValueError, match="empty"):
         synth.synth("  ", "en-us")
     with pytest.raises(ValueError, match="no espeak voice for language"):
-        Speaker("pt").voice
+        _ = Speaker("pt").voice
 
 
 def test_unloadable_library_is_a_clear_error(monkeypatch):
@@ -96,10 +96,12 @@ def tiny(tmp_path_factory) -> tuple[str, str]:
 
 def test_tiny_is_deterministic(tiny):
     a, b = tiny
-    files_a = sorted(os.path.relpath(p, a) for p in glob.glob(os.path.join(a, "**", "*"), recursive=True)
-                     if os.path.isfile(p))
-    files_b = sorted(os.path.relpath(p, b) for p in glob.glob(os.path.join(b, "**", "*"), recursive=True)
-                     if os.path.isfile(p))
+    files_a = sorted(
+        os.path.relpath(p, a) for p in glob.glob(os.path.join(a, "**", "*"), recursive=True) if os.path.isfile(p)
+    )
+    files_b = sorted(
+        os.path.relpath(p, b) for p in glob.glob(os.path.join(b, "**", "*"), recursive=True) if os.path.isfile(p)
+    )
     assert files_a == files_b
     assert "train/asr/shard-000000.tar" in files_a and "valid/shard-000000.tar" in files_a
     for rel in files_a:
@@ -154,21 +156,40 @@ def test_tiny_splits_are_disjoint(tiny):
     sentences = {}
     for split, raws in samples.items():
         metas = [SampleMeta.from_json(r["json"]) for r in raws]
-        sentences[split] = {(m.audio_language, m.meta.get("text", m.target)) for m in metas
-                            if m.task in ("asr", "srwt", "lid")}
+        sentences[split] = {
+            (m.audio_language, m.meta.get("text", m.target)) for m in metas if m.task in ("asr", "srwt", "lid")
+        }
     for x, y in (("train", "valid"), ("train", "test"), ("valid", "test")):
         assert not audio[x] & audio[y]
         assert not sentences[x] & sentences[y]
 
 
 def test_cli_sizes(tmp_path):
-    assert S.main(["--out", str(tmp_path), "--train", "1", "--valid", "0", "--test", "1", "--workers", "1",
-                   "--asr-languages", "en"]) == 0
+    assert (
+        S.main(
+            [
+                "--out",
+                str(tmp_path),
+                "--train",
+                "1",
+                "--valid",
+                "0",
+                "--test",
+                "1",
+                "--workers",
+                "1",
+                "--asr-languages",
+                "en",
+            ]
+        )
+        == 0
+    )
     top = read_manifest(tmp_path)
     assert top["sizes"] == {"train": 1, "valid": 0, "test": 1}
     assert set(top["splits"]["train"]) == set(S.TASKS)
-    assert top["splits"]["train"]["asr"] == {"en": {"samples": 1, "hours": pytest.approx(
-        top["splits"]["train"]["asr"]["en"]["hours"])}}
+    assert top["splits"]["train"]["asr"] == {
+        "en": {"samples": 1, "hours": pytest.approx(top["splits"]["train"]["asr"]["en"]["hours"])}
+    }
     with pytest.raises(SystemExit):
         S.main(["--out", str(tmp_path), "--asr-languages", "xx"])
 
@@ -219,10 +240,15 @@ def test_tiny_shards_are_pinned(tiny):
 # Speakers for the full preset (tts.py)
 # ---------------------------------------------------------------------------------------------------------------
 def test_dialect_voices_sound_different(synth):
-    text = {"en": "the young teacher calls the happy dog near the river today.",
-            "es": "el gato pequeño busca el perro cerca del río.", "zh": "今天小猫在公园看见老师。"}
-    waves = {d: synth.synth_speaker(text[lang], Speaker(lang, None, 170, 50, accent=voice))[0]
-             for d, (lang, voice) in S.DIALECTS.items()}
+    text = {
+        "en": "the young teacher calls the happy dog near the river today.",
+        "es": "el gato pequeño busca el perro cerca del río.",
+        "zh": "今天小猫在公园看见老师。",
+    }
+    waves = {
+        d: synth.synth_speaker(text[lang], Speaker(lang, None, 170, 50, accent=voice))[0]
+        for d, (lang, voice) in S.DIALECTS.items()
+    }
     for a, b in itertools.combinations(waves, 2):
         if S.DIALECTS[a][0] == S.DIALECTS[b][0]:
             assert len(waves[a]) != len(waves[b]) or not np.array_equal(waves[a], waves[b]), (a, b)
@@ -256,8 +282,13 @@ _SPEAKER_RE = re.compile(r"^(?P<voice>[^+]+)\+(?P<variant>[^-]+)-r(?P<rate>\d+)-
 def _speaker(name: str) -> dict:
     m = _SPEAKER_RE.match(name)
     assert m, name
-    return {"voice": m["voice"], "variant": m["variant"], "rate": int(m["rate"]), "pitch": int(m["pitch"]),
-            "range": None if m["range"] is None else int(m["range"])}
+    return {
+        "voice": m["voice"],
+        "variant": m["variant"],
+        "rate": int(m["rate"]),
+        "pitch": int(m["pitch"]),
+        "range": None if m["range"] is None else int(m["range"]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +299,10 @@ def full_tiny(tmp_path_factory) -> str:
 
 
 def _samples(root: str) -> dict[str, list[tuple[SampleMeta, bytes]]]:
-    return {split: [(SampleMeta.from_json(r["json"], r["__key__"]), r["flac"]) for r in raws]
-            for split, raws in _all_samples(root).items()}
+    return {
+        split: [(SampleMeta.from_json(r["json"], r["__key__"]), r["flac"]) for r in raws]
+        for split, raws in _all_samples(root).items()
+    }
 
 
 def _rms_inside_outside(flac: bytes, spans: list[tuple[float, float]]) -> tuple[float, float]:
@@ -284,7 +317,7 @@ def _aqa_answer(question: str, events: list[dict]) -> str:
     """The answer of an AQA question, re-derived from the scene's events."""
     labels = [e["label"] for e in events]
     if question.startswith("is there "):
-        name = question[len("is there "):-1]
+        name = question[len("is there ") : -1]
         return "yes" if {v: k for k, v in S.SOUND_NAMES.items()}[name] in labels else "no"
     if m := re.fullmatch(r"how many (\w+)s are there\?", question):
         return S.NUMBER_WORDS[labels.count(m[1])]
@@ -310,9 +343,18 @@ def test_full_tiny_every_sample_formats_and_its_label_follows_from_the_content(f
     samples = _samples(full_tiny)
     sizes = S.PRESETS["full_tiny"]
     assert len(S.FULL_TASKS) >= 20 + 5 and set(S.FULL_TASKS) <= set(TASK_REGISTRY)
-    meanings = {lang: {S.parallel_sentence(m, lang): m for m in itertools.product(
-        *(range(len(x)) for x in (S.PARALLEL_SUBJECTS, S.PARALLEL_VERBS, S.PARALLEL_OBJECTS, S.PARALLEL_ADVERBS)))}
-        for lang in S.ALL_LANGUAGES}
+    meanings = {
+        lang: {
+            S.parallel_sentence(m, lang): m
+            for m in itertools.product(
+                *(
+                    range(len(x))
+                    for x in (S.PARALLEL_SUBJECTS, S.PARALLEL_VERBS, S.PARALLEL_OBJECTS, S.PARALLEL_ADVERBS)
+                )
+            )
+        }
+        for lang in S.ALL_LANGUAGES
+    }
     templates = [(intent, re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(t)) + "$")) for intent, t in S.COMMANDS]
     for split, items in samples.items():
         by_task = collections.Counter(m.task for m, _ in items)
@@ -399,8 +441,14 @@ def test_full_tiny_every_sample_formats_and_its_label_follows_from_the_content(f
                     e = S.MUSIC_EMOTIONS[m.target]
                     assert r["mode"] == e["mode"] and e["bpm"][0] <= r["bpm"] <= e["bpm"][1]
     train = [m for m, _ in samples["train"]]
-    for task, labels in (("did", set(S.DIALECTS)), ("sgc", {"male", "female"}), ("sap", set(S.AGE_GROUPS)),
-                         ("er", set(S.EMOTIONS)), ("sv", {"same", "different"}), ("smer", set(S.MUSIC_EMOTIONS))):
+    for task, labels in (
+        ("did", set(S.DIALECTS)),
+        ("sgc", {"male", "female"}),
+        ("sap", set(S.AGE_GROUPS)),
+        ("er", set(S.EMOTIONS)),
+        ("sv", {"same", "different"}),
+        ("smer", set(S.MUSIC_EMOTIONS)),
+    ):
         assert {m.target for m in train if m.task == task} == labels, task
     for task in ("sgc", "ks", "sv", "sd", "osr", "er", "sap", "asr"):
         assert {m.audio_language for m in train if m.task == task} == set(S.ALL_LANGUAGES), task
@@ -466,8 +514,27 @@ def test_full_render_is_deterministic():
 
 
 def test_cli_full_tasks_subset(tmp_path):
-    assert S.main(["--out", str(tmp_path), "--preset", "full_tiny", "--tasks", "sgc,mgr,asr", "--train", "2",
-                   "--valid", "1", "--test", "1", "--workers", "1"]) == 0
+    assert (
+        S.main(
+            [
+                "--out",
+                str(tmp_path),
+                "--preset",
+                "full_tiny",
+                "--tasks",
+                "sgc,mgr,asr",
+                "--train",
+                "2",
+                "--valid",
+                "1",
+                "--test",
+                "1",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     top = read_manifest(tmp_path)
     assert set(top["splits"]["train"]) == {"sgc", "mgr", "asr"} and top["asr_languages"] == list(S.ALL_LANGUAGES)
     with pytest.raises(SystemExit):

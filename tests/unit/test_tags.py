@@ -22,8 +22,18 @@ def test_token_list_structure() -> None:
     assert audio[0] == T.AUDIO_PAD == "[[[AUDIO:modality]]]"
     assert audio[-2:] == ("<audio>", "</audio>")
     # head block of 20, then 3001 time tokens
-    assert audio[7:17] == ("<|unknown|>", "<|en|>", "<|zh|>", "<|de|>", "<|es|>", "<|ko|>", "<|fr|>", "<|ja|>",
-                           "<|it|>", "<|zh_tr|>")
+    assert audio[7:17] == (
+        "<|unknown|>",
+        "<|en|>",
+        "<|zh|>",
+        "<|de|>",
+        "<|es|>",
+        "<|ko|>",
+        "<|fr|>",
+        "<|ja|>",
+        "<|it|>",
+        "<|zh_tr|>",
+    )
     assert audio[17:20] == ("<|notimestamps|>", "<|sil|>", "<|timestamps|>")
     assert audio.index("<|0.00|>") == 20 and audio.index("<|30.00|>") == 20 + 3000
     assert audio.index("<|pitch|>") + 1 == audio.index("<|midi_pitch_0|>")
@@ -97,8 +107,12 @@ def test_round_trip_every_combination() -> None:
     langs = (None,) + T.TAG_LANGUAGES
     n = 0
     for tr, al, task, tl, ts, ins in itertools.product(
-        T.TRANSCRIPTION_TAGS, langs, ("transcribe", "translate", "caption", "keyword"), T.TAG_LANGUAGES,
-        (False, True), (None,) + T.INSTRUCTIONS,
+        T.TRANSCRIPTION_TAGS,
+        langs,
+        ("transcribe", "translate", "caption", "keyword"),
+        T.TAG_LANGUAGES,
+        (False, True),
+        (None,) + T.INSTRUCTIONS,
     ):
         tags = Tags(tr, al, task, tl, ts, ins)
         for rest in ("", "hello world", "<|0.00|><|sil|><|0.54|>x"):

@@ -33,34 +33,96 @@ from qwenaudio_train.tasks import (
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
 # Facts section 5, in its order.
-ALL_TASKS = ["asr", "s2tt", "osr", "dasr", "srwt", "did", "lid", "sgc", "er", "sv", "sd", "ser", "ks", "ic", "sf",
-             "sap", "vsc", "aac", "sec", "asc", "sed", "aqa", "sid", "smer", "mc", "mic", "mna", "mgr", "mr", "mqa"]
+ALL_TASKS = [
+    "asr",
+    "s2tt",
+    "osr",
+    "dasr",
+    "srwt",
+    "did",
+    "lid",
+    "sgc",
+    "er",
+    "sv",
+    "sd",
+    "ser",
+    "ks",
+    "ic",
+    "sf",
+    "sap",
+    "vsc",
+    "aac",
+    "sec",
+    "asc",
+    "sed",
+    "aqa",
+    "sid",
+    "smer",
+    "mc",
+    "mic",
+    "mna",
+    "mgr",
+    "mr",
+    "mqa",
+]
 
 
-def meta(task: str, target: str = "x", audio_language: str | None = None, text_language: str = "en",
-         words: list[Word] | None = None, **kw) -> SampleMeta:
-    return SampleMeta(task=task, text_language=text_language, target=target, duration=3.0, source="test",
-                      audio_language=audio_language, words=words, meta=kw)
+def meta(
+    task: str,
+    target: str = "x",
+    audio_language: str | None = None,
+    text_language: str = "en",
+    words: list[Word] | None = None,
+    **kw,
+) -> SampleMeta:
+    return SampleMeta(
+        task=task,
+        text_language=text_language,
+        target=target,
+        duration=3.0,
+        source="test",
+        audio_language=audio_language,
+        words=words,
+        meta=kw,
+    )
 
 
 # Facts section 4 (the release's eval_audio/ prompts), with the language placeholders filled in.
 RELEASED_PROMPTS = [
-    ("asr", meta("asr", audio_language="en"),
-     "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>"),
-    ("asr", meta("asr", audio_language="zh", text_language="zh"),
-     "<|startoftranscript|><|zh|><|transcribe|><|zh|><|notimestamps|><|wo_itn|>"),
-    ("s2tt", meta("s2tt", audio_language="en", text_language="de"),
-     "<|startoftranscript|><|en|><|translate|><|de|><|notimestamps|><|itn|>"),
+    (
+        "asr",
+        meta("asr", audio_language="en"),
+        "<|startoftranscript|><|en|><|transcribe|><|en|><|notimestamps|><|wo_itn|>",
+    ),
+    (
+        "asr",
+        meta("asr", audio_language="zh", text_language="zh"),
+        "<|startoftranscript|><|zh|><|transcribe|><|zh|><|notimestamps|><|wo_itn|>",
+    ),
+    (
+        "s2tt",
+        meta("s2tt", audio_language="en", text_language="de"),
+        "<|startoftranscript|><|en|><|translate|><|de|><|notimestamps|><|itn|>",
+    ),
     ("aac", meta("aac"), "<|startofanalysis|><|unknown|><|caption|><|en|><|notimestamps|><|caption_clotho|>"),
     ("asc", meta("asc"), "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|scene|>"),
-    ("er", meta("er", audio_language="en"),
-     "<|startofanalysis|><|en|><|keyword|><|en|><|notimestamps|><|emotion_recognition|>"),
+    (
+        "er",
+        meta("er", audio_language="en"),
+        "<|startofanalysis|><|en|><|keyword|><|en|><|notimestamps|><|emotion_recognition|>",
+    ),
     ("vsc", meta("vsc"), "<|startofanalysis|><|en|><|keyword|><|en|><|notimestamps|><|vocal_classification|>"),
     ("aqa", meta("aqa", question="QUESTION"), "<|startofanalysis|><|en|><|question|>QUESTION<|answer|>"),
-    ("mna", meta("mna", pitch=1, velocity=1, instrument="x"),
-     "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|note_analysis|>"),
-    ("srwt", meta("srwt", audio_language="zh", text_language="zh", words=[Word("a", 0, 1)]),
-     "<|startoftranscript|><|zh|><|transcribe|><|zh|><|timestamps|><|0.00|>"),
+    (
+        "mna",
+        meta("mna", pitch=1, velocity=1, instrument="x"),
+        "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|note_analysis|>",
+    ),
+    (
+        "srwt",
+        meta("srwt", audio_language="zh", text_language="zh", words=[Word("a", 0, 1)]),
+        "<|startoftranscript|><|zh|><|transcribe|><|zh|><|timestamps|><|0.00|>",
+    ),
 ]
 
 
@@ -75,9 +137,11 @@ def test_released_eval_prompts(name: str, m: SampleMeta, prompt: str) -> None:
 def test_released_prompts_are_in_facts(shared_spec) -> None:
     facts = (shared_spec / "QWEN_AUDIO_FACTS.md").read_text(encoding="utf-8")
     for name, _m, prompt in RELEASED_PROMPTS:
-        generic = (prompt.replace("<|zh|><|transcribe|><|zh|>", "<|L|><|transcribe|><|L|>")
-                   .replace("<|en|><|transcribe|><|en|>", "<|L|><|transcribe|><|L|>")
-                   .replace("<|en|><|translate|><|de|>", "<|S|><|translate|><|T|>"))
+        generic = (
+            prompt.replace("<|zh|><|transcribe|><|zh|>", "<|L|><|transcribe|><|L|>")
+            .replace("<|en|><|transcribe|><|en|>", "<|L|><|transcribe|><|L|>")
+            .replace("<|en|><|translate|><|de|>", "<|S|><|translate|><|T|>")
+        )
         assert f"`{generic}`" in facts, name
 
 
@@ -128,14 +192,14 @@ def test_srwt_example_from_facts() -> None:
 
 
 def test_srwt_round_trip_with_gaps() -> None:
-    words = [("hello", 0.0, 0.31), ("big", 0.31, 0.6), ("world", 1.05, 1.5), ("你好", 2.0, 2.42),
-             ("end", 2.42, 29.99)]
+    words = [("hello", 0.0, 0.31), ("big", 0.31, 0.6), ("world", 1.05, 1.5), ("你好", 2.0, 2.42), ("end", 2.42, 29.99)]
     target = format_srwt(words)
-    assert target == ("<|0.00|>hello<|0.31|>big<|0.60|><|sil|><|1.05|>world<|1.50|><|sil|><|2.00|>你好<|2.42|>"
-                      "end<|29.99|>")
+    assert target == (
+        "<|0.00|>hello<|0.31|>big<|0.60|><|sil|><|1.05|>world<|1.50|><|sil|><|2.00|>你好<|2.42|>end<|29.99|>"
+    )
     assert parse_srwt(target) == words
     # the eval output (after the <|0.00|> primer) and a prefixed text parse to the same words
-    assert parse_srwt(target[len("<|0.00|>"):]) == words
+    assert parse_srwt(target[len("<|0.00|>") :]) == words
     prefix = "<|startoftranscript|><|en|><|transcribe|><|en|><|timestamps|>"
     assert parse_srwt(prefix + target) == words
 
@@ -161,8 +225,10 @@ def test_srwt_needs_words() -> None:
 def test_mna_round_trip() -> None:
     m = meta("mna", pitch=64, velocity=127, instrument="guitar_acoustic", sonic=["bright", "fast_decay"])
     target = get_task("mna").format_target(m)
-    assert target == ("<|pitch|><|midi_pitch_64|><|velocity|><|midi_velocity_127|><|instrument|>guitar_acoustic"
-                      "<|sonic|>bright, fast_decay")
+    assert target == (
+        "<|pitch|><|midi_pitch_64|><|velocity|><|midi_velocity_127|><|instrument|>guitar_acoustic"
+        "<|sonic|>bright, fast_decay"
+    )
     assert parse_mna(target) == NoteAnalysis(64, 127, "guitar_acoustic", ["bright", "fast_decay"])
     empty = format_mna(0, 25, "bass_synthetic", [])
     assert empty.endswith("<|instrument|>bass_synthetic<|sonic|>")
@@ -258,12 +324,22 @@ def test_docs_table_in_sync() -> None:
     assert table.count("\n") == 32  # header, rule, 30 rows
     missing = [row for row in table.splitlines() if row not in docs.splitlines()]
     assert not missing, "docs/tasks.md is out of date; regenerate its table with tasks_markdown():\n" + "\n".join(
-        missing)
+        missing
+    )
 
 
 def test_release_prompts_marked() -> None:
     assert {n for n, t in TASKS.items() if t.from_release} == {
-        "asr", "s2tt", "srwt", "er", "vsc", "aac", "asc", "aqa", "mna"}
+        "asr",
+        "s2tt",
+        "srwt",
+        "er",
+        "vsc",
+        "aac",
+        "asc",
+        "aqa",
+        "mna",
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -275,14 +351,18 @@ def test_speech_prompts() -> None:
     # written-form corpora ask for <|itn|>; the default stays the release's <|wo_itn|>
     assert get_task("asr").prompt(meta("asr", audio_language="en", itn=True)).endswith("<|notimestamps|><|itn|>")
     assert get_task("dasr").prompt(meta("dasr", audio_language="zh", text_language="zh", dialect="wu")) == (
-        "<|startoftranscript|><|zh|><|transcribe|><|zh|><|notimestamps|><|wo_itn|>")
+        "<|startoftranscript|><|zh|><|transcribe|><|zh|><|notimestamps|><|wo_itn|>"
+    )
     assert get_task("ks").prompt(meta("ks", text_language="de")) == (
-        "<|startofanalysis|><|de|><|keyword|><|de|><|notimestamps|>")
+        "<|startofanalysis|><|de|><|keyword|><|de|><|notimestamps|>"
+    )
     assert get_task("ic").prompt(meta("ic", audio_language="en")) == (
-        "<|startofanalysis|><|en|><|keyword|><|en|><|notimestamps|><|speech_understanding|>")
+        "<|startofanalysis|><|en|><|keyword|><|en|><|notimestamps|><|speech_understanding|>"
+    )
     # speaker attributes of non-speech-tagged audio: unknown audio language
     assert get_task("sap").eval_prefix(meta("sap")) == (
-        "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|speaker_meta|>age:")
+        "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|speaker_meta|>age:"
+    )
 
 
 def test_keyed_targets_and_closed_sets() -> None:
@@ -313,12 +393,15 @@ def test_sound_and_music_prompts() -> None:
     assert sec.prompt(SampleMeta("sec", "en", "x", 1.0, "audioset/balanced")).endswith("<|audioset_ontology|>")
     assert sec.prompt(meta("sec")).endswith("<|notimestamps|><|event|>")
     assert get_task("sed").prompt(meta("sed")) == (
-        "<|startofanalysis|><|unknown|><|keyword|><|en|><|timestamps|><|event|>")
+        "<|startofanalysis|><|unknown|><|keyword|><|en|><|timestamps|><|event|>"
+    )
     # music emotion is ER's instruction with the audio language always unknown
     assert get_task("smer").prompt(meta("smer", audio_language="en")) == (
-        "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|emotion_recognition|>")
+        "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|emotion_recognition|>"
+    )
     assert get_task("mqa").eval_prefix(meta("mqa", question="Q?")) == (
-        "<|startofanalysis|><|en|><|question|>Q?<|answer|>")
+        "<|startofanalysis|><|en|><|question|>Q?<|answer|>"
+    )
     with pytest.raises(SampleError, match="'question'"):
         get_task("mqa").format_target(meta("mqa", "piano"))
 
@@ -329,11 +412,11 @@ def test_sound_and_music_prompts() -> None:
 def test_spans_round_trip() -> None:
     spans = [("car horn", 0.9, 3.0), ("dog bark", 0.5, 1.2), ("speech", 0.5, 0.75), ("rain", 12.0, 30.0)]
     text = format_spans(spans)
-    assert text == ("<|0.50|>speech<|0.75|><|0.50|>dog bark<|1.20|><|0.90|>car horn<|3.00|>"
-                    "<|12.00|>rain<|30.00|>")
+    assert text == ("<|0.50|>speech<|0.75|><|0.50|>dog bark<|1.20|><|0.90|>car horn<|3.00|><|12.00|>rain<|30.00|>")
     assert parse_spans(text) == sorted(spans, key=lambda s: (s[1], s[2]))
     assert parse_spans("<|startofanalysis|><|unknown|><|keyword|><|en|><|timestamps|><|event|>" + text) == (
-        parse_spans(text))
+        parse_spans(text)
+    )
     assert format_spans([]) == "" and parse_spans("") == []
 
 
@@ -341,7 +424,9 @@ def test_spans_rounding_clamping_and_tolerance() -> None:
     assert format_spans([("a", 1.004, 0.5), ("b", -1.0, 31.0)]) == "<|0.00|>b<|30.00|><|1.00|>a<|1.00|>"
     # model output with a missing start time, an empty label and trailing junk: the well-formed spans survive
     assert parse_spans("<|0.10|>a<|0.20|>b<|0.40|><|0.50|><|0.60|><|0.70|>c<|0.90|><|1.00|>d") == [
-        ("a", 0.1, 0.2), ("c", 0.7, 0.9)]
+        ("a", 0.1, 0.2),
+        ("c", 0.7, 0.9),
+    ]
     with pytest.raises(ValueError, match="non-empty"):
         format_spans([(" ", 0.0, 1.0)])
     with pytest.raises(ValueError, match="special tokens"):
@@ -350,8 +435,9 @@ def test_spans_rounding_clamping_and_tolerance() -> None:
 
 def test_sed_task() -> None:
     sed = get_task("sed")
-    m = meta("sed", "dog, cat", events=[{"label": "cat", "start": 2, "end": 2.5}, {"label": "dog", "start": 0.1,
-                                                                                    "end": 1}])
+    m = meta(
+        "sed", "dog, cat", events=[{"label": "cat", "start": 2, "end": 2.5}, {"label": "dog", "start": 0.1, "end": 1}]
+    )
     target = sed.format_target(m)
     assert target == "<|0.10|>dog<|1.00|><|2.00|>cat<|2.50|>"
     assert parse_spans(sed.eval_prefix(m) + sed.eval_target(m)) == [("dog", 0.1, 1.0), ("cat", 2.0, 2.5)]
@@ -364,13 +450,22 @@ def test_sed_task() -> None:
 
 
 def test_sd_task_renames_speakers_by_first_turn() -> None:
-    segments = [{"speaker": "spk_9", "start": 4.0, "end": 6.0}, {"speaker": "spk_2", "start": 0.0, "end": 2.5},
-                {"speaker": "spk_9", "start": 2.0, "end": 3.0}, {"speaker": "spk_5", "start": 6.5, "end": 7.0}]
+    segments = [
+        {"speaker": "spk_9", "start": 4.0, "end": 6.0},
+        {"speaker": "spk_2", "start": 0.0, "end": 2.5},
+        {"speaker": "spk_9", "start": 2.0, "end": 3.0},
+        {"speaker": "spk_5", "start": 6.5, "end": 7.0},
+    ]
     target = get_task("sd").format_target(meta("sd", "hi", segments=segments))
-    assert target == ("<|0.00|>speaker 1<|2.50|><|2.00|>speaker 2<|3.00|><|4.00|>speaker 2<|6.00|>"
-                      "<|6.50|>speaker 3<|7.00|>")
-    assert parse_spans(target) == [("speaker 1", 0.0, 2.5), ("speaker 2", 2.0, 3.0), ("speaker 2", 4.0, 6.0),
-                                   ("speaker 3", 6.5, 7.0)]
+    assert target == (
+        "<|0.00|>speaker 1<|2.50|><|2.00|>speaker 2<|3.00|><|4.00|>speaker 2<|6.00|><|6.50|>speaker 3<|7.00|>"
+    )
+    assert parse_spans(target) == [
+        ("speaker 1", 0.0, 2.5),
+        ("speaker 2", 2.0, 3.0),
+        ("speaker 2", 4.0, 6.0),
+        ("speaker 3", 6.5, 7.0),
+    ]
     assert diarization_spans([("x", 1.0, 2.0), ("y", 0.5, 0.6)]) == [("speaker 1", 0.5, 0.6), ("speaker 2", 1.0, 2.0)]
     with pytest.raises(SampleError, match="segments"):
         get_task("sd").format_target(meta("sd", "hi"))
@@ -389,8 +484,10 @@ def test_entities_round_trip() -> None:
     entities = [("from_city", "paris"), ("to_city", "New York"), ("date", "May 5")]
     text = format_entities(transcript, entities)
     vs, ve, ts, te = E
-    assert text == (f"Book a flight from {vs}Paris{ve}{ts}from_city{te} to {vs}New York{ve}{ts}to_city{te} on "
-                    f"{vs}May 5{ve}{ts}date{te}")
+    assert text == (
+        f"Book a flight from {vs}Paris{ve}{ts}from_city{te} to {vs}New York{ve}{ts}to_city{te} on "
+        f"{vs}May 5{ve}{ts}date{te}"
+    )
     # the transcript's spelling is kept
     assert parse_entities(text) == (transcript, [("from_city", "Paris"), ("to_city", "New York"), ("date", "May 5")])
     assert parse_entities(format_entities("no entities here", [])) == ("no entities here", [])
