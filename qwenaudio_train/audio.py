@@ -194,43 +194,24 @@ def split_windows(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above."""
-    f_sp = 200.0 / 3  # Hz per mel in the linear part
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp  # 15
-    logstep = np.log(6.4) / 27.0
-    hz = np.asarray(hz, dtype=np.float64)
-    return np.where(
-        hz >= min_log_hz,
-        min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep,
-        hz / f_sp,
-    )
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    mel = np.asarray(mel, dtype=np.float64)
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
-
-
 @functools.cache
 def _mel_filters_cached(n_mels: int) -> torch.Tensor:
-    # librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels, fmin=0, fmax=8000, htk=False, norm="slaney"),
-    # which is what Whisper's mel_filters.npz holds. Computed in float64, stored as float32 like the npz.
-    fft_freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
-    mel_edges = np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), n_mels + 2)
-    hz_edges = _mel_to_hz(mel_edges)
-    widths = np.diff(hz_edges)
-    ramps = hz_edges[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]  # slaney norm: each filter has unit area
-    return torch.from_numpy(weights.astype(np.float32))
+    # The arguments WhisperFeatureExtractor uses: librosa.filters.mel(sr=16000, n_fft=400, fmin=0, fmax=8000,
+    # htk=False, norm="slaney"), i.e. Slaney's mel scale *and* Slaney's unit-area norm (the transformers default,
+    # mel_scale="htk", norm=None, would give other filters). Computed in float64, stored as float32 like
+    # Whisper's mel_filters.npz; transposed from transformers' [freq, mel] to [mel, freq].
+    from transformers.audio_utils import mel_filter_bank
+
+    weights = mel_filter_bank(
+        num_frequency_bins=N_FFT // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=0.0,
+        max_frequency=SAMPLE_RATE / 2,
+        sampling_rate=SAMPLE_RATE,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+    return torch.from_numpy(np.ascontiguousarray(weights.T, dtype=np.float32))
 
 
 def mel_filters(n_mels: int = N_MELS) -> torch.Tensor:
@@ -313,7 +294,10 @@ def spec_augment(
     [peak - 2, peak]), so a literal 0 can lie outside a quiet clip's range. Pass mask_value=0.0 for zeros.
     """
     if mel.ndim == 2:
-        return _spec_augment_one(mel, length, freq_mask, time_mask, n_freq_masks, n_time_masks, generator, mask_value)
+        if not (length is None or isinstance(length, (int, torch.Tensor))):
+            raise ValueError(f"spec_augment of one [n_mels, L] clip takes one length, got {length!r}")
+        one = None if length is None else int(length)
+        return _spec_augment_one(mel, one, freq_mask, time_mask, n_freq_masks, n_time_masks, generator, mask_value)
     if mel.ndim != 3:
         raise ValueError(f"spec_augment expects [n_mels, L] or [B, n_mels, L], got {tuple(mel.shape)}")
     if length is None:
