@@ -38,11 +38,9 @@ from data_recipes.clotho import (
     add_caption_options,
     caption_items,
     load_region,
-    main_with_options,
-    present_subsets,
     read_csv,
 )
-from data_recipes.common import RawItem, Recipe, make_key
+from data_recipes.common import RawItem, Recipe, main_with_options, make_key, present_subsets
 
 CLIP_S = 10.0
 

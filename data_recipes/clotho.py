@@ -18,9 +18,8 @@ caption, ``meta.captions`` all five captions of the clip (the reference set CIDE
 per caption (keys ``...-c1`` .. ``-c5``; five copies of the audio) for training on every caption. Clips longer than
 30 s (none in the release) are skipped: a caption describes the whole clip and cannot be re-based onto a window.
 
-Also holds the few helpers the other sound/music recipes share (``main_with_options``, ``present_subsets``,
-``read_csv``, ``unique_key``, ``readable``, ``AudioIndex``, ``load_region``): small additions to
-``data_recipes.common`` that belong there eventually.
+Also holds the few helpers the other sound/music recipes share (``read_csv``, ``unique_key``, ``readable``,
+``AudioIndex``, ``load_region``): small additions to ``data_recipes.common`` that belong there eventually.
 
 Owns: the Clotho layout and caption grouping. Must not: download anything or decide tags (the task registry does).
 """
@@ -31,13 +30,13 @@ import argparse
 import csv
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from data_recipes.common import LayoutError, RawItem, Recipe, main, make_key
+from data_recipes.common import RawItem, Recipe, main_with_options, make_key, present_subsets
 from qwenaudio_train.audio import SAMPLE_RATE, AudioError, load_audio
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
@@ -115,46 +114,6 @@ def load_region(path: str, start_s: float, end_s: float, tolerance_s: float = 1.
             )
         wav = wav[a:b]
     return wav
-
-
-def present_subsets(recipe: Recipe, root: Path, candidates: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The candidate subsets (default: all) whose files ``recipe.check`` finds under ``root``: what runs without
-    ``--subsets``. If none is present, all candidates, so that ``check`` names what is missing."""
-    cands = tuple(candidates if candidates is not None else recipe.subsets)
-    ok = []
-    for s in cands:
-        try:
-            recipe.check(root, s)
-        except LayoutError:
-            continue
-        ok.append(s)
-    return tuple(ok) or cands
-
-
-def main_with_options(
-    make_recipe: Callable[[argparse.Namespace, str | None], Recipe],
-    add_options: Callable[[argparse.ArgumentParser], None],
-    argv: Sequence[str] | None = None,
-) -> int:
-    """``common.main`` plus recipe-specific options: parses the options ``add_options`` declares, builds the
-    recipe with ``make_recipe(options, root)`` (root is ``--root``, or None under ``--help``) and hands the rest
-    of the command line to the uniform CLI. ``--help`` lists both sets of options."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    own = argparse.ArgumentParser(add_help=False, usage=argparse.SUPPRESS, allow_abbrev=False)
-    add_options(own)
-    opts, rest = own.parse_known_args(args)
-    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    peek.add_argument("--root", default=None)
-    root = peek.parse_known_args(rest)[0].root
-    wants_help = "-h" in rest or "--help" in rest
-    try:
-        recipe = make_recipe(opts, None if wants_help else root)
-    except (LayoutError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if wants_help:
-        print("recipe options:\n" + own.format_help().split("\n", 1)[-1].strip("\n") + "\n")
-    return main(recipe, rest)
 
 
 # ---------------------------------------------------------------------------------------------------------------

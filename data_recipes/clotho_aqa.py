@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from data_recipes.clotho import main_with_options, present_subsets, read_csv, unique_key
-from data_recipes.common import RawItem, Recipe, make_key
+from data_recipes.clotho import read_csv, unique_key
+from data_recipes.common import RawItem, Recipe, main_with_options, make_key, present_subsets
 
 ANSWER_MODES = ("majority", "each")
 

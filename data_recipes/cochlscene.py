@@ -23,8 +23,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_recipes.clotho import AUDIO_SUFFIXES, present_subsets
-from data_recipes.common import RawItem, Recipe, main, make_key
+from data_recipes.clotho import AUDIO_SUFFIXES
+from data_recipes.common import RawItem, Recipe, main, make_key, present_subsets
 
 SPLIT_DIRS = {"train": "Train", "val": "Val", "test": "Test"}
 

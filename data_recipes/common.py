@@ -42,7 +42,8 @@ The API (small and stable: the sound/music recipes use it too)::
   recipe's layout; ``Recipe.missing(path, what)`` builds that error. ``read_delimited(path, delimiter,
   escapechar=None, errors="strict")`` reads a TSV/CSV with a header as a list of dicts (UTF-8; TSV unquoted).
 * ``convert(recipe, root, out, subsets=None, max_samples=None, workers=1, max_count=1000)`` runs everything
-  and returns the summary; ``main(recipe, argv)`` is the uniform CLI::
+  and returns the summary; ``main(recipe, argv)`` is the uniform CLI (``main_with_options`` adds a recipe's own
+  options; ``present_subsets`` is a ``default_subsets`` that keeps the subsets whose files are present)::
 
       python -m data_recipes.<corpus> --root RAW_DIR --out OUT_DIR [--subsets A B ...] [--max-samples N]
                                       [--workers N] [--shard-samples N]
@@ -449,3 +450,43 @@ def main(recipe: Recipe, argv: Sequence[str] | None = None) -> int:
     tot = summary["totals"]
     print(f"total: {tot['samples']} samples, {tot['hours']:.3f} h -> {os.path.join(args.out, MANIFEST)}")
     return 0
+
+
+def present_subsets(recipe: Recipe, root: Path, candidates: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The candidate subsets (default: all) whose files ``recipe.check`` finds under ``root``: what runs without
+    ``--subsets``. If none is present, all candidates, so that ``check`` names what is missing."""
+    cands = tuple(candidates if candidates is not None else recipe.subsets)
+    ok = []
+    for s in cands:
+        try:
+            recipe.check(root, s)
+        except LayoutError:
+            continue
+        ok.append(s)
+    return tuple(ok) or cands
+
+
+def main_with_options(
+    make_recipe: Callable[[argparse.Namespace, str | None], Recipe],
+    add_options: Callable[[argparse.ArgumentParser], None],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """``common.main`` plus recipe-specific options: parses the options ``add_options`` declares, builds the
+    recipe with ``make_recipe(options, root)`` (root is ``--root``, or None under ``--help``) and hands the rest
+    of the command line to the uniform CLI. ``--help`` lists both sets of options."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    own = argparse.ArgumentParser(add_help=False, usage=argparse.SUPPRESS, allow_abbrev=False)
+    add_options(own)
+    opts, rest = own.parse_known_args(args)
+    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    peek.add_argument("--root", default=None)
+    root = peek.parse_known_args(rest)[0].root
+    wants_help = "-h" in rest or "--help" in rest
+    try:
+        recipe = make_recipe(opts, None if wants_help else root)
+    except (LayoutError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if wants_help:
+        print("recipe options:\n" + own.format_help().split("\n", 1)[-1].strip("\n") + "\n")
+    return main(recipe, rest)

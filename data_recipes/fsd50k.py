@@ -23,8 +23,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_recipes.clotho import present_subsets, read_csv, readable
-from data_recipes.common import RawItem, Recipe, main, make_key
+from data_recipes.clotho import read_csv, readable
+from data_recipes.common import RawItem, Recipe, main, make_key, present_subsets
 
 GT = "FSD50K.ground_truth"
 

@@ -40,8 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from data_recipes.clotho import main_with_options
-from data_recipes.common import LayoutError, RawItem, Recipe, make_key
+from data_recipes.common import LayoutError, RawItem, Recipe, main_with_options, make_key
 from qwenaudio_train.audio import SAMPLE_RATE
 
 LABEL_TASKS = ("sec", "mic")

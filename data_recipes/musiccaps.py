@@ -30,8 +30,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from data_recipes.clotho import AudioIndex, load_region, main_with_options, read_csv
-from data_recipes.common import RawItem, Recipe, make_key
+from data_recipes.clotho import AudioIndex, load_region, read_csv
+from data_recipes.common import RawItem, Recipe, main_with_options, make_key
 
 CSV = "musiccaps-public.csv"
 

@@ -29,8 +29,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_recipes.clotho import main_with_options, present_subsets, readable
-from data_recipes.common import RawItem, Recipe, make_key
+from data_recipes.clotho import readable
+from data_recipes.common import RawItem, Recipe, main_with_options, make_key, present_subsets
 
 TASKS = ("mna", "mic")
 

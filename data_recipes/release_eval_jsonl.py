@@ -50,8 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_recipes.clotho import main_with_options
-from data_recipes.common import RawItem, Recipe, make_key
+from data_recipes.common import RawItem, Recipe, main_with_options, make_key
 from qwenaudio_train.data.schema import Word
 from qwenaudio_train.tags import TAG_LANGUAGES, TIME_TOKEN_RE
 from qwenaudio_train.tasks import parse_mna, parse_srwt
