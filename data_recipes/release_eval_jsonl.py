@@ -52,8 +52,8 @@ from typing import Any
 
 from data_recipes.common import RawItem, Recipe, main_with_options, make_key
 from qwenaudio_train.data.schema import Word
+from qwenaudio_train.formats import parse_mna, parse_srwt
 from qwenaudio_train.tags import TAG_LANGUAGES, TIME_TOKEN_RE
-from qwenaudio_train.tasks import parse_mna, parse_srwt
 
 # (prefix, task, default language of the audio/text); longest prefixes first ("clothoaqa" before "clotho").
 PREFIXES: tuple[tuple[str, str, str | None], ...] = (

@@ -46,7 +46,7 @@ import editdistance
 
 from qwenaudio_train.eval.caption import SPICE_INSTALL_HINT, cider_d, find_spice, ptb_tokenize
 from qwenaudio_train.eval.caption import spice as run_spice
-from qwenaudio_train.tasks import parse_entities, parse_spans
+from qwenaudio_train.formats import parse_entities, parse_spans
 
 Scores = dict[str, Any]  # floats, plus "details" (list of dicts) when details=True
 

@@ -28,7 +28,7 @@ from qwenaudio_train.eval.scorers import (
     tokenize_for_wer,
     wer_score,
 )
-from qwenaudio_train.tasks import diarization_spans, format_entities, format_spans
+from qwenaudio_train.formats import diarization_spans, format_entities, format_spans
 
 # ---------------------------------------------------------------------------------------------- cleaning
 

@@ -10,26 +10,20 @@ from pathlib import Path
 import pytest
 
 from qwenaudio_train.data.schema import SampleError, SampleMeta, Word
-from qwenaudio_train.tags import LANGUAGES, SPECIAL_TOKENS, parse_tags
-from qwenaudio_train.tasks import (
-    METRICS,
-    TASKS,
+from qwenaudio_train.formats import (
     NoteAnalysis,
-    Task,
-    describe_tasks,
     diarization_spans,
     format_entities,
     format_mna,
     format_spans,
     format_srwt,
-    get_task,
     parse_entities,
     parse_mna,
     parse_spans,
     parse_srwt,
-    register_task,
-    tasks_markdown,
 )
+from qwenaudio_train.tags import LANGUAGES, SPECIAL_TOKENS, parse_tags
+from qwenaudio_train.tasks import METRICS, TASKS, Task, describe_tasks, get_task, register_task, tasks_markdown
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
 # Facts section 5, in its order.
