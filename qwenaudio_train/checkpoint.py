@@ -12,7 +12,9 @@ Layout of ``<run_dir>/checkpoints/``::
 
 A save is written under ``step_N.partial`` and renamed once every rank has finished, then ``latest`` is
 replaced atomically: a crash at any moment leaves the previous checkpoint intact and ``latest`` pointing at a
-complete one. ``keep_last`` older checkpoints are kept. Must not: decide when to save (the trainer does).
+complete one. ``keep_last`` older checkpoints are kept. Every file name of this layout lives here: the trainer asks
+(``checkpoint_dir``, ``resolve``, ``check_world_size``) and never opens a checkpoint file itself.
+Must not: decide when to save (the trainer does).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import torch
 from qwenaudio_train.distributed import barrier
 
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
+_STATE = "trainer_state.json"  # written last into a save: its presence marks a complete checkpoint
+_NO_RESUME = ("none", "never", "")
 
 
 def tag_for(step: int) -> str:
@@ -77,8 +81,47 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checkpoint_dir(run_dir: Path) -> Path:
+    """Where a run keeps its checkpoints."""
+    return Path(run_dir) / "checkpoints"
+
+
+def is_checkpoint(path: Path) -> bool:
+    """True for a complete checkpoint directory (one that can be resumed or exported)."""
+    return (Path(path) / _STATE).is_file()
+
+
 def read_trainer_state(path: Path) -> dict[str, Any]:
-    return json.loads((Path(path) / "trainer_state.json").read_text())
+    return json.loads((Path(path) / _STATE).read_text())
+
+
+def resolve(resume: str | None, ckpt_dir: Path) -> Path | None:
+    """The checkpoint a run starts from, by ``trainer.resume``: ``auto`` = the latest complete one in ``ckpt_dir``
+    (None for a fresh run), ``none``/``never`` = None, else the path of a checkpoint directory, which must exist."""
+    if resume is None or resume in _NO_RESUME:
+        return None
+    if resume == "auto":
+        return latest_checkpoint(ckpt_dir)
+    path = Path(resume)
+    if not is_checkpoint(path):
+        raise FileNotFoundError(f"trainer.resume={resume!r} is not a checkpoint directory (no {_STATE})")
+    return path
+
+
+def check_world_size(path: Path, world_size: int, load_universal: bool = False) -> None:
+    """Raise with the fix when ``path`` was saved by another number of ranks than this run has: ZeRO optimizer
+    partitions are per rank. A universal checkpoint (``load_universal``) loads at any world size."""
+    saved = read_trainer_state(path).get("world_size", world_size)
+    if saved == world_size or load_universal:
+        return
+    raise RuntimeError(
+        f"checkpoint {path} was saved by {saved} ranks, this run has {world_size}. ZeRO partitions the "
+        f"optimizer per rank, so either resume with {saved} ranks, or convert it once with\n"
+        f"  python -m deepspeed.checkpoint.ds_to_universal --input_folder {path} "
+        f"--output_folder {path}_universal --inject_missing_state\n"
+        f"and resume with trainer.resume={path}_universal deepspeed.load_universal=true "
+        "trainer.resume_data=false (the data stream restarts from the seed: see README, FAQ)."
+    )
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:
@@ -92,9 +135,9 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
     latest = ckpt_dir / "latest"
     if latest.is_file():
         path = ckpt_dir / latest.read_text().strip()
-        if (path / "trainer_state.json").is_file():
+        if is_checkpoint(path):
             return path
-    complete = [p for p in list_checkpoints(ckpt_dir) if (p / "trainer_state.json").is_file()]
+    complete = [p for p in list_checkpoints(ckpt_dir) if is_checkpoint(p)]
     return complete[-1] if complete else None
 
 
@@ -122,7 +165,7 @@ def save(
     barrier()
     if rank == 0:
         state = dict(trainer_state, step=step, code_version=code_version())
-        (tmp_dir / "trainer_state.json").write_text(json.dumps(state, indent=2, default=str))
+        (tmp_dir / _STATE).write_text(json.dumps(state, indent=2, default=str))
         if final.exists():  # a re-save of the same step (e.g. signal right after a periodic save)
             shutil.rmtree(final)
         os.replace(tmp_dir, final)
@@ -140,7 +183,7 @@ def load(engine: Any, path: Path, rank: int, load_optimizer: bool = True) -> tup
     )
     if load_path is None:
         raise FileNotFoundError(f"DeepSpeed could not load checkpoint {path}; is it complete?")
-    state = json.loads((path / "trainer_state.json").read_text())
+    state = read_trainer_state(path)
     rng_file = path / f"rng_rank{rank}.pt"
     if rng_file.is_file():
         set_rng_state(torch.load(rng_file, weights_only=False))
@@ -154,7 +197,7 @@ def load_model_state_dict(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = json.loads((path / "trainer_state.json").read_text()) if (path / "trainer_state.json").is_file() else {}
+    state = read_trainer_state(path) if is_checkpoint(path) else {}
     zero_stage = int(state.get("config", {}).get("deepspeed", {}).get("zero_stage", 0))
     if zero_stage == 3:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint

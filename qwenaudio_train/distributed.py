@@ -3,14 +3,20 @@
 Works under torchrun (RANK/LOCAL_RANK/WORLD_SIZE/MASTER_* set), under the ``deepspeed`` launcher, under SLURM
 (``srun`` sets SLURM_PROCID...), and as a single plain process (a world of one is set up on localhost).
 Backend: NCCL when CUDA is available, gloo otherwise (CPU runs, tests).
+Console: every rank runs the same code, so ranks > 0 keep DeepSpeed's errors and drop its warnings and notices
+(rank 0 shows each once); see ``quiet_other_ranks``.
 Must not: build models or read data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
+import logging
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +74,7 @@ def init_distributed(timeout_minutes: int = 30) -> DistInfo:
             MASTER_PORT=os.environ.get("MASTER_PORT", str(_free_port())),
         )
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    quiet_other_ranks(rank)  # before DeepSpeed is imported: it warns at import time
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
@@ -77,11 +84,32 @@ def init_distributed(timeout_minutes: int = 30) -> DistInfo:
     if not dist.is_initialized():
         import deepspeed
 
-        deepspeed.init_distributed(
-            dist_backend="nccl" if device.type == "cuda" else "gloo",
-            timeout=datetime.timedelta(minutes=timeout_minutes),
-        )
+        # DeepSpeed prints (not logs) a line when it builds its comm op: once is enough, from rank 0.
+        with contextlib.redirect_stdout(io.StringIO()) if rank > 0 else contextlib.nullcontext():
+            deepspeed.init_distributed(
+                dist_backend="nccl" if device.type == "cuda" else "gloo",
+                timeout=datetime.timedelta(minutes=timeout_minutes),
+            )
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=device)
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+def quiet_other_ranks(rank: int) -> None:
+    """Console hygiene, idempotent. All ranks: the C-compiler probes DeepSpeed's op builders log at INFO (under
+    Hydra's INFO root logger) are hidden. Ranks > 0: DeepSpeed's logger keeps only errors and Python warnings are
+    ignored, since rank 0 prints the same ones. A filter, not a level: DeepSpeed resets its logger's level when
+    it is imported, and filters survive that."""
+    logging.getLogger("compilers").setLevel(logging.WARNING)
+    if rank == 0:
+        return
+    ds_logger = logging.getLogger("DeepSpeed")
+    if not any(isinstance(f, _ErrorsOnly) for f in ds_logger.filters):
+        ds_logger.addFilter(_ErrorsOnly())
+    warnings.simplefilter("ignore")
 
 
 def barrier() -> None:

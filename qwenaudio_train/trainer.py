@@ -16,21 +16,24 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
 from qwenaudio_train import checkpoint
-from qwenaudio_train.config import TrainConfig, to_container
+from qwenaudio_train.config import DataConfig, TrainConfig, to_container
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
 from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
-from qwenaudio_train.metrics import MetricsLogger
+from qwenaudio_train.metrics import MetricsLogger, end_line, resume_line, startup_lines
 from qwenaudio_train.model import build_model
 from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
 from qwenaudio_train.tokenizer import load_tokenizer
+
+if TYPE_CHECKING:
+    from qwenaudio_train.data.stream import SourceSpec
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths")
 # DeepSpeed 0.19 calls a collective torch deprecated; the warning would repeat at every log step.
@@ -43,12 +46,10 @@ class NonFiniteLossError(RuntimeError):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig):
-        import deepspeed
-
         self.cfg = cfg
         self.dist = init_distributed()
         self.run_dir = Path(cfg.run_dir)
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.ckpt_dir = checkpoint.checkpoint_dir(self.run_dir)
         self.tokenizer = load_tokenizer(cfg.tokenizer)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model_config(self.tokenizer))
@@ -57,35 +58,10 @@ class Trainer:
             self.param_counts = apply_lora_counted(self.model, cfg.lora)
         if cfg.deepspeed.activation_checkpointing:
             self.model.gradient_checkpointing_enable()
-        optimizer = build_optimizer(self.model, cfg.optim)
-        ds = cfg.deepspeed
-        self.engine, self.optimizer, _, _ = deepspeed.initialize(
-            model=self.model,
-            optimizer=optimizer,
-            config=deepspeed_config(
-                ds.zero_stage,
-                cfg.data.batch_size,
-                cfg.trainer.grad_accum,
-                self.dist.world_size,
-                cfg.optim.grad_clip,
-                bf16=ds.bf16,
-                offload_optimizer=ds.offload_optimizer,
-                offload_param=ds.offload_param,
-                activation_checkpointing=ds.activation_checkpointing,
-                load_universal=ds.load_universal,
-            ),
-        )
+        self.engine, self.optimizer = self._build_engine()
         self.step, self.samples_seen, self.tokens_seen = 0, 0, 0
-        data_state, wandb_id = None, None
-        resume_from = self._resume_path()
-        if resume_from is not None:
-            self._check_world_size(resume_from)
-            state, data_state = checkpoint.load(self.engine, resume_from, self.dist.rank)
-            self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
-            self.tokens_seen, wandb_id = state.get("tokens_seen", 0), state.get("wandb_id")
-            if not cfg.trainer.resume_data:
-                data_state = None
-        self.resumed_from = resume_from
+        self.resumed_from = checkpoint.resolve(cfg.trainer.resume, self.ckpt_dir)
+        data_state, wandb_id = self._resume(self.resumed_from) if self.resumed_from else (None, None)
         self.loader = self._build_loader(data_state)
         self.logger = MetricsLogger(
             self.run_dir,
@@ -103,37 +79,73 @@ class Trainer:
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
         self.flops_per_token = _flops_per_token(self.model)
+        self.last_checkpoint, self.last_loss = self.resumed_from, None  # for the end-of-run line
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
+        if self.dist.is_main:  # the console is rank 0's
+            self._print_startup(data_restored=data_state is not None)
 
     # -- set-up helpers ------------------------------------------------------------------------------------
-    def _resume_path(self) -> Path | None:
-        resume = self.cfg.trainer.resume
-        if resume in ("none", "never", "", None):
-            return None
-        if resume == "auto":
-            return checkpoint.latest_checkpoint(self.ckpt_dir)
-        path = Path(resume)
-        if not (path / "trainer_state.json").is_file():
-            raise FileNotFoundError(f"trainer.resume={resume!r} is not a checkpoint directory (no trainer_state.json)")
-        return path
+    def _build_engine(self) -> tuple[Any, Any]:
+        import deepspeed  # after init_distributed, which quiets DeepSpeed on ranks > 0 before its import
 
-    def _check_world_size(self, path: Path) -> None:
-        saved = checkpoint.read_trainer_state(path).get("world_size", self.dist.world_size)
-        if saved == self.dist.world_size or self.cfg.deepspeed.load_universal:
-            return
-        raise RuntimeError(
-            f"checkpoint {path} was saved by {saved} ranks, this run has {self.dist.world_size}. ZeRO partitions the "
-            f"optimizer per rank, so either resume with {saved} ranks, or convert it once with\n"
-            f"  python -m deepspeed.checkpoint.ds_to_universal --input_folder {path} "
-            f"--output_folder {path}_universal --inject_missing_state\n"
-            f"and resume with trainer.resume={path}_universal deepspeed.load_universal=true "
-            "trainer.resume_data=false (the data stream restarts from the seed: see README, FAQ)."
+        ds = self.cfg.deepspeed
+        config = deepspeed_config(
+            ds.zero_stage,
+            self.cfg.data.batch_size,
+            self.cfg.trainer.grad_accum,
+            self.dist.world_size,
+            self.cfg.optim.grad_clip,
+            bf16=ds.bf16,
+            offload_optimizer=ds.offload_optimizer,
+            offload_param=ds.offload_param,
+            activation_checkpointing=ds.activation_checkpointing,
+            load_universal=ds.load_universal,
         )
+        optimizer = build_optimizer(self.model, self.cfg.optim)
+        engine, optimizer, _, _ = deepspeed.initialize(model=self.model, optimizer=optimizer, config=config)
+        return engine, optimizer
+
+    def _resume(self, path: Path) -> tuple[dict[str, Any] | None, str | None]:
+        """Restore weights, optimizer, RNG and counters from ``path``; return (this rank's data state, wandb id)."""
+        checkpoint.check_world_size(path, self.dist.world_size, self.cfg.deepspeed.load_universal)
+        state, data_state = checkpoint.load(self.engine, path, self.dist.rank)
+        self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
+        self.tokens_seen = state.get("tokens_seen", 0)
+        return (data_state if self.cfg.trainer.resume_data else None), state.get("wandb_id")
+
+    def _print_startup(self, data_restored: bool) -> None:
+        for line in startup_lines(self._startup_summary()):
+            self.logger.console(line)
+        self.logger.console(resume_line(self.resumed_from, self.step, self.samples_seen, data_restored))
+
+    def _startup_summary(self) -> dict[str, Any]:
+        """The numbers of the start-up summary (``metrics.startup_lines`` words them)."""
+        m, d, ds = self.cfg.model.resolved(), self.cfg.data, self.cfg.deepspeed
+        return {
+            "name": self.cfg.name,
+            "model": {
+                "preset": m.preset,
+                "encoder": m.encoder_source or f"{m.encoder_layers} layers x {m.encoder_d_model}",
+                "llm": m.llm_source or f"{m.llm_layers} layers x {m.llm_hidden_size}",
+            },
+            "params": _tower_params(self.model),
+            "sources": [{"name": s.name, "weight": s.weight, "hours": _source_hours(d, s)} for s in self.sources],
+            "batch": {
+                "world_size": self.dist.world_size,
+                "grad_accum": self.cfg.trainer.grad_accum,
+                "micro_batch": d.batch_size,
+                "max_batch_seconds": d.max_batch_seconds,
+                "zero_stage": ds.zero_stage,
+                "dtype": "bf16" if ds.bf16 else "fp32",
+            },
+            "run_dir": str(self.run_dir),
+            "tokenizer": str(self.cfg.tokenizer),
+        }
 
     def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
         d = self.cfg.data
-        sources = build_sources(d.sources, d.weighting, d.temperature)
+        self.sources = sources = build_sources(d.sources, d.weighting, d.temperature)
         formats: dict[str, Any] = {}
         if d.format == "chat":
             from qwenaudio_train.chat import ChatProcessor, collate_chat, parse_chat_meta
@@ -185,7 +197,8 @@ class Trainer:
         cfg = self.cfg.trainer
         batches = iter(self.loader)
         window: dict[str, Any] = _new_window()
-        last_log = time.perf_counter()
+        started, first_step = time.perf_counter(), self.step
+        last_log = started
         while self.step < cfg.max_steps:
             lr = lr_at(self.step, cfg.max_steps, self.cfg.optim)
             set_lr(self.optimizer, lr)
@@ -212,6 +225,7 @@ class Trainer:
             if stop:
                 self.logger.progress(0, line=f"signal {self._stop_signal}: saved step {self.step}, exiting")
                 break
+        self._print_end(self.step - first_step, time.perf_counter() - started)
         self.logger.close()
         return {"step": self.step, "resumed_from": str(self.resumed_from) if self.resumed_from else None}
 
@@ -307,12 +321,20 @@ class Trainer:
         for src, n in counts["bad"].items():
             record[f"data/bad/{src}"] = n  # this rank's view; rank 0 logs
         self.logger.log(record)
+        self.last_loss = (self.step, record["loss"])
         self.logger.progress(
             self.step - self._progress_step,
             postfix={"loss": f"{record['loss']:.3f}"},
             line=self.logger.summary_line(record, self.cfg.trainer.max_steps),
         )
         self._progress_step = self.step
+
+    def _print_end(self, steps_run: int, seconds: float) -> None:
+        last = str(self.last_checkpoint) if self.last_checkpoint else None
+        line = end_line(
+            self.step, self.cfg.trainer.max_steps, steps_run, seconds, self.last_loss, last, str(self.logger.path)
+        )
+        self.logger.console(line)
 
     def evaluate(self) -> dict[str, Any]:
         """Greedy generation on a slice of data.valid with the release's prompts, scored and logged (kind=eval)."""
@@ -376,6 +398,7 @@ class Trainer:
             from qwenaudio_train.lora import save_adapter
 
             save_adapter(self.model, path / "adapter", self.cfg.lora)  # the adapter alone, a few MB
+        self.last_checkpoint = path
         return path
 
 
@@ -387,6 +410,31 @@ def apply_lora_counted(model: torch.nn.Module, cfg: Any) -> dict[str, int]:
     for p in model.parameters():
         counts["trainable" if p.requires_grad else "frozen"] += p.numel()
     return counts
+
+
+def _tower_params(model: torch.nn.Module) -> dict[str, dict[str, int]]:
+    """Total and trainable parameters of the audio encoder (``audio.``: encoder, pool, projector, bos/eos) and the
+    LLM, at full size under ZeRO-3 (``ds_numel``)."""
+    out = {"audio encoder": {"total": 0, "trainable": 0}, "LLM": {"total": 0, "trainable": 0}}
+    for name, p in model.named_parameters():
+        tower = out["audio encoder" if name.startswith("audio.") else "LLM"]
+        n = int(getattr(p, "ds_numel", p.numel()))
+        tower["total"] += n
+        tower["trainable"] += n if p.requires_grad else 0
+    return out
+
+
+def _source_hours(data: DataConfig, source: SourceSpec) -> float | None:
+    """A source's hours for the start-up summary: from the config, else its shard manifest, else unknown."""
+    from qwenaudio_train.data.mixture import manifest_hours
+
+    hours = data.sources[source.name].hours
+    if hours is None:
+        try:
+            hours = manifest_hours(source.shards)
+        except (FileNotFoundError, KeyError, ValueError):
+            return None
+    return float(hours)
 
 
 def _flops_per_token(model: torch.nn.Module) -> dict[str, int]:
