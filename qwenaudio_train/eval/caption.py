@@ -23,8 +23,9 @@ the tokenisation and CIDEr-D in pure Python, and runs SPICE only when a complete
   (pycocoevalcap downloads those from the internet at first use). Nothing is ever downloaded here: without a
   complete installation ``find_spice`` says what is missing and the scorer reports SPICE as nan.
 
-Owns: the tokenisation and the arithmetic. Must not: import torch, download anything, or know about tasks, shards or
-the eval runner (``scorers.caption_score`` is the metric-family entry point).
+Owns: the tokenisation, the arithmetic and ``caption_score``, the metric-family entry point the registry
+(``scorers.py``) names ``caption``. Must not: import torch, download anything, or know about tasks, shards or the
+eval runner.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from collections import Counter
 from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
+
+from qwenaudio_train.eval.common import Scores, check_pairs, ratio
+from qwenaudio_train.eval.text import strip_special_tokens
 
 # ---------------------------------------------------------------------------------------------------------------
 # PTB tokenisation (Stanford CoreNLP 3.4.1 PTBTokenizer, options -preserveLines -lowerCase)
@@ -334,3 +338,99 @@ def spice(
 
     scores = [_float(by_id.get(i)) for i in range(len(candidates))]
     return (sum(scores) / len(scores) if scores else math.nan), scores
+
+
+# caption_score's `spice` flag (public keyword) shadows the function inside it.
+_run_spice = spice
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Captions (AAC, MC): CIDEr-D, SPICE, SPIDEr
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _reference_list(ref: str | Sequence[str] | None) -> list[str]:
+    if ref is None:
+        return []
+    return [ref] if isinstance(ref, str) else [str(r) for r in ref]
+
+
+def caption_score(
+    predictions: Sequence[str],
+    references: Sequence[str | Sequence[str]],
+    *,
+    references_multi: Sequence[Sequence[str] | None] | None = None,
+    n: int = 4,
+    sigma: float = 6.0,
+    spice: bool = True,
+    spice_jar: str | None = None,
+    details: bool = False,
+) -> Scores:
+    """CIDEr-D (headline ``cider``), SPICE and SPIDEr of a group of captions, as pycocoevalcap computes them.
+
+    References: ``references[i]`` is one caption or the list of all captions of sample i (Clotho has 5, AudioCaps
+    5 on its test set). ``references_multi[i]``, when given and non-empty, replaces ``references[i]``: the runner
+    passes a sample's ``meta.captions`` there and its eval target in ``references``, so a corpus with several
+    captions per clip is scored against all of them (as published AAC numbers are) and one with a single caption
+    still scores. CIDEr-D's document frequencies come from the references of THIS group, so scores depend on the
+    group (one sample alone always scores 0) and only the scores of the same test set compare.
+
+    Every caption loses its special tokens (``<|endoftext|>``...) and is tokenised as pycocoevalcap does
+    (``ptb_tokenize``: PTB tokens, lower case, punctuation dropped); then ``cider_d``. A
+    prediction that is empty after that scores 0 (``empty_predictions`` counts them). A sample without any
+    reference caption is left out of every score (``no_reference`` counts them).
+
+    SPICE runs only when ``find_spice(spice_jar)`` finds a complete installation (Java, SPICE 1.0 and
+    Stanford CoreNLP 3.6.0 with its models: nothing is downloaded); otherwise, or when its run fails, ``spice``
+    and ``spider`` (= (CIDEr-D + SPICE) / 2) are nan and ``spice_note`` says why and what to install.
+    ``spice=False`` skips it.
+    """
+    check_pairs(predictions, references)
+    if references_multi is not None and len(references_multi) != len(references):
+        raise ValueError(f"{len(references_multi)} references_multi entries but {len(references)} references")
+    cands: list[str] = []
+    refs: list[list[str]] = []
+    kept: list[int] = []
+    for i, (pred, ref) in enumerate(zip(predictions, references)):
+        multi = _reference_list(references_multi[i]) if references_multi is not None else []
+        ref_list = [ptb_tokenize(strip_special_tokens(r)) for r in (multi or _reference_list(ref))]
+        if not ref_list:
+            continue
+        kept.append(i)
+        cands.append(ptb_tokenize(strip_special_tokens(pred)))
+        refs.append(ref_list)
+    cider, per_sample = cider_d(cands, refs, n=n, sigma=sigma) if cands else (math.nan, [])
+    out: Scores = {"cider": cider, "spice": math.nan, "spider": math.nan}
+    spice_scores: list[float] = []
+    if not spice:
+        out["spice_note"] = "SPICE not requested (spice=False)"
+    elif not cands:
+        out["spice_note"] = "no sample with a reference caption"
+    else:
+        jar, why = find_spice(spice_jar)
+        if jar is None:
+            out["spice_note"] = why
+        else:
+            try:
+                out["spice"], spice_scores = _run_spice(cands, refs, jar)
+                out["spider"] = (cider + out["spice"]) / 2
+            except (OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
+                stderr = getattr(e, "stderr", b"") or b""
+                tail = stderr.decode(errors="replace").strip().splitlines()[-3:] if isinstance(stderr, bytes) else []
+                out["spice_note"] = f"SPICE run failed: {e!r} {' | '.join(tail)} " + SPICE_INSTALL_HINT
+    out.update(
+        {
+            "refs_per_sample": ratio(sum(len(r) for r in refs), len(refs)),
+            "empty_predictions": float(sum(not c for c in cands)),
+            "no_reference": float(len(references) - len(kept)),
+            "n": float(len(references)),
+        }
+    )
+    if details:
+        rows = [{"cider": math.nan, "pred": strip_special_tokens(p), "refs": []} for p in predictions]
+        for k, i in enumerate(kept):
+            rows[i].update(cider=per_sample[k], pred=cands[k], refs=refs[k])
+            if spice_scores:
+                rows[i]["spice"] = spice_scores[k]
+        out["details"] = rows
+    return out

@@ -9,7 +9,7 @@ import jiwer
 import pytest
 import sacrebleu
 
-from qwenaudio_train.eval import HEADLINE, HIGHER_IS_BETTER, SCORERS, score, scorers
+from qwenaudio_train.eval import HEADLINE, HIGHER_IS_BETTER, SCORERS, score
 from qwenaudio_train.eval.scorers import (
     accuracy_score,
     align,
@@ -330,6 +330,44 @@ def test_average_precision_like_sklearn() -> None:
     assert average_precision([0, 0], [1, 0]) == 0.0
 
 
+def _average_precision_by_hand(y_true: list[int], y_score: list[float]) -> float:
+    """The scorer's own AP before it used sklearn: thresholds from high to low, ties grouped."""
+    positives = sum(1 for t in y_true if t)
+    if not y_true:
+        return math.nan
+    ap, tp, fp, prev_recall = 0.0, 0, 0, 0.0
+    order = sorted(range(len(y_true)), key=lambda k: -y_score[k])
+    k = 0
+    while k < len(order):
+        threshold = y_score[order[k]]
+        while k < len(order) and y_score[order[k]] == threshold:
+            tp += 1 if y_true[order[k]] else 0
+            fp += 0 if y_true[order[k]] else 1
+            k += 1
+        precision = tp / (tp + fp)
+        if positives == 0:
+            return precision
+        recall = tp / positives
+        ap += (recall - prev_recall) * precision
+        prev_recall = recall
+    return ap
+
+
+def test_average_precision_equals_the_previous_implementation() -> None:
+    rng = __import__("random").Random(0)
+    cases = [([1, 0, 1, 0], [1.0, 1.0, 0.0, 0.0]), ([0, 0, 0], [1.0, 0.0, 1.0]), ([1, 1], [0.0, 0.0])]
+    for _ in range(300):
+        n = rng.randint(1, 12)
+        y_true = [rng.randint(0, 1) for _ in range(n)]
+        # hard 0/1 scores (as MNA passes them), a few levels (many ties) or continuous scores
+        levels = rng.choice([[0.0, 1.0], [0.1, 0.5, 0.9], None])
+        y_score = [rng.choice(levels) if levels else rng.random() for _ in range(n)]
+        cases.append((y_true, y_score))
+    for y_true, y_score in cases:
+        assert average_precision(y_true, y_score) == pytest.approx(_average_precision_by_hand(y_true, y_score))
+    assert math.isnan(average_precision([], []))
+
+
 # ---------------------------------------------------------------------------------------------- BLEU
 
 
@@ -418,11 +456,57 @@ def test_best_mapping_is_optimal() -> None:
         assert len({r for r, _ in pairs}) == len(pairs) == len({c for _, c in pairs})
 
 
-def test_best_mapping_greedy_beyond_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scorers, "EXACT_MAPPING_MAX_SPEAKERS", 1)
-    assert best_mapping([[10, 9], [9, 0]]) == ([(0, 0)], False)
-    out = sd_score([_turns(("x", 0.0, 1.0), ("y", 1.0, 2.0))], [_turns(("A", 0.0, 1.0), ("B", 1.0, 2.0))])
-    assert out["der"] == 0.0 and out["greedy_mappings"] == 1.0
+def _exact_mapping_value(overlap: list[list[int]]) -> int:
+    """The best summed overlap by dynamic programming over subsets of columns (the scorer's exact method up to
+    ten speakers before it used scipy): an independent check at sizes where brute force is too slow."""
+    best = {0: 0}
+    for row in overlap:
+        nxt: dict[int, int] = {}
+        for mask, value in best.items():
+            for c, v in enumerate(row):
+                if not mask >> c & 1:
+                    key = mask | 1 << c
+                    nxt[key] = max(nxt.get(key, -1), value + v)
+        best = nxt
+    return max(best.values())
+
+
+def _block(i: int) -> list[tuple[str, float, float]]:
+    """Reference turns of two speakers whose overlap with two predicted ones is [[10, 9], [9, 0]] frames."""
+    t = float(i)
+    return [(f"a{i}", t + 0.09, t + 0.28), (f"b{i}", t, t + 0.09)]
+
+
+def _block_pred(i: int) -> list[tuple[str, float, float]]:
+    t = float(i)
+    return [(f"x{i}", t, t + 0.19), (f"y{i}", t + 0.19, t + 0.28)]
+
+
+def test_best_mapping_is_optimal_beyond_ten_speakers() -> None:
+    # Six copies of [[10, 9], [9, 0]] on the diagonal: greedy (largest entry first) takes every 10 and is left with
+    # zeros (60 in all); the optimum takes every pair of 9s (108). The old scorer went greedy above ten speakers.
+    grid = [[0] * 12 for _ in range(12)]
+    for b in range(6):
+        for r, c, v in ((0, 0, 10), (0, 1, 9), (1, 0, 9)):
+            grid[2 * b + r][2 * b + c] = v
+    pairs, exact = best_mapping(grid)
+    assert exact and sum(grid[r][c] for r, c in pairs) == 108
+    assert pairs == sorted((2 * b + r, 2 * b + 1 - r) for b in range(6) for r in (0, 1))
+    rng = __import__("random").Random(1)
+    for rows, cols in [(11, 11), (12, 9), (9, 12), (13, 13)]:
+        grid = [[rng.choice([0, 0, rng.randint(1, 50)]) for _ in range(cols)] for _ in range(rows)]
+        pairs, _ = best_mapping(grid)
+        best = _exact_mapping_value(grid if rows <= cols else [list(c) for c in zip(*grid)])
+        assert sum(grid[r][c] for r, c in pairs) == best
+        assert len({r for r, _ in pairs}) == len(pairs) == len({c for _, c in pairs})
+    # The same blocks as a diarization: 12 reference and 12 predicted speakers. Per block 28 frames of speech;
+    # the optimal mapping gets 18 of them right (confusion 10), greedy only 10 (confusion 18).
+    ref = _turns(*[turn for i in range(6) for turn in _block(i)])
+    pred = _turns(*[turn for i in range(6) for turn in _block_pred(i)])
+    out = sd_score([pred], [ref])
+    assert out["ref_speech_s"] == pytest.approx(6 * 0.28)
+    assert out["der"] == pytest.approx(60 / 168) and out["confusion"] == pytest.approx(60 / 168)
+    assert "greedy_mappings" not in out
 
 
 # ---------------------------------------------------------------------------------------------- SED
@@ -469,6 +553,34 @@ def test_sed_optimal_matching_and_substitutions() -> None:
     out = sed_score([_events(("cat", 0.0, 0.5))], [_events(("dog", 0.0, 0.5))])
     assert out["segment_error_rate"] == 1.0 and out["event_f1"] == 0.0
     assert math.isnan(sed_score(["x"], ["y"])["event_f1"])
+
+
+def _max_matching_by_augmenting_paths(n_left: int, edges: list[list[int]]) -> int:
+    """The SED scorer's own maximum matching before it used scipy (Kuhn's augmenting paths)."""
+    match_right: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in edges[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in match_right or augment(match_right[j], seen):
+                    match_right[j] = i
+                    return True
+        return False
+
+    return sum(augment(i, set()) for i in range(n_left))
+
+
+def test_max_matching_equals_augmenting_paths() -> None:
+    from qwenaudio_train.eval.events import _max_matching
+
+    rng = __import__("random").Random(0)
+    assert _max_matching(0, []) == 0 and _max_matching(2, [[], []]) == 0
+    for _ in range(300):
+        n_left, n_right = rng.randint(0, 8), rng.randint(0, 8)
+        p = rng.random()
+        edges = [[j for j in range(n_right) if rng.random() < p] for _ in range(n_left)]
+        assert _max_matching(n_left, edges) == _max_matching_by_augmenting_paths(n_left, edges)
 
 
 # ---------------------------------------------------------------------------------------------- SER / SF

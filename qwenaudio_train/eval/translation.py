@@ -1,0 +1,59 @@
+"""S2TT scoring: sacrebleu corpus BLEU with the release's tokenizer per target language.
+
+Must not: parse target formats, import torch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+from qwenaudio_train.eval.common import Scores, check_pairs
+from qwenaudio_train.eval.text import strip_special_tokens
+
+
+def bleu_tokenizer(lang: str) -> str:
+    """The release's sacrebleu tokenizer for a target language: ``zh``, ``ja-mecab`` or ``13a``."""
+    return {"zh": "zh", "ja": "ja-mecab"}.get(lang, "13a")
+
+
+def bleu_score(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    *,
+    lang: str = "en",
+    tokenize: str | None = None,
+    strip_special: bool = True,
+    details: bool = False,
+) -> Scores:
+    """sacrebleu corpus BLEU, one reference per sample, tokenizer from the target language ``lang``.
+
+    The release scores raw decoded text; ``strip_special`` removes ``<|...|>`` tokens from predictions first
+    (identical for well-formed outputs, which contain none). ``ja-mecab`` needs ``sacrebleu[ja]``; without it
+    the ``char`` tokenizer is used, with a warning and ``tokenizer_fallback = 1.0`` in the result.
+    """
+    import sacrebleu
+
+    check_pairs(predictions, references)
+    tok = tokenize or bleu_tokenizer(lang)
+    fallback = 0.0
+    if tok == "ja-mecab":
+        try:
+            sacrebleu.BLEU(tokenize=tok)
+        except (ImportError, RuntimeError):
+            warnings.warn("ja-mecab needs `pip install sacrebleu[ja]`: BLEU uses the 'char' tokenizer", stacklevel=2)
+            tok, fallback = "char", 1.0
+    hyps = [strip_special_tokens(p) if strip_special else p.strip() for p in predictions]
+    result = sacrebleu.corpus_bleu(hyps, [list(references)], tokenize=tok)
+    out: Scores = {
+        "bleu": float(result.score),
+        "bp": float(result.bp),
+        "sys_len": float(result.sys_len),
+        "ref_len": float(result.ref_len),
+        **{f"precision_{k + 1}": float(p) for k, p in enumerate(result.precisions)},
+        "tokenizer_fallback": fallback,
+        "n": float(len(references)),
+    }
+    if details:
+        out["details"] = [{"pred": h, "ref": r} for h, r in zip(hyps, references)]
+    return out
