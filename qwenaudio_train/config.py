@@ -1,15 +1,23 @@
 """Typed configuration at the boundary: Hydra composes YAML, this module validates it once.
 
-``configs/pretrain.yaml`` is a defaults list over the groups ``model/ data/ optim/ deepspeed/ logger/``;
-``load_config`` merges the composed tree into the ``TrainConfig`` dataclass schema, so a typo
-(``optim.learning_rate``) or a wrong type fails before any process group starts, naming the key. Each builder
-then receives only its own section. Must not: build anything.
+The YAML lives inside the package (``qwenaudio_train/configs/``, shipped in the wheel; the repository's top-level
+``configs`` points there). ``configs/pretrain.yaml`` is a defaults list over the groups ``model/ data/ optim/
+deepspeed/ logger/``, based on the ``TrainConfig`` dataclass schema below: every default is written once, here (or
+in the section's own dataclass), and the YAML files set only what differs. A typo (``optim.learning_rate``), a
+wrong type or a value outside a choice fails during composition or in ``validate``, before any process group
+starts, naming the key. Each builder then receives only its own section. ``docs/configs.md`` is generated from
+these schemas (``python -m qwenaudio_train.config_reference``). A user's own config directory is added with Hydra's
+``--config-dir DIR`` (its ``data/*.yaml``, ``experiment/*.yaml`` ... join the shipped groups).
+Must not: build anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +28,50 @@ from qwenaudio_train.lora import LoraConfig
 from qwenaudio_train.model import ModelConfig
 from qwenaudio_train.optim import OptimConfig
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped inside the package (wheel included)
 
 
 class ConfigError(ValueError):
     pass
+
+
+class Choice(str, Enum):
+    """A config value from a fixed set: compares equal to its string and prints as it (``data.long_audio ==
+    "reject"``); OmegaConf rejects anything else during composition, naming the key and the choices."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class LongAudio(Choice):
+    reject = "reject"  # a clip over 30 s is a bad sample (skipped and counted)
+    truncate = "truncate"  # cut to 30 s (targets are not re-based)
+
+
+class Weighting(Choice):
+    explicit = "explicit"  # each source's `weight`
+    hours = "hours"  # hours ** (1 / temperature), from each shard set's manifest.json
+
+
+class DataFormat(Choice):
+    tagged = "tagged"  # multi-task pretraining samples (audio + hierarchical tags + target)
+    chat = "chat"  # ChatML conversations (stage 2)
+
+
+class SortBy(Choice):
+    duration = "duration"
+    task_duration = "task_duration"  # single-task batches: low LLM padding too (pair with chunk_batches ~128)
+
+
+class WandbMode(Choice):
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
+class Baseline(Choice):
+    untrained = "untrained"  # the run's step-0 weights (same seed), scored beside the checkpoint
+    none = "none"
 
 
 @dataclass
@@ -44,15 +91,15 @@ class DataConfig:
     batch_size: int = 8  # samples per micro-batch per rank (the cap when max_batch_seconds is set)
     chunk_batches: int = 16  # duration bucketing: batches per sorted chunk (1 = off)
     max_batch_seconds: float = 0.0  # audio budget per micro-batch, padded; 0 = fixed batch_size
-    sort_by: str = "duration"  # duration | task_duration (also low LLM padding; pair with chunk_batches ~128)
-    weighting: str = "explicit"  # explicit (each source's weight) | hours (hours ** (1 / temperature))
+    sort_by: SortBy = SortBy.duration  # duration | task_duration (also low LLM padding; chunk_batches ~128)
+    weighting: Weighting = Weighting.explicit  # explicit (each source's weight) | hours (hours ** (1 / temperature))
     temperature: float = 1.0  # with weighting=hours: 1 = proportional to hours, larger = flatter
     open_shards: int = 2  # shards read at once per source (local shuffling)
     num_workers: int = 1  # DataLoader workers per rank
     spec_augment: bool = True
-    long_audio: str = "reject"  # reject | truncate
+    long_audio: LongAudio = LongAudio.reject  # reject | truncate
     max_bad_fraction: float = 0.05
-    format: str = "tagged"  # tagged (multi-task pretraining samples) | chat (ChatML conversations, stage 2)
+    format: DataFormat = DataFormat.tagged  # tagged (multi-task pretraining samples) | chat (ChatML, stage 2)
     max_tokens: int | None = None  # chat: conversations longer than this are skipped and counted, never cut
     system: str = "You are a helpful assistant."  # chat: default system prompt
 
@@ -69,7 +116,7 @@ class DeepSpeedConfig:
 
 @dataclass
 class LoggerConfig:
-    wandb_mode: str = "offline"  # online | offline | disabled
+    wandb_mode: WandbMode = WandbMode.offline  # online | offline | disabled
     project: str = "qwenaudio-train"
     progress: bool = True
 
@@ -118,21 +165,28 @@ class TrainConfig:
         )
 
 
-_VALID = {
-    ("logger", "wandb_mode"): ("online", "offline", "disabled"),
-    ("data", "long_audio"): ("reject", "truncate"),
-    ("data", "weighting"): ("explicit", "hours"),
-    ("data", "format"): ("tagged", "chat"),
-    ("data", "sort_by"): ("duration", "task_duration"),
-    ("deepspeed", "zero_stage"): (0, 1, 2, 3),
-}
+_VALID = {("deepspeed", "zero_stage"): (0, 1, 2, 3)}
+
+
+@dataclass
+class EvalJobConfig:
+    """The schema of ``configs/eval.yaml`` (``qwenaudio-eval``)."""
+
+    checkpoint: str = "???"  # a checkpoint dir (step_XXXXXXXX), a run dir (its latest), or an exported model dir
+    adapter: str | None = None  # a LoRA adapter directory applied on top of an exported model
+    split: str = "test"  # test | valid (the run's data config), a shard spec/dir, or a release eval .jsonl file
+    batch_size: int = 16
+    max_new_tokens: int = 96
+    max_samples: int = 0  # 0 = the whole split
+    baseline: Baseline = Baseline.untrained  # untrained (the run's step-0 weights, same seed) | none
+    out_dir: str | None = None  # default: <checkpoint>/eval_<split>
 
 
 def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     """Merge a composed config into the schema; raise ConfigError naming the bad key and the fix."""
     cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
     if "hydra" in cfg:
-        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
     try:
         merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
         obj: TrainConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
@@ -171,22 +225,105 @@ def register_schema() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    ConfigStore.instance().store(name="eval_schema", node=EvalJobConfig)
 
 
 register_schema()
 
 
 def to_container(cfg: TrainConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]
+    """Plain JSON-able values (choices as their strings), e.g. for the config saved in every checkpoint."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True)  # type: ignore[return-value]
 
 
-def compose(config_name: str = "pretrain", overrides: list[str] | None = None) -> TrainConfig:
-    """Compose ``configs/<config_name>.yaml`` with overrides (Hydra's Compose API) and validate it."""
+def compose_raw(
+    config_name: str = "pretrain", overrides: list[str] | None = None, config_dirs: Sequence[str | Path] | None = None
+) -> DictConfig:
+    """Compose ``configs/<config_name>.yaml`` with overrides (Hydra's Compose API), not yet validated; ``config_dirs``
+    are the user's own config directories, searched before the shipped ones (``--config-dir`` on the CLI)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides or []))
-    return validate(cfg)
+    overrides = list(overrides or [])
+    if config_dirs:  # what `--config-dir DIR` does on the command line: the user's groups join the shipped ones
+        paths = ",".join(f"file://{Path(d).resolve()}" for d in config_dirs)
+        overrides.append(f"hydra.searchpath=[{paths}]")
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=overrides)
+    except ConfigCompositionException as e:
+        raise _composition_error(e) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose(
+    config_name: str = "pretrain", overrides: list[str] | None = None, config_dirs: Sequence[str | Path] | None = None
+) -> TrainConfig:
+    """``compose_raw`` validated against the training schema."""
+    return validate(compose_raw(config_name, overrides, config_dirs))
+
+
+def validate_eval(cfg: DictConfig | dict[str, Any]) -> EvalJobConfig:
+    """The composed ``eval.yaml`` as an ``EvalJobConfig``; ConfigError names a missing or bad field."""
+    cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
+    if "hydra" in cfg:
+        cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
+    try:
+        obj: EvalJobConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(EvalJobConfig), cfg))  # type: ignore[assignment]
+    except OmegaConfBaseException as e:
+        if "checkpoint" in str(getattr(e, "full_key", "")):
+            raise ConfigError(
+                "checkpoint is not set: give checkpoint=<run dir | checkpoint dir | exported dir>"
+            ) from None
+        raise ConfigError(f"config error at {getattr(e, 'full_key', '')!r}: {getattr(e, 'msg', e)}") from None
+    return obj
+
+
+def _composition_error(e: Exception) -> Exception:
+    """A bad value caught by the schema during composition, as ``key='value': choose one of (...)``."""
+    cause = e.__cause__
+    key = getattr(cause, "full_key", None)
+    node: Any = TrainConfig
+    for part in (key or "").split("."):
+        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+        node = hints.get(part)
+    if key and isinstance(node, type) and issubclass(node, Choice):
+        value = next((o.split("=", 1)[1] for o in str(e).split() if o.startswith(f"{key}=")), "?")
+        return ConfigError(f"{key}={value!r}: choose one of {tuple(c.value for c in node)}")
+    return e
+
+
+def _absolute(spec: str | None, local_only: bool = False) -> str | None:
+    """A local path or shard spec made absolute; ``pipe:``/URLs and ``???`` as they are. Unless ``local_only`` (data
+    paths), a relative path that does not exist here stays as it is: it may be a hub name (``Qwen/Qwen2-7B``)."""
+    if not spec or spec == "???" or ":" in spec.split("/")[0] or Path(spec).is_absolute():
+        return spec
+    if local_only or Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser().absolute())
+    return spec
+
+
+def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """The run's config with its local paths made absolute, so the config saved in every checkpoint (and so
+    ``qwenaudio-eval split=test``, ``qwenaudio-export``, ``qwenaudio-chat``) works from any working directory."""
+    data = dataclasses.replace(
+        cfg.data,
+        root=_absolute(cfg.data.root, local_only=True) or cfg.data.root,
+        valid=_absolute(cfg.data.valid, local_only=True),
+        test=_absolute(cfg.data.test, local_only=True),
+        sources={
+            name: dataclasses.replace(src, shards=_absolute(src.shards, local_only=True) or src.shards)
+            for name, src in cfg.data.sources.items()
+        },
+    )
+    model = dataclasses.replace(
+        cfg.model,
+        init_from=_absolute(cfg.model.init_from),
+        encoder_source=_absolute(cfg.model.encoder_source),
+        llm_source=_absolute(cfg.model.llm_source),
+    )
+    return dataclasses.replace(cfg, data=data, model=model, tokenizer=_absolute(cfg.tokenizer) or cfg.tokenizer)

@@ -12,18 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-
-def export(checkpoint: str | Path, out_dir: str | Path) -> Path:
-    from qwenaudio_train.evaluate import load_trained, resolve_checkpoint
-
-    ckpt = resolve_checkpoint(checkpoint)
-    model, tokenizer, _ = load_trained(ckpt)
-    out = Path(out_dir)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out / "tokenizer")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("checkpoint", help="a run directory (its latest checkpoint) or a checkpoint directory")
     p.add_argument("out", help="output directory")
+    p.add_argument("--tokenizer", default=None, help="the run's tokenizer, for runs that do not carry their own")
     args = p.parse_args(argv)
+    from qwenaudio_train.runs import export
+
     try:
-        out = export(args.checkpoint, args.out)
-    except FileNotFoundError as e:
+        out = export(args.checkpoint, args.out, args.tokenizer)
+    except (FileNotFoundError, OSError) as e:
         print(f"qwenaudio-export: {e}", file=sys.stderr)
         return 2
     print(f"exported {args.checkpoint} -> {out}")

@@ -11,8 +11,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from qwenaudio_train.config import CONFIG_DIR, ConfigError, validate
-from qwenaudio_train.pretrain import strip_local_rank
+from qwenaudio_train.config import CONFIG_DIR, ConfigError, validate, with_absolute_paths
+from qwenaudio_train.entry import prevalidate, strip_local_rank
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="sft", version_base="1.3")
@@ -20,7 +20,7 @@ def _main(cfg: DictConfig) -> None:
     from qwenaudio_train.trainer import Trainer
 
     try:
-        Trainer(validate(cfg)).train()
+        Trainer(with_absolute_paths(validate(cfg))).train()
     except ConfigError as e:
         print(f"qwenaudio-sft: {e}", file=sys.stderr)
         sys.exit(2)
@@ -28,6 +28,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     sys.argv[1:] = strip_local_rank(sys.argv[1:])
+    prevalidate("qwenaudio-sft", "sft", sys.argv[1:], validate)
     _main()
 
 

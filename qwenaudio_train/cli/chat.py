@@ -14,6 +14,7 @@ stderr and the session goes on. Reads stdin line by line, so it can be driven by
 from __future__ import annotations
 
 import argparse
+import cmd
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,107 +26,129 @@ COMMANDS = ":audio PATH | :history | :reset | :quit"
 def load_chat_model(
     model_path: str | Path, tokenizer: str | None = None, adapter: str | None = None, device: str = "cpu"
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) from an exported directory (`qwen_audio_config.json`; tokenizer from `tokenizer/` inside it
-    unless given), a checkpoint directory or a run directory (the run's tokenizer and config)."""
-    from qwenaudio_train.model import MODEL_CONFIG, QwenAudioModel
-    from qwenaudio_train.tokenizer import load_tokenizer
+    """(model, tokenizer) from an exported directory, a checkpoint directory or a run directory (``runs.load``);
+    the tokenizer is the one the model carries unless given."""
+    from qwenaudio_train.runs import load
 
-    path = Path(model_path)
-    if (path / MODEL_CONFIG).is_file():
-        model = QwenAudioModel.from_pretrained(path)
-        tok_path = Path(tokenizer) if tokenizer else path / "tokenizer"
-        if not tokenizer and not tok_path.exists():
-            raise FileNotFoundError(f"{path} has no tokenizer/ directory: pass --tokenizer")
-        tok = load_tokenizer(tok_path)
-    else:
-        from qwenaudio_train.evaluate import load_trained, resolve_checkpoint
+    loaded = load(model_path, adapter, tokenizer)
+    return loaded.model.to(device).eval(), loaded.tokenizer
 
-        model, tok, _ = load_trained(resolve_checkpoint(path))
-        if tokenizer:
-            tok = load_tokenizer(tokenizer)
-    if adapter:
-        from qwenaudio_train.lora import load_adapter, merge_lora
 
-        model = merge_lora(load_adapter(model, adapter))
-    return model.to(device).eval(), tok
+class ChatShell(cmd.Cmd):
+    """The REPL: Python's ``cmd`` loop over ``stdin``; ``:name args`` lines are commands, others are questions."""
+
+    prompt = PROMPT
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        stdin: TextIO,
+        stdout: TextIO,
+        stderr: TextIO,
+        system: str,
+        max_new_tokens: int,
+    ) -> None:
+        super().__init__(stdin=stdin, stdout=stdout)
+        self.use_rawinput = False  # read stdin line by line: works under a pipe
+        self.model, self.tokenizer, self.stderr = model, tokenizer, stderr
+        self.system, self.max_new_tokens = system, max_new_tokens
+        self.history: list[dict[str, str]] = []
+        self.pending: list[str] = []
+        self.n_audios = 0
+        self.answered = 0
+
+    def out(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def error(self, text: str) -> None:
+        self.stderr.write(f"error: {text}\n")
+        self.stderr.flush()
+
+    def onecmd(self, line: str) -> bool:
+        line = line.strip()
+        if line == "EOF":  # end of input
+            self.out("\n")
+            return True
+        if not line:
+            return False
+        if not line.startswith(":"):
+            self.ask(line)
+            return False
+        name, _, arg = line[1:].partition(" ")
+        handler = getattr(self, f"do_{name}", None)
+        if handler is None:
+            self.error(f"unknown command {line.split()[0]!r}; commands: {COMMANDS}")
+            return False
+        return bool(handler(arg.strip()))
+
+    def do_quit(self, arg: str) -> bool:
+        """:quit (or :q, :exit, end of input) leaves."""
+        return True
+
+    do_q = do_exit = do_quit
+
+    def do_reset(self, arg: str) -> None:
+        """:reset clears the conversation and the attached clips."""
+        self.history, self.pending, self.n_audios = [], [], 0
+        self.out("history cleared\n")
+
+    def do_history(self, arg: str) -> None:
+        """:history prints the conversation so far."""
+        self.out(f"{len(self.history) // 2} turn(s)\n")
+        for m in self.history:
+            self.out(f"{m['role']}: {m['content']}\n")
+
+    def do_audio(self, path: str) -> None:
+        """:audio PATH attaches a clip to the next question (several may be attached)."""
+        from qwenaudio_train.audio import SAMPLE_RATE, AudioError
+        from qwenaudio_train.chat import load_mel
+
+        if not path:
+            self.error(":audio needs a file path")
+            return
+        try:
+            _, samples = load_mel(path, self.model.audio.n_mels)
+        except AudioError as e:
+            self.error(str(e))
+            return
+        self.pending.append(path)
+        self.n_audios += 1
+        self.out(f"attached Audio {self.n_audios}: {path} ({samples / SAMPLE_RATE:.2f} s)\n")
+
+    def ask(self, question: str) -> None:
+        from qwenaudio_train.audio import AudioError
+        from qwenaudio_train.chat import chat
+
+        self.out("assistant: ")
+        try:
+            _, self.history = chat(
+                self.model,
+                self.tokenizer,
+                question,
+                history=self.history,
+                audio=self.pending,
+                system=self.system,
+                max_new_tokens=self.max_new_tokens,
+                stream=self.out,
+            )
+        except (AudioError, ValueError) as e:
+            self.out("\n")
+            self.error(str(e))
+            return
+        self.pending = []
+        self.answered += 1
+        self.out("\n")
 
 
 def repl(
     model: Any, tokenizer: Any, stdin: TextIO, stdout: TextIO, stderr: TextIO, system: str, max_new_tokens: int
 ) -> int:
-    """Run the chat loop until `:quit` or end of input. Returns the number of questions answered."""
-    from qwenaudio_train.audio import SAMPLE_RATE, AudioError
-    from qwenaudio_train.chat import chat, load_mel
-
-    history: list[dict[str, str]] = []
-    pending: list[str] = []
-    answered = 0
-
-    def out(text: str) -> None:
-        stdout.write(text)
-        stdout.flush()
-
-    n_mels = model.audio.n_mels
-    n_audios = 0
-    while True:
-        out(PROMPT)
-        line = stdin.readline()
-        if not line:
-            out("\n")
-            break
-        line = line.strip()
-        if not line:
-            continue
-        if line in (":quit", ":q", ":exit"):
-            break
-        if line == ":reset":
-            history, pending, n_audios = [], [], 0
-            out("history cleared\n")
-            continue
-        if line == ":history":
-            out(f"{len(history) // 2} turn(s)\n")
-            for m in history:
-                out(f"{m['role']}: {m['content']}\n")
-            continue
-        if line.startswith(":audio"):
-            p = line[len(":audio") :].strip()
-            if not p:
-                stderr.write("error: :audio needs a file path\n")
-                continue
-            try:
-                _, samples = load_mel(p, n_mels)
-            except AudioError as e:
-                stderr.write(f"error: {e}\n")
-                stderr.flush()
-                continue
-            pending.append(p)
-            n_audios += 1
-            out(f"attached Audio {n_audios}: {p} ({samples / SAMPLE_RATE:.2f} s)\n")
-            continue
-        if line.startswith(":"):
-            stderr.write(f"error: unknown command {line.split()[0]!r}; commands: {COMMANDS}\n")
-            continue
-        out("assistant: ")
-        try:
-            _, history = chat(
-                model,
-                tokenizer,
-                line,
-                history=history,
-                audio=pending,
-                system=system,
-                max_new_tokens=max_new_tokens,
-                stream=out,
-            )
-        except (AudioError, ValueError) as e:
-            out("\n")
-            stderr.write(f"error: {e}\n")
-            stderr.flush()
-            continue
-        pending = []
-        answered += 1
-        out("\n")
-    return answered
+    """Run the chat loop until ``:quit`` or end of input. Returns the number of questions answered."""
+    shell = ChatShell(model, tokenizer, stdin, stdout, stderr, system, max_new_tokens)
+    shell.cmdloop()
+    return shell.answered
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ def chat_data(corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def stage1(corpus, tmp_path_factory) -> Path:
-    from qwenaudio_train.export import export
+    from qwenaudio_train.runs import export
     from qwenaudio_train.trainer import Trainer
 
     run = tmp_path_factory.mktemp("stage1") / "run"
@@ -70,7 +70,7 @@ def test_full_sft_trains_the_llm_only_and_loss_falls(corpus, chat_data, stage1, 
 
 
 def test_lora_sft_saves_the_adapter_alone_and_evaluation_merges_it(corpus, chat_data, stage1, tmp_path):
-    from qwenaudio_train.evaluate import load_trained
+    from qwenaudio_train.runs import load_trained
 
     run = tmp_path / "lora"
     trainer, losses = _sft(corpus, chat_data, stage1, run, "lora.enabled=true", "lora.r=4")
@@ -96,7 +96,8 @@ def test_lora_sft_saves_the_adapter_alone_and_evaluation_merges_it(corpus, chat_
 
 def test_base_model_plus_adapter_evaluates_like_the_trained_run(corpus, chat_data, stage1, tmp_path):
     """qwenaudio-eval's `checkpoint=<exported base> adapter=<dir>` path equals the merged checkpoint."""
-    from qwenaudio_train.evaluate import load_model_dir, load_trained
+    from qwenaudio_train.runs import load_exported as load_model_dir
+    from qwenaudio_train.runs import load_trained
 
     run = tmp_path / "lora"
     trainer, _ = _sft(

@@ -118,7 +118,7 @@ def test_eval_of_an_exported_model_on_a_release_eval_jsonl(trained_run, tmp_path
     from qwenaudio_train.data.processing import parse_meta
     from qwenaudio_train.data.stream import expand_shards, iter_split
     from qwenaudio_train.evaluate import run as run_eval
-    from qwenaudio_train.export import export
+    from qwenaudio_train.runs import export
 
     exported = export(trained_run, tmp_path / "exported")
     data = tmp_path / "release"
@@ -150,7 +150,7 @@ def test_eval_of_an_exported_model_on_a_release_eval_jsonl(trained_run, tmp_path
 
 
 def test_a_new_run_starts_from_an_exported_model(trained_run, tmp_path):
-    from qwenaudio_train.export import export
+    from qwenaudio_train.runs import export
 
     exported = export(trained_run, tmp_path / "exported")
     losses = _train(
