@@ -219,7 +219,7 @@ def cider_d(
     Inputs are already tokenised: words are split on whitespace. (``n`` other than 4 is ours: pycocoevalcap always
     counts 1- to 4-grams and fails for ``n < 4``; with ``n < 2`` no bigram is counted, so there is no length
     penalty.) A sample without references raises ValueError
-    (pycocoevalcap asserts); ``scorers.caption_score`` leaves such samples out first.
+    (pycocoevalcap asserts); ``caption_score`` leaves such samples out first.
     """
     if len(candidates) != len(references):
         raise ValueError(f"{len(candidates)} candidates but {len(references)} reference lists")

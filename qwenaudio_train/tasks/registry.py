@@ -15,9 +15,9 @@ from qwenaudio_train.data.schema import SampleError, SampleMeta
 from qwenaudio_train.tags import ENDOFTEXT, Tags
 
 FAMILIES = ("speech", "sound", "music")
-# Metric names the eval runner maps to scorers (the registry eval/scorers.py, one module per metric family). `sd` (diarization error rate over parse_spans
-# output), `sed` (event F1 over parse_spans output) and `entity_f1` (typed-span F1 over parse_entities output)
-# are named here for the new tasks; their scorers belong to the eval side.
+# Metric names the eval runner maps to scorers (the registry `eval/scorers.py`, one module per metric family).
+# `sd` (diarization error rate over parse_spans output), `sed` (event F1 over parse_spans output) and `entity_f1`
+# (typed-span F1 over parse_entities output) are named here for the new tasks; their scorers belong to the eval side.
 METRICS = ("wer", "bleu", "srwt", "accuracy", "mna", "caption", "aqa", "sd", "sed", "entity_f1")
 
 
