@@ -8,6 +8,10 @@
 #
 # A hostfile has one line per host, `<hostname> slots=<GPUs on it>`. The hosts need passwordless ssh between them,
 # the same paths (repository, Python, run directory on a shared filesystem) and pdsh on the first node.
+# One host needs no ssh: with no hostfile (nor DeepSpeed's default /job/hostfile), a hostfile of one host, or
+# NUM_NODES=1, the script passes --no_ssh --node_rank 0 (and --master_addr 127.0.0.1 unless MASTER_ADDR is set),
+# so the launcher neither checks ssh to that host nor asks it for its address over ssh. DS_ARGS with --force_multi,
+# --no_ssh or --node_rank turns this off.
 #
 # Environment:
 #   HOSTFILE     the hostfile (optional; if given it must exist: DeepSpeed would silently fall back to this node)
@@ -43,7 +47,24 @@ if [[ -n "${NUM_NODES:-}" ]]; then launcher+=(--num_nodes "$NUM_NODES"); fi
 if [[ -n "${NUM_GPUS:-}" ]]; then launcher+=(--num_gpus "$NUM_GPUS"); fi
 if [[ -n "${MASTER_ADDR:-}" ]]; then launcher+=(--master_addr "$MASTER_ADDR"); fi
 if [[ -n "${MASTER_PORT:-}" ]]; then launcher+=(--master_port "$MASTER_PORT"); fi
+ds_args=()
 if [[ -n "${DS_ARGS:-}" ]]; then read -r -a ds_args <<< "$DS_ARGS"; launcher+=("${ds_args[@]}"); fi
+
+# One host: DeepSpeed 0.19 still ssh-es to a hostfile's only host (a reachability check, and `hostname -I` when no
+# --master_addr is given) although it then starts the ranks locally. Without a hostfile it reads /job/hostfile.
+hostfile="${HOSTFILE:-}"
+if [[ -z "$hostfile" && -f /job/hostfile ]]; then hostfile=/job/hostfile; fi
+hosts=1
+if [[ -n "$hostfile" ]]; then hosts="$(grep -cE '^[[:space:]]*[^#[:space:]]+[[:space:]]+slots=' "$hostfile" || true)"; fi
+if [[ "${NUM_NODES:-}" == 1 ]]; then hosts=1; fi
+user_multi=0
+for a in "${ds_args[@]}"; do
+  case "$a" in --force_multi|--no_ssh|--node_rank|--node_rank=*) user_multi=1 ;; esac
+done
+if (( hosts <= 1 && user_multi == 0 )); then
+  launcher+=(--no_ssh --node_rank 0)
+  if [[ -z "${MASTER_ADDR:-}" ]]; then launcher+=(--master_addr 127.0.0.1); fi
+fi
 
 # One name for every rank on every host (the launcher passes these same arguments everywhere).
 source "$here/launch/run_dir.sh"
@@ -62,7 +83,9 @@ done
 echo "OMP_NUM_THREADS=$OMP_NUM_THREADS" >> "$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 export DS_ENV_FILE="$env_file"
-echo "run directory: $run_dir (OMP_NUM_THREADS=$OMP_NUM_THREADS, remote environment: $env_file)"
+ssh_note=""
+if (( hosts <= 1 && user_multi == 0 )); then ssh_note=", one host: no ssh"; fi
+echo "run directory: $run_dir (OMP_NUM_THREADS=$OMP_NUM_THREADS, remote environment: $env_file$ssh_note)"
 
 cmd=("$DS" "${launcher[@]}" --module "$ENTRY" "$@" "${extra[@]}")
 if [[ "${DRY_RUN:-0}" == "1" ]]; then

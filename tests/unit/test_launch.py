@@ -35,6 +35,8 @@ SCRIPTS = [
     "deepspeed.sh",
     "slurm/train_single_node.sbatch",
     "slurm/train_multi_node.sbatch",
+    "slurm/common.sh",
+    "run_dir.sh",
 ]
 SBATCH = ["slurm/train_single_node.sbatch", "slurm/train_multi_node.sbatch"]
 
@@ -194,6 +196,53 @@ def test_deepspeed_launcher_starts_a_rank_that_hydra_accepts(tmp_path):
     assert r.stdout.count("run_dir: runs/ds\n") == 1  # and the rank composed the config
 
 
+@pytest.mark.parametrize(
+    "hostfile, env, no_ssh",
+    [
+        (None, {}, True),  # this node only
+        ("node-a slots=4\n", {}, True),
+        ("# a comment\nnode-a slots=4\n\n", {"MASTER_ADDR": "10.0.0.1"}, True),
+        ("node-a slots=4\nnode-b slots=4\n", {"NUM_NODES": "1"}, True),  # the first host of two
+        ("node-a slots=4\nnode-b slots=4\n", {}, False),
+        ("node-a slots=4\n", {"DS_ARGS": "--force_multi"}, False),  # a single *remote* host, on purpose
+    ],
+)
+def test_deepspeed_on_one_host_needs_no_ssh(tmp_path, hostfile, env, no_ssh):
+    from deepspeed.launcher.runner import parse_args
+
+    if hostfile is not None:
+        (tmp_path / "hostfile").write_text(hostfile)
+        env = {**env, "HOSTFILE": "hostfile"}
+    r = _run("deepspeed.sh", ["run_dir=runs/x"], {"DRY_RUN": "1", "MASTER_ADDR": "", **env}, tmp_path)
+    args = parse_args(_last_command(r)[1:])
+    assert args.no_ssh == no_ssh and ("one host: no ssh" in r.stdout) == no_ssh
+    if no_ssh:  # node 0 of one, and an address the launcher does not have to ask the host for over ssh
+        assert args.node_rank == 0 and args.master_addr == env.get("MASTER_ADDR", "127.0.0.1")
+    else:
+        assert args.node_rank == -1
+
+
+def test_deepspeed_launcher_on_a_one_host_hostfile_never_calls_ssh(tmp_path):
+    """DeepSpeed 0.19 ssh-es to a hostfile's only host unless told --no_ssh; here ssh fails and records the call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(f'#!/usr/bin/env bash\necho "ssh $*" >> {tmp_path / "ssh.log"}\nexit 255\n')
+    (bin_dir / "ssh").chmod(0o755)
+    (tmp_path / "hostfile").write_text("localhost slots=1\n")
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOSTFILE": "hostfile",
+        "MASTER_ADDR": "",
+        "MASTER_PORT": str(_free_port()),
+        "DEEPSPEED": str(Path(sys.executable).parent / "deepspeed"),
+        "WANDB_MODE": "disabled",
+    }
+    r = _run("deepspeed.sh", ["--cfg", "job", "logger.wandb_mode=disabled", "run_dir=runs/ds"], env, tmp_path, 120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (tmp_path / "ssh.log").exists()
+    assert r.stdout.count("run_dir: runs/ds\n") == 1  # the rank ran
+
+
 # -- the entry point and --local_rank --------------------------------------------------------------------------
 def test_strip_local_rank_moves_it_to_the_environment(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "")  # recorded, so the original is restored afterwards
@@ -332,6 +381,45 @@ def test_single_node_sbatch_runs_standalone_torchrun(fake_slurm):
     args = _torchrun_args(cmd)
     assert args.standalone and args.nproc_per_node == "4"
     assert args.training_script_args == ["deepspeed=zero3", "run_dir=runs/fixed"]
+
+
+@pytest.mark.parametrize("script", SBATCH)
+def test_sbatch_runs_from_slurms_spool_copy(fake_slurm, script):
+    """SLURM runs a copy of the batch script from its spool directory: common.sh comes from the submit directory."""
+    submit = fake_slurm["dir"] / "repo"
+    (submit / "launch").mkdir(parents=True)
+    (submit / "launch" / "slurm").symlink_to(LAUNCH / "slurm")
+    spool = fake_slurm["dir"] / "spool" / "job4242"
+    spool.mkdir(parents=True)
+    (spool / "slurm_script").write_text((LAUNCH / script).read_text())
+    env = {
+        **fake_slurm["env"],
+        "SLURM_SUBMIT_DIR": str(submit),
+        "SLURM_JOB_NUM_NODES": "1" if "single" in script else "2",
+    }
+    r = subprocess.run(
+        ["bash", str(spool / "slurm_script"), "experiment=debug"], capture_output=True, text=True, cwd=spool, env=env
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    argv = (fake_slurm["log"] / "srun.args").read_text().split("\0")[:-1]
+    args = _torchrun_args(argv[argv.index(sys.executable) :])
+    assert args.training_script_args == ["experiment=debug", "run_dir=runs/qa-4242"]
+    assert (submit / "runs" / "qa-4242").is_dir()
+    r = subprocess.run(
+        ["bash", str(spool / "slurm_script")],
+        capture_output=True,
+        text=True,
+        cwd=spool,
+        env={**env, "SLURM_SUBMIT_DIR": str(fake_slurm["dir"] / "elsewhere")},
+    )
+    assert r.returncode == 2 and "submit from the repository root" in r.stderr
+
+
+@pytest.mark.parametrize("script", SBATCH)
+def test_sbatch_keeps_only_its_header_and_what_differs(script):
+    text = (LAUNCH / script).read_text()
+    assert "common.sh" in text and "trap " not in text and "scontrol requeue" not in text  # shared, not copied
+    assert len(text.splitlines()) < 50
 
 
 @pytest.mark.parametrize("script", SBATCH)
