@@ -4,13 +4,15 @@ Flow: shards of a split -> this rank's samples -> eval prompts from the task reg
 -> batches by duration, left-padded with ``<|endoftext|>`` -> greedy generation -> decode up to
 ``<|endoftext|>`` -> gather on rank 0 -> one scorer per metric family (``scorers.py``) per group
 (task, and language for ASR-like tasks) -> ``eval.json`` (scores + every prediction) and ``eval.md``.
-Must not: contain per-task copies of this flow (the release's eval_audio/ scripts did).
+Rank 0 prints progress to stderr while it generates (samples done / total of its share, elapsed, rate).
+Must not: contain per-task copies of this flow (the release's eval_audio/ scripts did), or score (``scorers.py``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -69,6 +71,23 @@ class EvalConfig:
     batch_size: int = 16
     max_new_tokens: int = 96
     max_samples: int = 0  # per split, 0 = all
+    progress_every: int = 10  # batches between two progress lines on rank 0 (0: none)
+
+
+def progress_line(done: int, total: int, seconds: float, rank: int = 0, world: int = 1) -> str:
+    """``eval: 160/512 samples (31%), 42 s, 3.8 samples/s, ~93 s left`` (of this rank's share when world > 1)."""
+    share = f" on rank {rank} of {world}" if world > 1 else ""
+    rate = done / seconds if seconds > 0 else 0.0
+    left = f", ~{(total - done) / rate:.0f} s left" if rate > 0 and done < total else ""
+    pct = 100 * done // total if total else 100
+    return f"eval: {done}/{total} samples{share} ({pct}%), {seconds:.0f} s, {rate:.1f} samples/s{left}"
+
+
+def _say(line: str) -> None:
+    # tqdm.write keeps a live progress bar (the trainer's, during periodic eval) intact under the line.
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def group_name(task: str, metric: str, lang: str | None) -> str:
@@ -88,6 +107,8 @@ def generate_predictions(
 ) -> list[dict[str, Any]]:
     """Predictions for this rank's share of the split, one dict per sample."""
     device = device or torch.device("cpu")
+    show = rank == 0 and cfg.progress_every > 0
+    t0 = time.perf_counter()
     processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False)
     examples: list[Example] = []
     for i, raw in enumerate(iter_split(shards, rank, world)):
@@ -98,10 +119,14 @@ def generate_predictions(
         except SampleError as e:  # a bad eval sample is reported, not fatal
             print(f"eval: skipping {raw.get('__key__')}: {e}")
     examples.sort(key=lambda e: e.duration)  # similar lengths share a batch: little padding
+    if show:
+        share = f" (rank {rank} of {world})" if world > 1 else ""
+        _say(f"eval: {len(examples)} samples read in {time.perf_counter() - t0:.0f} s{share}; generating")
     model.eval()
     out: list[dict[str, Any]] = []
     stop_ids = [tokenizer.eod_id, tokenizer.im_end_id]
-    for start in range(0, len(examples), cfg.batch_size):
+    t_gen = time.perf_counter()
+    for b, start in enumerate(range(0, len(examples), cfg.batch_size)):
         chunk = examples[start : start + cfg.batch_size]
         batch = collate(chunk, tokenizer.eod_id, left_pad=True)
         new = model.generate(
@@ -126,6 +151,8 @@ def generate_predictions(
             if ex.meta.get("captions"):  # all reference captions (Clotho has five): CIDEr uses every one
                 record["references"] = list(ex.meta["captions"])
             out.append(record)
+        if show and ((b + 1) % cfg.progress_every == 0 or len(out) == len(examples)):
+            _say(progress_line(len(out), len(examples), time.perf_counter() - t_gen, rank, world))
     return out
 
 
@@ -241,8 +268,40 @@ def write_report(
     return js, md
 
 
+def _missing(v: Any) -> bool:
+    return not isinstance(v, (int, float)) or (isinstance(v, float) and math.isnan(v))
+
+
+def draw_panel(ax: Any, name: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> None:
+    """One group's bars: ours, the untrained baseline and the release's number where there is one.
+
+    A missing or nan score is drawn as a hatched, unfilled bar up to the panel's top marked "n/a": a bar of
+    height 0 would read as the best possible result for a lower-is-better metric (WER 0, DER 0).
+    """
+    key = result["headline"]
+    bars: dict[str, Any] = {"ours": result.get(key)}
+    if baseline is not None:
+        bars["untrained"] = baseline.get(key)
+    if result.get("release") is not None:
+        bars["release"] = result["release"]
+    colors = dict(zip(("ours", "untrained", "release"), ("tab:blue", "tab:gray", "tab:green")))
+    finite = [float(v) for v in bars.values() if not _missing(v)]
+    top = max([*finite, 0.0]) * 1.1 or 1.0
+    for x, (label, v) in enumerate(bars.items()):
+        if _missing(v):
+            ax.bar(x, top, fill=False, hatch="//", edgecolor="0.6", linewidth=0.8)
+            ax.text(x, top / 2, "n/a", ha="center", va="center", fontsize=8, color="0.3")
+        else:
+            ax.bar(x, float(v), color=colors[label])
+            ax.text(x, float(v), f"{float(v):.3g}", ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(bars)), list(bars))
+    ax.set_ylim(min([*finite, 0.0]), top)
+    ax.set_title(f"{name}\n{key} ({'higher' if result['higher_is_better'] else 'lower'} better)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
 def plot_results(results: dict[str, Any], baseline: dict[str, Any] | None, path: Path) -> Path | None:
-    """One panel per group: ours, the untrained baseline and the release's number where there is one."""
+    """One panel per group (``draw_panel``): ours, the untrained baseline and the release's number."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -253,17 +312,7 @@ def plot_results(results: dict[str, Any], baseline: dict[str, Any] | None, path:
         return None
     fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names) + 1, 3), squeeze=False)
     for ax, name in zip(axes[0], names):
-        r = results[name]
-        key = r["headline"]
-        bars = {"ours": r.get(key)}
-        if baseline and name in baseline:
-            bars["untrained"] = baseline[name].get(key)
-        if r.get("release") is not None:
-            bars["release"] = r["release"]
-        vals = [v if isinstance(v, (int, float)) and not math.isnan(v) else 0.0 for v in bars.values()]
-        ax.bar(list(bars), vals, color=["tab:blue", "tab:gray", "tab:green"][: len(bars)])
-        ax.set_title(f"{name}\n{key} ({'higher' if r['higher_is_better'] else 'lower'} better)", fontsize=8)
-        ax.tick_params(labelsize=7)
+        draw_panel(ax, name, results[name], baseline.get(name) if baseline and name in baseline else None)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
