@@ -1,6 +1,7 @@
-"""Checkpoint interop: the released Qwen-Audio layout <-> our model, and our model -> transformers' Qwen2-Audio.
+"""Interop with the released Qwen-Audio / Qwen-7B (v1) layout: import to our model and export back to it.
 
-Owns the weight-name tables and the config translations between three layouts:
+Owns the release <-> ours weight-name table (q|k|v fused in the release), the config translations both ways, and
+the import/export of whole checkpoints. The three layouts interop knows (Qwen2-Audio: see qwen2_audio.py):
 
   release   `QWenLMHeadModel` of QwenLM/Qwen-Audio (remote code, `model_type: qwen`): `transformer.wte`,
             `transformer.h.{i}.{ln_1, attn.c_attn (fused q|k|v, with bias), attn.c_proj, ln_2, mlp.w1, mlp.w2,
@@ -33,6 +34,18 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from qwenaudio_train.interop.common import (
+    StateDict,
+    checkpoint_dtype,
+    dtype_name,
+    fill_name,
+    load_native_llm,
+    load_release_checkpoint,
+    name_pattern,
+    rename,
+    save_weights,
+    strip_prefix,
+)
 from qwenaudio_train.model import (
     RELEASE_AUDIO_PAD_ID,
     RELEASE_AUDIO_START_ID,
@@ -41,26 +54,15 @@ from qwenaudio_train.model import (
     ModelConfig,
     QwenAudioModel,
     build_whisper_encoder,
-    torch_dtype,
+    embedding_weight,
     whisper_config_from_dims,
 )
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, Qwen2AudioConfig, Qwen2Config
-
-StateDict = dict[str, torch.Tensor]
-
-# Qwen2-Audio's own ids in its Qwen2 tokenizer (`<|AUDIO|>`, `<|audio_bos|>`, `<|audio_eos|>`, `<|endoftext|>`).
-QWEN2_AUDIO_TOKEN_ID = 151646
-QWEN2_AUDIO_BOS_ID = 151647
-QWEN2_AUDIO_EOS_ID = 151648
-QWEN2_EOD_ID = 151643
-
-EXPORT_SIDECAR = "qwen_audio_export.json"
+    from transformers import PreTrainedModel, Qwen2Config
 
 # ----------------------------------------------------------------------------------------------------------------
-# Name tables. `{i}` is a layer index, `{p}` is weight|bias, `{rest}` any dotted tail. One table serves both
-# directions of a conversion.
+# Name table (templates: see common.py). One table serves both directions of a conversion.
 
 _RELEASE_TO_OURS: list[tuple[str, str]] = [
     ("transformer.wte.weight", "llm.model.embed_tokens.weight"),
@@ -94,43 +96,6 @@ _OURS_QKV = tuple(f"llm.model.layers.{{i}}.self_attn.{x}_proj.{{p}}" for x in "q
 # Buffers some v1 checkpoints carry that hold no weights (rebuilt at load by every implementation).
 _RELEASE_IGNORED = re.compile(r"(\.masked_bias|\.rotary_emb\.inv_freq|\.logn_tensor)$")
 
-_OURS_TO_PORT: list[tuple[str, str]] = [
-    ("audio.conv1.{p}", "model.audio_tower.conv1.{p}"),
-    ("audio.conv2.{p}", "model.audio_tower.conv2.{p}"),
-    ("audio.embed_positions.weight", "model.audio_tower.embed_positions.weight"),
-    ("audio.layers.{rest}", "model.audio_tower.layers.{rest}"),
-    ("audio.ln_post.{p}", "model.audio_tower.layer_norm.{p}"),  # both after the pool
-    ("audio.proj.{p}", "model.multi_modal_projector.linear.{p}"),
-    ("llm.model.{rest}", "model.language_model.{rest}"),
-    ("llm.lm_head.weight", "lm_head.weight"),
-]
-_BOS_EOS = "audio.audio_bos_eos_token.weight"
-
-_FIELDS = {"{i}": r"(?P<i>\d+)", "{p}": r"(?P<p>weight|bias)", "{rest}": r"(?P<rest>.+)"}
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    regex = re.escape(template)
-    for field, group in _FIELDS.items():
-        regex = regex.replace(re.escape(field), group)
-    return re.compile(regex + "$")
-
-
-def _fill(template: str, groups: Mapping[str, str]) -> str:
-    for name, value in groups.items():
-        template = template.replace("{" + name + "}", value)
-    return template
-
-
-def _rename(key: str, table: list[tuple[str, str]], reverse: bool = False) -> str | None:
-    for src, dst in table:
-        if reverse:
-            src, dst = dst, src
-        m = _pattern(src).match(key)
-        if m:
-            return _fill(dst, m.groupdict())
-    return None
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # Release layout <-> ours: state dicts
@@ -145,7 +110,7 @@ def convert_release_state_dict(sd: Mapping[str, torch.Tensor], cfg: Mapping[str,
         _check_release_config(cfg)
     out: StateDict = {}
     unknown = []
-    qkv = _pattern(_RELEASE_QKV)
+    qkv = name_pattern(_RELEASE_QKV)
     for key, tensor in sd.items():
         if _RELEASE_IGNORED.search(key):
             continue
@@ -154,9 +119,9 @@ def convert_release_state_dict(sd: Mapping[str, torch.Tensor], cfg: Mapping[str,
             if tensor.shape[0] % 3:
                 raise ValueError(f"{key} has {tensor.shape[0]} rows, not a multiple of 3 (fused q|k|v)")
             for name, part in zip(_OURS_QKV, tensor.chunk(3, dim=0)):
-                out[_fill(name, m.groupdict())] = part.clone()  # clones: own storage, safe to save separately
+                out[fill_name(name, m.groupdict())] = part.clone()  # clones: own storage, safe to save separately
             continue
-        new = _rename(key, _RELEASE_TO_OURS)
+        new = rename(key, _RELEASE_TO_OURS)
         if new is None:
             unknown.append(key)
         else:
@@ -175,7 +140,7 @@ def export_release_state_dict(model: QwenAudioModel | Mapping[str, torch.Tensor]
     out: StateDict = {}
     unknown = []
     qkv_parts: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-    patterns = [(x, _pattern(t)) for x, t in zip("qkv", _OURS_QKV)]
+    patterns = [(x, name_pattern(t)) for x, t in zip("qkv", _OURS_QKV)]
     for key, tensor in sd.items():
         for which, pat in patterns:
             m = pat.match(key)
@@ -183,7 +148,7 @@ def export_release_state_dict(model: QwenAudioModel | Mapping[str, torch.Tensor]
                 qkv_parts.setdefault((m["i"], m["p"]), {})[which] = tensor
                 break
         else:
-            new = _rename(key, _RELEASE_TO_OURS, reverse=True)
+            new = rename(key, _RELEASE_TO_OURS, reverse=True)
             if new is None:
                 unknown.append(key)
             else:
@@ -201,7 +166,7 @@ def export_release_state_dict(model: QwenAudioModel | Mapping[str, torch.Tensor]
                 f"layer {i}: q/k/v {p} shapes {[tuple(parts[x].shape) for x in 'qkv']} differ: grouped kv heads "
                 "(num_key_value_heads < num_attention_heads) cannot be written as Qwen v1's fused c_attn"
             )
-        out[_fill(_RELEASE_QKV, {"i": i, "p": p})] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
+        out[fill_name(_RELEASE_QKV, {"i": i, "p": p})] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
     wte, head = out.get("transformer.wte.weight"), out.get("lm_head.weight")
     if wte is not None and (head is None or head.data_ptr() == wte.data_ptr()):
         out["lm_head.weight"] = wte.clone()  # tied -> an untied copy (a shared tensor would be saved once)
@@ -235,7 +200,7 @@ def release_to_qwen2_config(
     _check_release_config(cfg)
     vocab = int(cfg["vocab_size"])
     special = eod_id if eod_id < vocab else None
-    return Qwen2Config(
+    config = Qwen2Config(
         vocab_size=vocab,
         hidden_size=int(cfg["hidden_size"]),
         intermediate_size=int(cfg["intermediate_size"]) // 2,  # v1's w1/w2 are intermediate_size // 2 wide
@@ -253,8 +218,10 @@ def release_to_qwen2_config(
         bos_token_id=special,
         eos_token_id=special,
         pad_token_id=special,
-        attn_implementation=attn_implementation,
     )
+    # Set after construction: the typed constructor does not declare it (its **kwargs path calls this same setter).
+    config._attn_implementation = attn_implementation
+    return config
 
 
 def release_to_model_config(cfg: Mapping[str, Any], **overrides: Any) -> ModelConfig:
@@ -309,7 +276,8 @@ def model_to_release_config(model: QwenAudioModel, seq_length: int = 2048) -> di
         problems.append("audio_end_id != audio_start_id + 1 (the release derives </audio> from <audio>)")
     if problems:
         raise ValueError("the released code cannot build this model: " + "; ".join(problems))
-    dtype = model.llm.get_input_embeddings().weight.dtype
+    embedding = embedding_weight(model.llm)
+    dtype = embedding.dtype
     return {
         "architectures": ["QWenLMHeadModel"],
         "auto_map": {
@@ -340,7 +308,7 @@ def model_to_release_config(model: QwenAudioModel, seq_length: int = 2048) -> di
         "use_dynamic_ntk": True,
         "use_flash_attn": "auto",
         "use_logn_attn": True,
-        "vocab_size": int(model.llm.get_input_embeddings().weight.shape[0]),
+        "vocab_size": int(embedding.shape[0]),
         "audio": {
             "n_mels": int(wc.num_mel_bins),
             "n_ctx": int(wc.max_source_positions),
@@ -356,58 +324,7 @@ def model_to_release_config(model: QwenAudioModel, seq_length: int = 2048) -> di
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Reading and writing checkpoint directories
-
-
-def _resolve_dir(source: str | Path) -> Path:
-    path = Path(source)
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    patterns = ["*.json", "*.safetensors", "*.bin"]
-    return Path(snapshot_download(repo_id=str(source), allow_patterns=patterns))  # honours HF_HUB_OFFLINE
-
-
-def load_release_checkpoint(source: str | Path) -> tuple[StateDict, dict[str, Any]]:
-    """(state dict, config.json) of a checkpoint directory (or hub name) in any transformers weight format:
-    sharded or single safetensors, or pytorch_model*.bin (read with weights_only=True). Code files are ignored."""
-    root = _resolve_dir(source)
-    config = json.loads((root / "config.json").read_text())
-    files: list[Path] = []
-    for index_name, pattern in (
-        ("model.safetensors.index.json", "*.safetensors"),
-        ("pytorch_model.bin.index.json", "pytorch_model*.bin"),
-    ):
-        index = root / index_name
-        if index.is_file():
-            files = [root / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
-        else:
-            files = sorted(root.glob(pattern))
-        if files:
-            break
-    if not files:
-        raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin weights in {root}")
-    sd: StateDict = {}
-    for f in files:
-        if f.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            sd.update(load_file(str(f)))
-        else:
-            sd.update(torch.load(str(f), map_location="cpu", weights_only=True, mmap=True))
-    return sd, config
-
-
-def _save_weights(sd: Mapping[str, torch.Tensor], out_dir: Path, max_shard_size: str) -> None:
-    from huggingface_hub import save_torch_state_dict
-
-    save_torch_state_dict(
-        {k: v.detach().contiguous().cpu() for k, v in sd.items()},
-        out_dir,
-        max_shard_size=max_shard_size,
-        metadata={"format": "pt"},
-    )
+# Release layout <-> ours: checkpoints
 
 
 def export_release_checkpoint(
@@ -419,39 +336,13 @@ def export_release_checkpoint(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = model_to_release_config(model, seq_length=seq_length)
-    _save_weights(export_release_state_dict(model), out, max_shard_size)
+    save_weights(export_release_state_dict(model), out, max_shard_size)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Release -> ours: models
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
-
-
-def _split(sd: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
-    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
-
-
-def _load_native_llm(config: Any, llm_sd: StateDict, dtype: torch.dtype) -> PreTrainedModel:
-    """A native transformers causal LM from a config and a complete state dict, built on the meta device by
-    transformers (no random init, no zero.Init conflicts). Strict about missing/unexpected keys."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
-
-    model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
-    llm, info = model_class.from_pretrained(
-        None, config=config, state_dict=llm_sd, dtype=dtype, output_loading_info=True
-    )
-    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
-    bad = {k: sorted(set(v) - tied) for k, v in info.items() if k in ("missing_keys", "unexpected_keys")}
-    if any(bad.values()) or info.get("mismatched_keys"):
-        raise ValueError(
-            f"converted LLM weights do not fit {model_class.__name__}: {bad}, {info.get('mismatched_keys')}"
-        )
-    return llm.eval()
 
 
 def _source_state(
@@ -480,9 +371,9 @@ def import_release_llm(
     sd, cfg = _source_state(src, release_config)
     llm_only = {k: v for k, v in sd.items() if not k.startswith("transformer.audio.")}
     converted = convert_release_state_dict(llm_only, cfg)
-    llm_sd = _split(converted, "llm.")
-    wanted = torch_dtype(dtype) if dtype not in (None, "auto") else llm_sd["model.embed_tokens.weight"].dtype
-    llm = _load_native_llm(release_to_qwen2_config(cfg, eod_id, attn_implementation), llm_sd, wanted)
+    llm_sd = strip_prefix(converted, "llm.")
+    wanted = checkpoint_dtype(dtype, llm_sd)
+    llm = load_native_llm(release_to_qwen2_config(cfg, eod_id, attn_implementation), llm_sd, wanted)
     if save_dir is not None:
         llm.save_pretrained(str(save_dir))
     return llm
@@ -501,285 +392,24 @@ def import_release_checkpoint(
     Save it with `model.save_pretrained(dir)`; train it with `model.llm_source` / the trainer's usual loading."""
     sd, cfg = _source_state(src, release_config)
     converted = convert_release_state_dict(sd, cfg)
-    audio_sd, llm_sd = _split(converted, "audio."), _split(converted, "llm.")
+    audio_sd, llm_sd = strip_prefix(converted, "audio."), strip_prefix(converted, "llm.")
     if not audio_sd:
         raise ValueError("no transformer.audio.* weights: this is a plain Qwen v1 LLM, use import_release_llm")
-    wanted = torch_dtype(dtype) if dtype not in (None, "auto") else llm_sd["model.embed_tokens.weight"].dtype
+    wanted = checkpoint_dtype(dtype, llm_sd)
     mcfg = release_to_model_config(
-        cfg, dtype=_dtype_name(wanted), attn_implementation=attn_implementation, **config_overrides
+        cfg, dtype=dtype_name(wanted), attn_implementation=attn_implementation, **config_overrides
     ).resolved()
 
-    llm = _load_native_llm(release_to_qwen2_config(cfg, mcfg.eod_id, attn_implementation), llm_sd, wanted)
+    llm = load_native_llm(release_to_qwen2_config(cfg, mcfg.eod_id, attn_implementation), llm_sd, wanted)
+    if mcfg.llm_hidden_size is None:  # release_to_model_config sets it from the config; an override may not
+        raise ValueError("llm_hidden_size=None: the projector needs the LLM width")
     whisper_config = whisper_config_from_dims(mcfg)
     audio = AudioEncoder(build_whisper_encoder(whisper_config, device="meta"), mcfg.llm_hidden_size)
     audio.load_state_dict(audio_sd, strict=True, assign=True)
     audio.to(wanted)
-    rows = llm.get_input_embeddings().weight.shape[0]
+    rows = embedding_weight(llm).shape[0]
     too_big = {n: getattr(mcfg, n) for n in ("audio_start_id", "audio_end_id", "audio_pad_id", "eod_id")}
     too_big = {n: v for n, v in too_big.items() if v >= rows}
     if too_big:
         raise ValueError(f"special ids {too_big} are outside the {rows}-row embedding: pass them as overrides")
     return QwenAudioModel(mcfg, audio, llm).eval()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Ours <-> transformers' Qwen2-Audio port
-
-
-def qwen2_audio_config(model: QwenAudioModel) -> Qwen2AudioConfig:
-    """The `Qwen2AudioConfig` of our model: encoder dims from the Whisper config, the LLM's own config as
-    text_config, `audio_token_index` = our audio pad id (the port fills those positions with audio features)."""
-    from transformers import Qwen2AudioConfig
-
-    wc = model.audio.whisper_config
-    audio_config = dict(
-        model_type="qwen2_audio_encoder",
-        num_mel_bins=int(wc.num_mel_bins),
-        encoder_layers=len(model.audio.layers),
-        encoder_attention_heads=int(wc.encoder_attention_heads),
-        encoder_ffn_dim=int(wc.encoder_ffn_dim),
-        d_model=int(wc.d_model),
-        dropout=float(wc.dropout),
-        attention_dropout=float(wc.attention_dropout),
-        activation_function=str(wc.activation_function),
-        activation_dropout=float(wc.activation_dropout),
-        scale_embedding=bool(wc.scale_embedding),
-        max_source_positions=int(wc.max_source_positions),
-        encoder_layerdrop=0.0,
-    )
-    text_config = model.llm.config.to_dict()
-    return Qwen2AudioConfig(
-        audio_config=audio_config, text_config=text_config, audio_token_index=int(model.cfg.audio_pad_id)
-    )
-
-
-def qwen2_audio_state_dict(
-    model: QwenAudioModel | Mapping[str, torch.Tensor],
-    audio_start_id: int | None = None,
-    audio_end_id: int | None = None,
-) -> StateDict:
-    """Our weights under the port's names. The port has no learned audio bos/eos: its `<|audio_bos|>` /
-    `<|audio_eos|>` are text tokens. Our bos/eos rows are therefore written into the embedding rows of our
-    `<audio>` / `</audio>` ids, which our own forward never reads (it always overwrites those positions)."""
-    if isinstance(model, torch.nn.Module):
-        sd = model.state_dict()
-        audio_start_id = model.cfg.audio_start_id if audio_start_id is None else audio_start_id
-        audio_end_id = model.cfg.audio_end_id if audio_end_id is None else audio_end_id
-    else:
-        sd = dict(model)
-    if audio_start_id is None or audio_end_id is None:
-        raise ValueError("audio_start_id and audio_end_id are needed with a state dict")
-    out: StateDict = {}
-    unknown = []
-    for key, tensor in sd.items():
-        if key == _BOS_EOS:
-            continue
-        new = _rename(key, _OURS_TO_PORT)
-        if new is None:
-            unknown.append(key)
-        else:
-            out[new] = tensor
-    if unknown:
-        raise ValueError(f"no place in Qwen2AudioForConditionalGeneration for {sorted(unknown)[:8]}")
-    embed_key = "model.language_model.embed_tokens.weight"
-    if embed_key not in out:
-        raise ValueError("the LLM has no model.embed_tokens.weight: the port expects a transformers decoder LM")
-    embed = out[embed_key].detach().clone()
-    embed[[audio_start_id, audio_end_id]] = sd[_BOS_EOS].to(embed.dtype)
-    out[embed_key] = embed
-    return out
-
-
-def export_qwen2_audio(model: QwenAudioModel, out_dir: str | Path, max_shard_size: str = "5GB") -> Path:
-    """Write a `Qwen2AudioForConditionalGeneration` directory (config.json + safetensors) for our model, loadable
-    by transformers alone. Feed it the same input_ids as our model (`<audio>` + audio pad x N + `</audio>`):
-    audio_token_index is our pad id and the bos/eos rows live in the embedding (see `qwen2_audio_state_dict`).
-    Also writes `qwen_audio_export.json` naming those ids. What is exact and what is not: docs/interop.md."""
-    llm_config = model.llm.config
-    if getattr(llm_config, "tie_word_embeddings", False):
-        raise ValueError(
-            "the LLM ties lm_head to the embedding: writing the audio bos/eos rows into the embedding would also "
-            "change the lm_head logits of <audio>/</audio>; untie it first"
-        )
-    if model.llm.base_model_prefix != "model" or not hasattr(model.llm, "lm_head"):
-        raise ValueError(f"{type(model.llm).__name__} is not a `model` + `lm_head` transformers causal LM")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config = qwen2_audio_config(model)
-    config.dtype = model.llm.get_input_embeddings().weight.dtype
-    _save_weights(qwen2_audio_state_dict(model), out, max_shard_size)
-    config.save_pretrained(str(out))
-    sidecar = {
-        "audio_token_id": int(model.cfg.audio_pad_id),
-        "audio_bos_token_id": int(model.cfg.audio_start_id),
-        "audio_eos_token_id": int(model.cfg.audio_end_id),
-        "eod_id": int(model.cfg.eod_id),
-        "note": "exported by qwenaudio_train.interop.export_qwen2_audio; audio bos/eos embeddings are the "
-        "embedding rows of audio_bos_token_id / audio_eos_token_id",
-    }
-    (out / EXPORT_SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
-    return out
-
-
-def import_qwen2_audio(
-    src: str | Path,
-    audio_bos_id: int = QWEN2_AUDIO_BOS_ID,
-    audio_eos_id: int = QWEN2_AUDIO_EOS_ID,
-    eod_id: int = QWEN2_EOD_ID,
-    dtype: str | None = None,
-    attn_implementation: str = "sdpa",
-) -> QwenAudioModel:
-    """A `Qwen2AudioForConditionalGeneration` directory -> our QwenAudioModel: the encoder, pool, layer norm and
-    projector map one to one; the learned bos/eos are read from the embedding rows of `audio_bos_id` /
-    `audio_eos_id` (Qwen2-Audio's `<|audio_bos|>` / `<|audio_eos|>` by default; a directory written by
-    `export_qwen2_audio` names its own ids in qwen_audio_export.json, which take precedence). Inputs must then
-    use these ids as `<audio>` / `</audio>` and the port's audio token as the pad."""
-    from transformers import Qwen2AudioConfig
-
-    root = _resolve_dir(src)
-    sidecar = root / EXPORT_SIDECAR
-    if sidecar.is_file():
-        ids = json.loads(sidecar.read_text())
-        audio_bos_id, audio_eos_id, eod_id = ids["audio_bos_token_id"], ids["audio_eos_token_id"], ids["eod_id"]
-    config = Qwen2AudioConfig.from_pretrained(str(root))
-    sd, _ = load_release_checkpoint(root)  # any transformers weight format
-    sd = _port_native_names(sd)
-    ours: StateDict = {}
-    unknown = []
-    for key, tensor in sd.items():
-        new = _rename(key, _OURS_TO_PORT, reverse=True)
-        if new is None:
-            unknown.append(key)
-        else:
-            ours[new] = tensor
-    if unknown:
-        raise ValueError(f"unexpected Qwen2-Audio weights {sorted(unknown)[:8]}")
-    embed = ours["llm.model.embed_tokens.weight"]
-    ours[_BOS_EOS] = embed[[audio_bos_id, audio_eos_id]].clone()
-
-    ac, tc = config.audio_config, config.text_config
-    wanted = torch_dtype(dtype) if dtype not in (None, "auto") else embed.dtype
-    mcfg = ModelConfig(
-        preset="tiny",
-        encoder_source=None,
-        llm_source=None,
-        n_mels=ac.num_mel_bins,
-        encoder_d_model=ac.d_model,
-        encoder_layers=ac.encoder_layers,
-        encoder_heads=ac.encoder_attention_heads,
-        encoder_ffn_dim=ac.encoder_ffn_dim,
-        max_source_positions=ac.max_source_positions,
-        llm_hidden_size=tc.hidden_size,
-        llm_layers=tc.num_hidden_layers,
-        llm_heads=tc.num_attention_heads,
-        llm_kv_heads=getattr(tc, "num_key_value_heads", tc.num_attention_heads),
-        llm_intermediate_size=tc.intermediate_size,
-        llm_max_position_embeddings=tc.max_position_embeddings,
-        llm_tie_word_embeddings=bool(getattr(tc, "tie_word_embeddings", False)),
-        vocab_size=tc.vocab_size,
-        audio_start_id=audio_bos_id,
-        audio_end_id=audio_eos_id,
-        audio_pad_id=int(config.audio_token_index),
-        eod_id=eod_id,
-        dtype=_dtype_name(wanted),
-        attn_implementation=attn_implementation,
-    ).resolved()
-    tc._attn_implementation = attn_implementation
-    llm = _load_native_llm(tc, _split(ours, "llm."), wanted)
-    from transformers import WhisperConfig
-
-    wc = WhisperConfig(
-        num_mel_bins=ac.num_mel_bins,
-        d_model=ac.d_model,
-        encoder_layers=ac.encoder_layers,
-        encoder_attention_heads=ac.encoder_attention_heads,
-        encoder_ffn_dim=ac.encoder_ffn_dim,
-        max_source_positions=ac.max_source_positions,
-        dropout=ac.dropout,
-        attention_dropout=ac.attention_dropout,
-        activation_dropout=ac.activation_dropout,
-        activation_function=ac.activation_function,
-        decoder_layers=1,
-        decoder_attention_heads=ac.encoder_attention_heads,
-        decoder_ffn_dim=ac.encoder_ffn_dim,
-        attn_implementation=attn_implementation,
-    )
-    audio = AudioEncoder(build_whisper_encoder(wc, device="meta"), tc.hidden_size)
-    audio.load_state_dict(_split(ours, "audio."), strict=True, assign=True)
-    audio.to(wanted)
-    return QwenAudioModel(mcfg, audio, llm).eval()
-
-
-def _port_native_names(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """The hub's Qwen2-Audio checkpoints use the pre-v5 names (`audio_tower.*`, `multi_modal_projector.*`,
-    `language_model.model.*`, `language_model.lm_head.*`): map them to the module names transformers builds."""
-    out: StateDict = {}
-    for key, tensor in sd.items():
-        if key.startswith("language_model.model."):
-            key = "model.language_model." + key[len("language_model.model.") :]
-        elif key == "language_model.lm_head.weight":
-            key = "lm_head.weight"
-        elif key.startswith(("audio_tower.", "multi_modal_projector.")):
-            key = "model." + key
-        out[key] = tensor
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line: python -m qwenaudio_train.interop COMMAND SRC OUT
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Convert a checkpoint directory (or hub name) and write the result to OUT."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m qwenaudio_train.interop", description=main.__doc__)
-    p.add_argument(
-        "command",
-        choices=["release-to-ours", "qwen-v1-llm", "ours-to-release", "ours-to-qwen2-audio", "qwen2-audio-to-ours"],
-        help="release-to-ours: Qwen-Audio -> QwenAudioModel dir; qwen-v1-llm: Qwen-7B v1 -> Qwen2 dir; "
-        "ours-to-release / ours-to-qwen2-audio: a QwenAudioModel dir -> that layout; qwen2-audio-to-ours",
-    )
-    p.add_argument("src")
-    p.add_argument("out")
-    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: the source's)")
-    p.add_argument("--audio-pad-id", type=int, default=None, help="release-to-ours: if not the release's 151851")
-    p.add_argument("--eod-id", type=int, default=None, help="release-to-ours: if not the release's 151643")
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    if args.command == "release-to-ours":
-        ids = {k: v for k, v in (("audio_pad_id", args.audio_pad_id), ("eod_id", args.eod_id)) if v is not None}
-        import_release_checkpoint(args.src, dtype=args.dtype, **ids).save_pretrained(out)
-    elif args.command == "qwen-v1-llm":
-        import_release_llm(args.src, dtype=args.dtype, save_dir=out)
-    elif args.command == "qwen2-audio-to-ours":
-        import_qwen2_audio(args.src, dtype=args.dtype).save_pretrained(out)
-    else:
-        model = QwenAudioModel.from_pretrained(args.src, dtype=args.dtype)
-        if args.command == "ours-to-release":
-            export_release_checkpoint(model, out)
-        else:
-            export_qwen2_audio(model, out)
-    print(f"{args.command}: {args.src} -> {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-__all__ = [
-    "convert_release_state_dict",
-    "export_release_state_dict",
-    "export_release_checkpoint",
-    "import_release_checkpoint",
-    "import_release_llm",
-    "load_release_checkpoint",
-    "release_to_model_config",
-    "release_to_qwen2_config",
-    "model_to_release_config",
-    "qwen2_audio_config",
-    "qwen2_audio_state_dict",
-    "export_qwen2_audio",
-    "import_qwen2_audio",
-]

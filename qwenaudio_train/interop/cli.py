@@ -1,0 +1,48 @@
+"""`qwenaudio-interop` / `python -m qwenaudio_train.interop COMMAND SRC OUT`: convert a checkpoint directory.
+
+Owns: the command line only (argument parsing, one call per command).
+Must not: hold conversion logic (release.py and qwen2_audio.py do).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qwenaudio_train.interop.qwen2_audio import export_qwen2_audio, import_qwen2_audio
+from qwenaudio_train.interop.release import export_release_checkpoint, import_release_checkpoint, import_release_llm
+from qwenaudio_train.model import QwenAudioModel
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Convert a checkpoint directory (or hub name) and write the result to OUT."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m qwenaudio_train.interop", description=main.__doc__)
+    p.add_argument(
+        "command",
+        choices=["release-to-ours", "qwen-v1-llm", "ours-to-release", "ours-to-qwen2-audio", "qwen2-audio-to-ours"],
+        help="release-to-ours: Qwen-Audio -> QwenAudioModel dir; qwen-v1-llm: Qwen-7B v1 -> Qwen2 dir; "
+        "ours-to-release / ours-to-qwen2-audio: a QwenAudioModel dir -> that layout; qwen2-audio-to-ours",
+    )
+    p.add_argument("src")
+    p.add_argument("out")
+    p.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: the source's)")
+    p.add_argument("--audio-pad-id", type=int, default=None, help="release-to-ours: if not the release's 151851")
+    p.add_argument("--eod-id", type=int, default=None, help="release-to-ours: if not the release's 151643")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.command == "release-to-ours":
+        ids = {k: v for k, v in (("audio_pad_id", args.audio_pad_id), ("eod_id", args.eod_id)) if v is not None}
+        import_release_checkpoint(args.src, dtype=args.dtype, **ids).save_pretrained(out)
+    elif args.command == "qwen-v1-llm":
+        import_release_llm(args.src, dtype=args.dtype, save_dir=out)
+    elif args.command == "qwen2-audio-to-ours":
+        import_qwen2_audio(args.src, dtype=args.dtype).save_pretrained(out)
+    else:
+        model = QwenAudioModel.from_pretrained(args.src, dtype=args.dtype)
+        if args.command == "ours-to-release":
+            export_release_checkpoint(model, out)
+        else:
+            export_qwen2_audio(model, out)
+    print(f"{args.command}: {args.src} -> {out}")
+    return 0

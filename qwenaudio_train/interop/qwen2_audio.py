@@ -1,0 +1,264 @@
+"""Interop with transformers' `Qwen2AudioForConditionalGeneration`: export our model to it, import it back.
+
+The port's layout: `model.audio_tower.*` (transformers Whisper layer names, the same as our `audio.*`),
+`model.multi_modal_projector.linear` (our `audio.proj`), `model.language_model.*`, `lm_head` (our `llm.*`). The
+port has no learned audio bos/eos: they travel as the embedding rows of the `<audio>` / `</audio>` ids.
+
+Owns: the ours <-> port name table, `qwen2_audio_config`, `qwen2_audio_state_dict`, `export_qwen2_audio`,
+`import_qwen2_audio`, and Qwen2-Audio's own special ids. What is exact and what is not: docs/interop.md.
+Must not: touch the training loop, tokenizers or data; need network or trust_remote_code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from qwenaudio_train.interop.common import (
+    StateDict,
+    dtype_name,
+    load_native_llm,
+    load_release_checkpoint,
+    rename,
+    resolve_dir,
+    save_weights,
+    strip_prefix,
+)
+from qwenaudio_train.model import (
+    AudioEncoder,
+    ModelConfig,
+    QwenAudioModel,
+    build_whisper_encoder,
+    concrete_dtype,
+    embedding_weight,
+)
+
+if TYPE_CHECKING:
+    from transformers import Qwen2AudioConfig
+
+# Qwen2-Audio's own ids in its Qwen2 tokenizer (`<|AUDIO|>`, `<|audio_bos|>`, `<|audio_eos|>`, `<|endoftext|>`).
+QWEN2_AUDIO_TOKEN_ID = 151646
+QWEN2_AUDIO_BOS_ID = 151647
+QWEN2_AUDIO_EOS_ID = 151648
+QWEN2_EOD_ID = 151643
+
+EXPORT_SIDECAR = "qwen_audio_export.json"
+
+# Name table (templates: see common.py), used in both directions.
+_OURS_TO_PORT: list[tuple[str, str]] = [
+    ("audio.conv1.{p}", "model.audio_tower.conv1.{p}"),
+    ("audio.conv2.{p}", "model.audio_tower.conv2.{p}"),
+    ("audio.embed_positions.weight", "model.audio_tower.embed_positions.weight"),
+    ("audio.layers.{rest}", "model.audio_tower.layers.{rest}"),
+    ("audio.ln_post.{p}", "model.audio_tower.layer_norm.{p}"),  # both after the pool
+    ("audio.proj.{p}", "model.multi_modal_projector.linear.{p}"),
+    ("llm.model.{rest}", "model.language_model.{rest}"),
+    ("llm.lm_head.weight", "lm_head.weight"),
+]
+_BOS_EOS = "audio.audio_bos_eos_token.weight"
+
+
+def qwen2_audio_config(model: QwenAudioModel) -> Qwen2AudioConfig:
+    """The `Qwen2AudioConfig` of our model: encoder dims from the Whisper config, the LLM's own config as
+    text_config, `audio_token_index` = our audio pad id (the port fills those positions with audio features)."""
+    from transformers import Qwen2AudioConfig
+
+    wc = model.audio.whisper_config
+    audio_config = dict(
+        model_type="qwen2_audio_encoder",
+        num_mel_bins=int(wc.num_mel_bins),
+        encoder_layers=len(model.audio.layers),
+        encoder_attention_heads=int(wc.encoder_attention_heads),
+        encoder_ffn_dim=int(wc.encoder_ffn_dim),
+        d_model=int(wc.d_model),
+        dropout=float(wc.dropout),
+        attention_dropout=float(wc.attention_dropout),
+        activation_function=str(wc.activation_function),
+        activation_dropout=float(wc.activation_dropout),
+        scale_embedding=bool(wc.scale_embedding),
+        max_source_positions=int(wc.max_source_positions),
+        encoder_layerdrop=0.0,
+    )
+    text_config = model.llm.config.to_dict()
+    return Qwen2AudioConfig(
+        audio_config=audio_config, text_config=text_config, audio_token_index=int(model.cfg.audio_pad_id)
+    )
+
+
+def qwen2_audio_state_dict(
+    model: QwenAudioModel | Mapping[str, torch.Tensor],
+    audio_start_id: int | None = None,
+    audio_end_id: int | None = None,
+) -> StateDict:
+    """Our weights under the port's names. The port has no learned audio bos/eos: its `<|audio_bos|>` /
+    `<|audio_eos|>` are text tokens. Our bos/eos rows are therefore written into the embedding rows of our
+    `<audio>` / `</audio>` ids, which our own forward never reads (it always overwrites those positions)."""
+    if isinstance(model, torch.nn.Module):
+        sd = model.state_dict()
+        audio_start_id = model.cfg.audio_start_id if audio_start_id is None else audio_start_id
+        audio_end_id = model.cfg.audio_end_id if audio_end_id is None else audio_end_id
+    else:
+        sd = dict(model)
+    if audio_start_id is None or audio_end_id is None:
+        raise ValueError("audio_start_id and audio_end_id are needed with a state dict")
+    out: StateDict = {}
+    unknown = []
+    for key, tensor in sd.items():
+        if key == _BOS_EOS:
+            continue
+        new = rename(key, _OURS_TO_PORT)
+        if new is None:
+            unknown.append(key)
+        else:
+            out[new] = tensor
+    if unknown:
+        raise ValueError(f"no place in Qwen2AudioForConditionalGeneration for {sorted(unknown)[:8]}")
+    embed_key = "model.language_model.embed_tokens.weight"
+    if embed_key not in out:
+        raise ValueError("the LLM has no model.embed_tokens.weight: the port expects a transformers decoder LM")
+    embed = out[embed_key].detach().clone()
+    embed[[audio_start_id, audio_end_id]] = sd[_BOS_EOS].to(embed.dtype)
+    out[embed_key] = embed
+    return out
+
+
+def export_qwen2_audio(model: QwenAudioModel, out_dir: str | Path, max_shard_size: str = "5GB") -> Path:
+    """Write a `Qwen2AudioForConditionalGeneration` directory (config.json + safetensors) for our model, loadable
+    by transformers alone. Feed it the same input_ids as our model (`<audio>` + audio pad x N + `</audio>`):
+    audio_token_index is our pad id and the bos/eos rows live in the embedding (see `qwen2_audio_state_dict`).
+    Also writes `qwen_audio_export.json` naming those ids. What is exact and what is not: docs/interop.md."""
+    llm_config = model.llm.config
+    if getattr(llm_config, "tie_word_embeddings", False):
+        raise ValueError(
+            "the LLM ties lm_head to the embedding: writing the audio bos/eos rows into the embedding would also "
+            "change the lm_head logits of <audio>/</audio>; untie it first"
+        )
+    if model.llm.base_model_prefix != "model" or not hasattr(model.llm, "lm_head"):
+        raise ValueError(f"{type(model.llm).__name__} is not a `model` + `lm_head` transformers causal LM")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = qwen2_audio_config(model)
+    config.dtype = embedding_weight(model.llm).dtype
+    save_weights(qwen2_audio_state_dict(model), out, max_shard_size)
+    config.save_pretrained(str(out))
+    sidecar = {
+        "audio_token_id": int(model.cfg.audio_pad_id),
+        "audio_bos_token_id": int(model.cfg.audio_start_id),
+        "audio_eos_token_id": int(model.cfg.audio_end_id),
+        "eod_id": int(model.cfg.eod_id),
+        "note": "exported by qwenaudio_train.interop.export_qwen2_audio; audio bos/eos embeddings are the "
+        "embedding rows of audio_bos_token_id / audio_eos_token_id",
+    }
+    (out / EXPORT_SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
+    return out
+
+
+def import_qwen2_audio(
+    src: str | Path,
+    audio_bos_id: int = QWEN2_AUDIO_BOS_ID,
+    audio_eos_id: int = QWEN2_AUDIO_EOS_ID,
+    eod_id: int = QWEN2_EOD_ID,
+    dtype: str | None = None,
+    attn_implementation: str = "sdpa",
+) -> QwenAudioModel:
+    """A `Qwen2AudioForConditionalGeneration` directory -> our QwenAudioModel: the encoder, pool, layer norm and
+    projector map one to one; the learned bos/eos are read from the embedding rows of `audio_bos_id` /
+    `audio_eos_id` (Qwen2-Audio's `<|audio_bos|>` / `<|audio_eos|>` by default; a directory written by
+    `export_qwen2_audio` names its own ids in qwen_audio_export.json, which take precedence). Inputs must then
+    use these ids as `<audio>` / `</audio>` and the port's audio token as the pad."""
+    from transformers import PreTrainedConfig, Qwen2AudioConfig, Qwen2AudioEncoderConfig
+
+    root = resolve_dir(src)
+    sidecar = root / EXPORT_SIDECAR
+    if sidecar.is_file():
+        ids = json.loads(sidecar.read_text())
+        audio_bos_id, audio_eos_id, eod_id = ids["audio_bos_token_id"], ids["audio_eos_token_id"], ids["eod_id"]
+    config = Qwen2AudioConfig.from_pretrained(str(root))
+    sd, _ = load_release_checkpoint(root)  # any transformers weight format
+    sd = _port_native_names(sd)
+    ours: StateDict = {}
+    unknown = []
+    for key, tensor in sd.items():
+        new = rename(key, _OURS_TO_PORT, reverse=True)
+        if new is None:
+            unknown.append(key)
+        else:
+            ours[new] = tensor
+    if unknown:
+        raise ValueError(f"unexpected Qwen2-Audio weights {sorted(unknown)[:8]}")
+    embed = ours["llm.model.embed_tokens.weight"]
+    ours[_BOS_EOS] = embed[[audio_bos_id, audio_eos_id]].clone()
+
+    ac, tc = config.audio_config, config.text_config
+    # Qwen2AudioConfig builds both sub-configs from dicts; the annotation also admits the dicts and None.
+    if not isinstance(ac, Qwen2AudioEncoderConfig) or not isinstance(tc, PreTrainedConfig):
+        raise ValueError(f"{root}: config.json lacks a Qwen2-Audio audio_config or text_config")
+    wanted = concrete_dtype(dtype, embed.dtype)
+    mcfg = ModelConfig(
+        preset="tiny",
+        encoder_source=None,
+        llm_source=None,
+        n_mels=ac.num_mel_bins,
+        encoder_d_model=ac.d_model,
+        encoder_layers=ac.encoder_layers,
+        encoder_heads=ac.encoder_attention_heads,
+        encoder_ffn_dim=ac.encoder_ffn_dim,
+        max_source_positions=ac.max_source_positions,
+        llm_hidden_size=tc.hidden_size,
+        llm_layers=tc.num_hidden_layers,
+        llm_heads=tc.num_attention_heads,
+        llm_kv_heads=getattr(tc, "num_key_value_heads", tc.num_attention_heads),
+        llm_intermediate_size=tc.intermediate_size,
+        llm_max_position_embeddings=tc.max_position_embeddings,
+        llm_tie_word_embeddings=bool(getattr(tc, "tie_word_embeddings", False)),
+        vocab_size=tc.vocab_size,
+        audio_start_id=audio_bos_id,
+        audio_end_id=audio_eos_id,
+        audio_pad_id=int(config.audio_token_index),
+        eod_id=eod_id,
+        dtype=dtype_name(wanted),
+        attn_implementation=attn_implementation,
+    ).resolved()
+    tc._attn_implementation = attn_implementation
+    llm = load_native_llm(tc, strip_prefix(ours, "llm."), wanted)
+    from transformers import WhisperConfig
+
+    wc = WhisperConfig(
+        num_mel_bins=ac.num_mel_bins,
+        d_model=ac.d_model,
+        encoder_layers=ac.encoder_layers,
+        encoder_attention_heads=ac.encoder_attention_heads,
+        encoder_ffn_dim=ac.encoder_ffn_dim,
+        max_source_positions=ac.max_source_positions,
+        dropout=ac.dropout,
+        attention_dropout=ac.attention_dropout,
+        activation_dropout=ac.activation_dropout,
+        activation_function=ac.activation_function,
+        decoder_layers=1,
+        decoder_attention_heads=ac.encoder_attention_heads,
+        decoder_ffn_dim=ac.encoder_ffn_dim,
+    )
+    wc._attn_implementation = attn_implementation  # not a declared constructor argument; the same setter
+    audio = AudioEncoder(build_whisper_encoder(wc, device="meta"), tc.hidden_size)
+    audio.load_state_dict(strip_prefix(ours, "audio."), strict=True, assign=True)
+    audio.to(wanted)
+    return QwenAudioModel(mcfg, audio, llm).eval()
+
+
+def _port_native_names(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """The hub's Qwen2-Audio checkpoints use the pre-v5 names (`audio_tower.*`, `multi_modal_projector.*`,
+    `language_model.model.*`, `language_model.lm_head.*`): map them to the module names transformers builds."""
+    out: StateDict = {}
+    for key, tensor in sd.items():
+        if key.startswith("language_model.model."):
+            key = "model.language_model." + key[len("language_model.model.") :]
+        elif key == "language_model.lm_head.weight":
+            key = "lm_head.weight"
+        elif key.startswith(("audio_tower.", "multi_modal_projector.")):
+            key = "model." + key
+        out[key] = tensor
+    return out
