@@ -17,14 +17,24 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftModel
+
 # Every linear layer of a Qwen/Qwen2/Llama-style block (attention + SwiGLU MLP).
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ADAPTER_SIDECAR = "qwenaudio_adapter.json"
+
+# peft's bias modes (a plain str in our section: OmegaConf structured configs cannot hold Literal types).
+_BIAS_MODES: dict[str, Literal["none", "all", "lora_only"]] = {"none": "none", "all": "all", "lora_only": "lora_only"}
+
+# Every function edits the model in place and hands the same object back, typed as it came in.
+_Model = TypeVar("_Model", bound=nn.Module)
 
 
 @dataclass
@@ -42,18 +52,20 @@ class LoraConfig:
     freeze_audio: bool = True  # freeze the whole audio side (the SFT recipe trains the LLM only)
     extra: dict[str, Any] = field(default_factory=dict)  # any other peft.LoraConfig field (use_rslora, use_dora...)
 
-    def to_peft(self) -> Any:
+    def to_peft(self) -> PeftLoraConfig:
         from peft import LoraConfig as PeftLoraConfig
 
         if self.r <= 0:
             raise ValueError(f"lora.r must be positive, got {self.r}")
+        if self.bias not in _BIAS_MODES:
+            raise ValueError(f"lora.bias must be one of {sorted(_BIAS_MODES)}, got {self.bias!r}")
         return PeftLoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
             target_modules=list(self.target_modules),
             modules_to_save=list(self.modules_to_save) or None,
-            bias=self.bias,
+            bias=_BIAS_MODES[self.bias],
             task_type="CAUSAL_LM",
             **self.extra,
         )
@@ -66,11 +78,37 @@ def has_lora(model: nn.Module) -> bool:
     return isinstance(getattr(model, "llm", None), PeftModel)
 
 
+def _llm(model: nn.Module) -> nn.Module:
+    """`model.llm`, the language model half (a QwenAudioModel's transformers LM, or the PeftModel around it)."""
+    llm = model.llm
+    if not isinstance(llm, nn.Module):
+        raise TypeError(f"{type(model).__name__}.llm is a {type(llm).__name__}, not a module")
+    return llm
+
+
+def _adapter(model: nn.Module, missing: str) -> PeftModel:
+    """`model.llm` as the PeftModel carrying the adapter; ValueError(`missing`) when there is none."""
+    from peft import PeftModel
+
+    llm = getattr(model, "llm", None)
+    if not isinstance(llm, PeftModel):
+        raise ValueError(missing)
+    return llm
+
+
+def _freeze_audio(model: nn.Module) -> None:
+    audio = model.audio
+    if not isinstance(audio, nn.Module):
+        raise TypeError(f"{type(model).__name__}.audio is a {type(audio).__name__}, not a module")
+    for p in audio.parameters():
+        p.requires_grad_(False)
+
+
 def _linear_names(llm: nn.Module) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, m in llm.named_modules() if isinstance(m, nn.Linear)})
 
 
-def apply_lora(model: nn.Module, cfg: LoraConfig | None = None) -> nn.Module:
+def apply_lora(model: _Model, cfg: LoraConfig | None = None) -> _Model:
     """Wrap `model.llm` with LoRA adapters (in place; returns `model`). Afterwards only adapter weights (and
     `modules_to_save`) of the LLM are trainable; the audio side is frozen when `cfg.freeze_audio`, else its
     `requires_grad` flags are left as they were. The audio modules never receive adapters."""
@@ -79,7 +117,7 @@ def apply_lora(model: nn.Module, cfg: LoraConfig | None = None) -> nn.Module:
     cfg = cfg or LoraConfig()
     if has_lora(model):
         raise ValueError("the model already has a LoRA adapter: merge_lora() it first or load another adapter")
-    llm = model.llm
+    llm = _llm(model)
     present = set(_linear_names(llm))
     missing = [t for t in cfg.target_modules if t not in present]
     if len(missing) == len(list(cfg.target_modules)):
@@ -89,8 +127,7 @@ def apply_lora(model: nn.Module, cfg: LoraConfig | None = None) -> nn.Module:
         )
     model.llm = get_peft_model(llm, cfg.to_peft())
     if cfg.freeze_audio:
-        for p in model.audio.parameters():
-            p.requires_grad_(False)
+        _freeze_audio(model)
     return model
 
 
@@ -103,26 +140,23 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The adapter's tensors as peft saves them (what `save_adapter` writes)."""
     from peft import get_peft_model_state_dict
 
-    if not has_lora(model):
-        raise ValueError("the model has no LoRA adapter")
-    return get_peft_model_state_dict(model.llm)
+    return get_peft_model_state_dict(_adapter(model, "the model has no LoRA adapter"))
 
 
 def save_adapter(model: nn.Module, out_dir: str | Path, cfg: LoraConfig | None = None) -> Path:
     """Write the adapter alone (peft format: adapter_config.json + adapter_model.safetensors) and a sidecar
     saying it applies to the `llm` of a QwenAudioModel. Loadable with `load_adapter`, or with
     `peft.PeftModel.from_pretrained` onto the exported `llm/` directory."""
-    if not has_lora(model):
-        raise ValueError("the model has no LoRA adapter to save")
+    adapter = _adapter(model, "the model has no LoRA adapter to save")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.llm.save_pretrained(str(out))
+    adapter.save_pretrained(str(out))
     sidecar = {"applies_to": "llm", "format": "peft-lora", "config": config_dict(cfg) if cfg else None}
     (out / ADAPTER_SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     return out
 
 
-def load_adapter(model: nn.Module, adapter_dir: str | Path, trainable: bool = False) -> nn.Module:
+def load_adapter(model: _Model, adapter_dir: str | Path, trainable: bool = False) -> _Model:
     """Put a saved adapter on `model.llm` (in place; returns `model`). `trainable=True` continues training it (only
     adapter weights trainable, audio frozen); otherwise everything is frozen (inference)."""
     from peft import PeftModel
@@ -132,18 +166,18 @@ def load_adapter(model: nn.Module, adapter_dir: str | Path, trainable: bool = Fa
         raise FileNotFoundError(f"no LoRA adapter at {adapter_dir} (adapter_config.json missing)")
     if has_lora(model):
         raise ValueError("the model already has a LoRA adapter: merge_lora() it first")
-    model.llm = PeftModel.from_pretrained(model.llm, str(adapter_dir), is_trainable=trainable)
-    for p in model.audio.parameters():
-        p.requires_grad_(False)
+    model.llm = PeftModel.from_pretrained(_llm(model), str(adapter_dir), is_trainable=trainable)
+    _freeze_audio(model)
     return model
 
 
-def merge_lora(model: nn.Module) -> nn.Module:
+def merge_lora(model: _Model) -> _Model:
     """Fold the adapter into the LLM's weights and remove peft (in place; returns `model`): `model.llm` is the
     plain transformers LM again, with the same outputs, and `QwenAudioModel.save_pretrained` saves full weights."""
-    if not has_lora(model):
-        raise ValueError("the model has no LoRA adapter to merge")
-    model.llm = model.llm.merge_and_unload()
+    merged = _adapter(model, "the model has no LoRA adapter to merge").merge_and_unload()
+    if not isinstance(merged, nn.Module):
+        raise TypeError(f"peft's merge_and_unload gave a {type(merged).__name__}, not a module")
+    model.llm = merged
     return model
 
 
