@@ -104,7 +104,8 @@ class MetricsLogger:
 
 
 def summary_line(r: dict[str, Any], total_steps: int) -> str:
-    """The one-line summary of a logged step: loss (and each task's), lr, grad norm, throughput, bad samples."""
+    """The one-line summary of a logged step: loss and each task's, lr, grad norm, throughput (samples, tokens, audio
+    hours, TFLOP/s and MFU), peak memory, bad samples."""
     parts = [f"step {r['step']}/{total_steps}", f"loss {r['loss']:.4f}"]
     tasks = sorted(k.split("/", 1)[1] for k in r if k.startswith("loss/"))
     if tasks:
@@ -114,6 +115,12 @@ def summary_line(r: dict[str, Any], total_steps: int) -> str:
         parts.append(f"gnorm {r['grad_norm']:.2f}")
     parts.append(f"{r.get('samples_per_s', 0):.1f} samples/s")
     parts.append(f"{r.get('tokens_per_s', 0):.0f} tok/s")
+    if "audio_hours_per_s" in r:
+        parts.append(f"{r['audio_hours_per_s']:.3g} audio h/s")
+    if "tflops_per_s" in r:
+        parts.append(f"{r['tflops_per_s']:.3g} TFLOP/s" + (f" (MFU {100 * r['mfu']:.1f}%)" if "mfu" in r else ""))
+    if "memory_gb" in r:
+        parts.append(f"mem {r['memory_gb']:.1f} GB")
     if r.get("data_bad", 0):
         parts.append(f"bad samples {r['data_bad']}")
     return " | ".join(parts)
@@ -135,6 +142,8 @@ def human_seconds(s: float) -> str:
 
 
 def human_hours(h: float) -> str:
+    if h >= 100:
+        return f"{h:,.0f} h"
     return f"{h:.3g} h" if h >= 1 else f"{h * 60:.3g} min"
 
 
@@ -176,7 +185,7 @@ def startup_lines(summary: dict[str, Any]) -> list[str]:
         f"run {summary['name']} | model {m['preset']}: audio encoder {m['encoder']}, LLM {m['llm']}",
         *_wrap("  parameters  ", params),
         *_wrap("  data        ", sources),
-        *_wrap("  batch       ", [batch, f"ZeRO-{b['zero_stage']}", b["dtype"]]),
+        f"  batch       {batch} | ZeRO-{b['zero_stage']} | {b['dtype']}",
         f"  run dir     {summary['run_dir']}",
         f"  tokenizer   {summary['tokenizer']}",
     ]

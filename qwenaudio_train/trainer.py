@@ -30,6 +30,7 @@ from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_d
 from qwenaudio_train.metrics import MetricsLogger, end_line, resume_line, startup_lines
 from qwenaudio_train.model import build_model
 from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
+from qwenaudio_train.runs import save_run_tokenizer
 from qwenaudio_train.tokenizer import load_tokenizer
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ class Trainer:
         self.dist = init_distributed()
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_dir = checkpoint.checkpoint_dir(self.run_dir)
-        self.tokenizer = load_tokenizer(cfg.tokenizer)
+        self.tokenizer = load_tokenizer(cfg.model.tokenizer)
+        if self.dist.is_main:  # the run carries its tokenizer: eval, export and chat work from anywhere
+            save_run_tokenizer(self.tokenizer, self.run_dir)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model_config(self.tokenizer))
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
@@ -140,7 +143,7 @@ class Trainer:
                 "dtype": "bf16" if ds.bf16 else "fp32",
             },
             "run_dir": str(self.run_dir),
-            "tokenizer": str(self.cfg.tokenizer),
+            "tokenizer": str(self.cfg.model.tokenizer),
         }
 
     def _build_loader(self, data_state: dict[str, Any] | None) -> StatefulLoader:
@@ -381,7 +384,7 @@ class Trainer:
             "tokens_seen": self.tokens_seen,
             "config": to_container(self.cfg),
             "wandb_id": self.logger.wandb_id,
-            "tokenizer": str(self.cfg.tokenizer),
+            "tokenizer": str(self.cfg.model.tokenizer),
             "world_size": self.dist.world_size,
             "param_counts": self.param_counts,
         }
