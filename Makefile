@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml requirements-cpu.txt
 
 # The offline multi-task corpus (synthetic speech, sounds and notes) and its BPE tokenizer.
 data: $(DATA)/.done
-$(DATA)/.done: $(STAMP) data_recipes/synthetic.py data_recipes/tts.py
+$(DATA)/.done: $(STAMP) $(wildcard data_recipes/synthetic/*.py) data_recipes/tts.py
 	$(BIN)/python -m data_recipes.synthetic --out $(DATA) --preset demo
 	$(BIN)/qwenaudio-data tokenizer --text $(DATA)/text.txt --out $(DATA)/tokenizer
 	touch $@
