@@ -20,7 +20,8 @@ in the schema of `qwenaudio_train.chat` (one JSON object a line), of four kinds:
 Audio: the JSON-lines file references FLAC copies written once per clip to `--audio-dir` (default
 `<out stem>_audio/` beside it), by paths relative to the file's directory (`ChatProcessor(root=<that dir>)`).
 With `--out-shards`, every conversation is also written as a chat shard sample (`<key>.json` + `<key>.audioK.flac`
-members, `audios` naming the members) that `chat.ChatProcessor` reads, plus `manifest.json`.
+members, `audios` naming the members) that `chat.ChatProcessor` reads, plus `manifest.json`
+(`qwenaudio_train.data.chat_shards.ChatShardWriter`; `qwenaudio-data chat-shards` converts your own JSON lines).
 
 Same shards + same seed = byte-identical output. Must not: tokenize, or invent facts the labels do not support
 (every answer is derived from the sample's target, meta or word timings).
@@ -29,19 +30,19 @@ Same shards + same seed = byte-identical output. Must not: tokenize, or invent f
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
 import sys
-import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qwenaudio_train.data.chat_shards import ChatShardWriter
 from qwenaudio_train.data.schema import SampleError, SampleMeta, audio_member
-from qwenaudio_train.data.stream import expand_shards, iter_split
+from qwenaudio_train.data.shards import ShardError, expand_shards
+from qwenaudio_train.data.stream import iter_split
 from qwenaudio_train.tags import LANGUAGES, time_token
 
 KINDS = ("task", "grounding", "compare", "text")
@@ -692,13 +693,7 @@ class BuildConfig:
 
 def iter_clips(shard_dirs: Sequence[str | os.PathLike[str]], counts: dict[str, int]) -> Iterator[Clip]:
     """Labelled samples of the shard sets (directories searched recursively for *.tar), in sorted path order."""
-    shards: list[str] = []
-    for d in shard_dirs:
-        p = Path(d)
-        found = sorted(str(t) for t in p.rglob("*.tar")) if p.is_dir() else expand_shards(str(p))
-        if not found:
-            raise FileNotFoundError(f"no shards (*.tar) under {p}")
-        shards += found
+    shards = expand_shards([str(d) for d in shard_dirs])
     for raw in iter_split(shards):
         try:
             meta = SampleMeta.from_json(raw["json"], raw["__key__"]) if "json" in raw else None
@@ -770,48 +765,6 @@ def _record(b: Built, audios: list[str]) -> dict[str, Any]:
     }
 
 
-class ChatShardWriter:
-    """Chat shard samples (`<key>.json` + `<key>.audioK.flac`) into `<out>/chat-NNNNNN.tar`, byte-reproducible."""
-
-    def __init__(self, out_dir: str | os.PathLike[str], max_count: int = 1000):
-        self.out = Path(out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        for old in self.out.glob("chat-*.tar"):
-            old.unlink()
-        self.max_count = max_count
-        self.shards: list[dict[str, Any]] = []
-        self._tar: tarfile.TarFile | None = None
-
-    def _add(self, name: str, data: bytes) -> None:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = len(data), 0, 0o644
-        assert self._tar is not None
-        self._tar.addfile(info, io.BytesIO(data))
-
-    def write(self, b: Built) -> None:
-        if self._tar is None or self.shards[-1]["samples"] >= self.max_count:
-            self.close_shard()
-            name = f"chat-{len(self.shards):06d}.tar"
-            self._tar = tarfile.open(self.out / name, "w", format=tarfile.USTAR_FORMAT)
-            self.shards.append({"name": name, "samples": 0, "seconds": 0.0})
-        members = [f"audio{k}.flac" for k in range(len(b.clips))]
-        self._add(f"{b.key}.json", json.dumps(_record(b, members), ensure_ascii=False, sort_keys=True).encode())
-        for m, clip in zip(members, b.clips):
-            self._add(f"{b.key}.{m}", clip.flac)
-        self.shards[-1]["samples"] += 1
-        self.shards[-1]["seconds"] = round(self.shards[-1]["seconds"] + sum(c.meta.duration for c in b.clips), 6)
-
-    def close_shard(self) -> None:
-        if self._tar is not None:
-            self._tar.close()
-            self._tar = None
-
-    def close(self, summary: dict[str, Any]) -> None:
-        self.close_shard()
-        manifest = {"format": "webdataset-chat", "version": 1, "shards": self.shards, **summary}
-        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-
-
 def build(
     shard_dirs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -846,7 +799,8 @@ def build(
                 paths.append(f"{rel_root}/{clip.key}.flac")
             f.write(json.dumps(_record(b, paths), ensure_ascii=False, sort_keys=True) + "\n")
             if writer is not None:
-                writer.write(b)
+                # Members audio0.flac, audio1.flac ... replace the copies' paths in the shard's record.
+                writer.write(b.key, _record(b, []), [c.flac for c in b.clips], sum(c.meta.duration for c in b.clips))
             kinds[b.kind] += 1
             tasks[b.task] = tasks.get(b.task, 0) + 1
             n += 1
@@ -896,7 +850,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         summary = build(args.shards, args.out, cfg, args.audio_dir, args.out_shards, args.shard_samples)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ShardError) as e:
         print(f"sft_builder: {e}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=1))

@@ -2,6 +2,7 @@
 
 qwenaudio-data tokenizer --text corpus.txt --out DIR [--vocab-size 1000]   train the demo's byte-level BPE
 qwenaudio-data check SHARDS...                                              decode every sample, list problems
+qwenaudio-data chat-shards --jsonl CONV.jsonl --out DIR [--audio-root ROOT]   your conversations -> chat shards
 qwenaudio-data tasks                                                        the task registry with examples
 """
 
@@ -27,8 +28,7 @@ def cmd_tokenizer(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from qwenaudio_train.data.shards import check_shards
-    from qwenaudio_train.data.stream import ShardError, expand_shards
+    from qwenaudio_train.data.shards import ShardError, check_shards, expand_shards
 
     try:
         paths = expand_shards(args.shards)
@@ -39,6 +39,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     problems = report.get("problems", []) if isinstance(report, dict) else []
     return 1 if problems else 0
+
+
+def cmd_chat_shards(args: argparse.Namespace) -> int:
+    from qwenaudio_train.data.chat_shards import jsonl_to_chat_shards
+    from qwenaudio_train.data.shards import ShardError
+
+    try:
+        manifest = jsonl_to_chat_shards(args.jsonl, args.out, args.audio_root, args.shard_samples)
+    except ShardError as e:
+        print(f"qwenaudio-data chat-shards: {e}", file=sys.stderr)
+        return 2
+    shards = manifest["shards"]
+    print(
+        f"chat shards: {manifest['conversations']} conversations, {manifest['audio_files']} audio files, "
+        f"{sum(s['seconds'] for s in shards) / 3600:.3f} h in {len(shards)} shards -> {args.out}"
+    )
+    return 0
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -61,6 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="decode every sample of the shards and report problems")
     c.add_argument("shards", nargs="+", help="shard files, globs, brace patterns or directories")
     c.set_defaults(fn=cmd_check)
+    j = sub.add_parser(
+        "chat-shards",
+        help="convert conversations (JSON lines, the chat schema) and their audio files to chat shards for SFT",
+        description='Convert a JSON-lines file of conversations (one a line: {"messages": [...]}, audio as '
+        '{"type": "audio", "audio": PATH} parts or "Audio 1: <audio>PATH</audio>" text) into chat shards '
+        "(<key>.json + <key>.audioK.flac, 16-kHz mono FLAC) that `data.format=chat` training reads.",
+    )
+    j.add_argument("--jsonl", required=True, help="the conversations, one JSON object a line")
+    j.add_argument("--out", required=True, help="output directory: chat-NNNNNN.tar + manifest.json")
+    j.add_argument(
+        "--audio-root", default=None, help="folder that relative audio paths start from (default: the JSONL's folder)"
+    )
+    j.add_argument("--shard-samples", type=int, default=1000, help="conversations per shard tar (default 1000)")
+    j.set_defaults(fn=cmd_chat_shards)
     k = sub.add_parser("tasks", help="print the task registry with one example prompt + target per task")
     k.set_defaults(fn=cmd_tasks)
     args = p.parse_args(argv)

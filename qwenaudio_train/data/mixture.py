@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qwenaudio_train.data.stream import SourceSpec, expand_shards
+from qwenaudio_train.data.shards import expand_shards
+from qwenaudio_train.data.stream import SourceSpec
 
 
 def manifest_hours(shards: list[str]) -> float:

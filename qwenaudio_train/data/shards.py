@@ -1,4 +1,4 @@
-"""Writing, reading and checking shard sets in the one sample schema (see ``schema.py``).
+"""The shard layer: the one reader, the one writer and the checks of webdataset tar shard sets.
 
 A shard set is a directory of webdataset tars ``<prefix>-000000.tar, <prefix>-000001.tar ...`` plus a
 ``manifest.json`` that says what is inside without opening the tars::
@@ -10,8 +10,16 @@ A shard set is a directory of webdataset tars ``<prefix>-000000.tar, <prefix>-00
      "languages": {"en": {"samples": N, "hours": H}, ..., "none": {...}},     # by audio_language
      "task_languages": {"asr": {"en": {"samples": N, "hours": H}, ...}, ...}}
 
-Owns: ``write_shards`` (samples -> tars + manifest), ``iter_shard`` (one tar -> raw sample dicts, plain
-``tarfile``), ``check_shards`` (decode every sample, report problems by shard and key, never raise on data).
+A sample is the run of consecutive tar members sharing a key (webdataset's rule: the key is the member path up
+to the first dot of its basename, the extension the rest): tagged samples are ``<key>.flac`` + ``<key>.json``,
+chat samples ``<key>.json`` + ``<key>.audioK.flac`` (``chat_shards.py``).
+
+Owns: ``ShardError`` (the one error of the shard layer), ``expand_shards`` (files, globs, brace patterns and
+directories, searched recursively, -> tar paths), ``read_shard`` (the one reader: members grouped into samples,
+from a sample offset, optionally one slot's share; ``stream.ShardCursor``, ``stream.iter_split`` and
+``check_shards`` use it; ``iter_shard`` is its plain form), ``ShardSetWriter`` (the one writer, on webdataset's
+``TarWriter``; ``write_shards`` and ``chat_shards.ChatShardWriter`` use it), ``write_shards`` (tagged samples +
+manifest) and ``check_shards`` (decode every sample, report problems by shard and key, never raise on data).
 Must not: mix, shuffle, tokenise or batch (``stream.py`` and ``processing.py`` do that).
 
     python -m qwenaudio_train.data.shards DIR_OR_TAR...   # check shards; exit status 1 if any problem
@@ -37,11 +45,134 @@ NO_LANGUAGE = "none"  # manifest bucket for samples whose audio_language is None
 # Tolerance between the duration in the metadata and the decoded audio: one 10-ms frame.
 DURATION_TOLERANCE = 0.01
 
+PathSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
 
 class ShardError(RuntimeError):
-    """A shard cannot be opened or read as a tar at all; the message names the path."""
+    """A shard set cannot be found or read (no match, unreadable or truncated tar, bad input to a shard
+    converter); the message names the path and the fix."""
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Finding shards
+# ---------------------------------------------------------------------------------------------------------------
+def _tars_under(directory: str) -> list[str]:
+    # Recursive: recipes write <split>/<task>/shard-*.tar, the demo corpus <split>/shard-*.tar; both are "a split".
+    # Sorted full paths give one stable order on every machine; hidden folders (.cache, ...) are not searched.
+    return sorted(p for p in glob.glob(os.path.join(directory, "**", "*.tar"), recursive=True) if os.path.isfile(p))
+
+
+def expand_shards(spec: PathSpec, strict: bool = True) -> list[str]:
+    """Tar paths of a shard spec: a list, a glob (``**`` recurses), a brace pattern ``a-{000..009}.tar``, a file,
+    or a directory (its ``*.tar`` at any depth, in sorted path order).
+
+    ``strict`` (default): ShardError for a path that does not exist or a spec that matches nothing, naming it
+    and the fix. ``strict=False`` keeps missing paths (so that ``check_shards`` reports them) and lets an empty
+    match contribute nothing.
+    """
+    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    out: list[str] = []
+    for item in specs:
+        s = os.path.expanduser(os.fspath(item))
+        if os.path.isdir(s):
+            found = _tars_under(s)
+        elif "{" in s and ".." in s:
+            import braceexpand
+
+            found = list(braceexpand.braceexpand(s))
+        elif any(c in s for c in "*?["):
+            found = sorted(glob.glob(s, recursive=True))
+        else:
+            found = [s]
+        if strict:
+            for p in found:
+                if not p.startswith("pipe:") and not os.path.exists(p):
+                    raise ShardError(
+                        f"shard {p!r} does not exist; check the source's `shards` path (relative paths are "
+                        f"resolved from the working directory {os.getcwd()!r})"
+                    )
+            if not found:
+                raise ShardError(f"no shards match {s!r}; build the data first (e.g. `make data`) or fix the path")
+        out.extend(found)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading: the one reader
+# ---------------------------------------------------------------------------------------------------------------
+def _split_member(name: str) -> tuple[str, str]:
+    """webdataset's rule: key = path up to the first dot of the basename, extension = the rest (lower case)."""
+    dirname, base = os.path.split(name)
+    key, _, ext = base.partition(".")
+    return (f"{dirname}/{key}" if dirname else key), ext.lower()
+
+
+def _open_tar(url: str) -> tarfile.TarFile:
+    if url.startswith("pipe:"):
+        import webdataset as wds
+
+        return tarfile.open(fileobj=wds.gopen(url, "rb"), mode="r|*")
+    # Random access: the members of skipped samples are passed by seeking over their data, so resuming inside a
+    # shard costs its headers only.
+    return tarfile.open(url, mode="r:*")
+
+
+def read_shard(
+    url: str | os.PathLike[str], offset: int = 0, keep_mod: tuple[int, int] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(index, sample)`` of one tar in order, from sample index ``offset``; the one shard reader.
+
+    A sample is ``{"__key__", "__url__", ext: bytes, ...}``; ``index`` counts every sample of the tar (also the
+    skipped ones). ``keep_mod=(n, r)`` keeps only samples with ``index % n == r`` (one slot's share). Members of
+    skipped samples are not read. Raises FileNotFoundError naming a missing path, and ShardError naming the path
+    and the last good sample for a file that is not a readable tar or is truncated (after yielding the samples
+    before the damage).
+    """
+    p = os.fspath(url)
+    if not p.startswith("pipe:") and not os.path.isfile(p):
+        raise FileNotFoundError(f"shard not found: {p!r}; check the path, or rebuild the shard set")
+
+    def wanted(i: int) -> bool:
+        return i >= offset and (keep_mod is None or i % keep_mod[0] == keep_mod[1])
+
+    index = -1
+    current: dict[str, Any] | None = None
+    try:
+        with _open_tar(p) as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                key, ext = _split_member(member.name)
+                if current is None or key != current["__key__"]:
+                    if current is not None and wanted(index):
+                        yield index, current
+                    index += 1
+                    current = {"__key__": key, "__url__": p}
+                if wanted(index):
+                    f = tf.extractfile(member)
+                    current[ext] = f.read() if f is not None else b""
+    except (tarfile.TarError, EOFError, OSError) as e:
+        reason = str(e).splitlines()[-1].lstrip("- ")  # "r:*" lists every compression it tried: the tar one is last
+        if current is None:
+            raise ShardError(f"shard {p!r} is not a readable tar ({reason}); re-write it or fix the path") from e
+        raise ShardError(
+            f"shard {p!r} is truncated or damaged at sample {index} ({current['__key__']!r}): {reason}; re-write "
+            f"it, or run `qwenaudio-data check {p}` to list what is readable"
+        ) from e
+    if current is not None and wanted(index):
+        yield index, current
+
+
+def iter_shard(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Raw samples of one tar, in order: ``{"__key__", "__url__", ext: bytes...}`` (``read_shard`` without the
+    indices). Raises FileNotFoundError for a missing path, ShardError for an unreadable or truncated tar."""
+    for _, sample in read_shard(path):
+        yield sample
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing: the one writer
+# ---------------------------------------------------------------------------------------------------------------
 def _shard_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(re.escape(prefix) + r"-\d{6}\.tar")
 
@@ -58,8 +189,97 @@ def _validate_key(key: Any, seen: set[str]) -> str:
     return key
 
 
+class ShardSetWriter:
+    """Samples as ``<key>.<ext>`` members into ``<out_dir>/<prefix>-NNNNNN.tar``: the one shard writer.
+
+    Built on webdataset's ``TarWriter`` (tarfile's PAX format: webdataset 1.0.2 ignores its ``format`` argument),
+    with a fixed mtime, owner and mode, so the tars are byte-reproducible. A float ``mtime`` adds a PAX mtime
+    record to every member (what ``ShardWriter(mtime=0.0)`` always wrote for tagged shards); an int one gives
+    plain ustar headers (chat shards). A new tar starts after ``max_count`` samples or ``max_size`` bytes of member data (the rule
+    of webdataset's ``ShardWriter``). Members are written in the order given: ``TarWriter`` sorts the members of
+    one ``write``, and chat shards put the conversation first, so each member is its own ``write``. Keys must be
+    unique, non-empty and dot-free (ValueError). Shards of an earlier run with this prefix, and its manifest, are
+    removed on creation. ``empty_shard``: with no sample at all, ``close`` still writes an empty first tar.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        prefix: str = "shard",
+        max_count: int = 1000,
+        max_size: float = 5e8,
+        user: str = "bigdata",
+        group: str = "bigdata",
+        mode: int = 0o444,
+        mtime: float = 0.0,
+        empty_shard: bool = False,
+    ):
+        if "." in prefix or "/" in prefix or not prefix:
+            raise ValueError(f"shard prefix {prefix!r} must be a non-empty name without dots or slashes")
+        self.out = os.fspath(out_dir)
+        os.makedirs(self.out, exist_ok=True)
+        pattern = _shard_pattern(prefix)
+        for name in os.listdir(self.out):
+            if pattern.fullmatch(name) or name == MANIFEST:
+                os.remove(os.path.join(self.out, name))
+        self.prefix, self.max_count, self.max_size = prefix, max_count, max_size
+        self.tar_options = {"user": user, "group": group, "mode": mode, "mtime": mtime, "encoder": False}
+        self.empty_shard = empty_shard
+        self.names: list[str] = []  # tars written, in order
+        self.seen: set[str] = set()
+        self._tar: Any = None
+        self._count = 0
+        self._size = 0
+
+    def _next_tar(self) -> None:
+        import webdataset as wds  # imported here: reading and checking shards must not need it
+
+        self._close_tar()
+        self.names.append(f"{self.prefix}-{len(self.names):06d}.tar")
+        self._tar = wds.TarWriter(os.path.join(self.out, self.names[-1]), **self.tar_options)
+        self._count = self._size = 0
+
+    def _close_tar(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+            self._tar = None
+
+    def write(self, key: str, members: Sequence[tuple[str, bytes]]) -> str:
+        """Write one sample (``(extension, bytes)`` members, in this order); returns its tar's file name."""
+        _validate_key(key, self.seen)
+        if self._tar is None or self._count >= self.max_count or self._size >= self.max_size:
+            self._next_tar()
+        for ext, data in members:
+            self._size += self._tar.write({"__key__": key, ext: bytes(data)})
+        self._count += 1
+        return self.names[-1]
+
+    def close(self) -> list[str]:
+        """Finish the last tar; returns the file names written."""
+        if not self.names and self.empty_shard:
+            self._next_tar()
+        self._close_tar()
+        return list(self.names)
+
+    def discard(self) -> None:
+        """Close and delete what was written (a failed conversion leaves no partial set behind)."""
+        self._close_tar()
+        for name in self.names:
+            path = os.path.join(self.out, name)
+            if os.path.exists(path):
+                os.remove(path)
+        self.names = []
+
+
 def _bucket() -> dict[str, float]:
     return {"samples": 0, "hours": 0.0}
+
+
+def _rounded(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (_rounded(v) if isinstance(v, dict) else round(v, 6) if isinstance(v, float) else v)
+        for k, v in sorted(d.items())
+    }
 
 
 def write_shards(
@@ -76,37 +296,20 @@ def write_shards(
     first, so the directory holds exactly this set. Keys must be unique and contain no dot (ValueError).
     Tars are byte-reproducible (fixed mtime). Returns the manifest dict (also written to disk).
     """
-    import webdataset as wds  # imported here: reading and checking shards must not need it
-
-    if "." in prefix or "/" in prefix or not prefix:
-        raise ValueError(f"shard prefix {prefix!r} must be a non-empty name without dots or slashes")
-    out = os.fspath(out_dir)
-    os.makedirs(out, exist_ok=True)
-    pattern = _shard_pattern(prefix)
-    for name in os.listdir(out):
-        if pattern.fullmatch(name) or name == MANIFEST:
-            os.remove(os.path.join(out, name))
-
+    # webdataset's defaults (owner "bigdata", mode 0444) and an empty first tar for an empty set: the bytes of
+    # every shard set written so far (pinned by tests/unit/test_synthetic.py) stay the same.
+    writer = ShardSetWriter(out_dir, prefix, max_count, max_size, empty_shard=True)
     shards: dict[str, dict[str, Any]] = {}
     tasks: dict[str, dict[str, float]] = {}
     languages: dict[str, dict[str, float]] = {}
     task_languages: dict[str, dict[str, dict[str, float]]] = {}
-    seen: set[str] = set()
     seconds_total = 0.0
-
-    writer = wds.ShardWriter(
-        os.path.join(out, f"{prefix}-%06d.tar"), maxcount=max_count, maxsize=max_size, verbose=0, mtime=0.0
-    )
     try:
         for key, audio, meta in samples:
-            _validate_key(key, seen)
             if not isinstance(meta, SampleMeta):
                 raise TypeError(f"sample {key!r}: meta must be a SampleMeta, got {type(meta).__name__}")
-            writer.write({"__key__": key, "flac": bytes(audio), "json": meta.to_json()})
-            shard = shards.setdefault(
-                os.path.basename(writer.fname),
-                {"name": os.path.basename(writer.fname), "samples": 0, "seconds": 0.0, "tasks": {}},
-            )
+            name = writer.write(key, [("flac", bytes(audio)), ("json", meta.to_json())])
+            shard = shards.setdefault(name, {"name": name, "samples": 0, "seconds": 0.0, "tasks": {}})
             shard["samples"] += 1
             shard["seconds"] += meta.duration
             shard["tasks"][meta.task] = shard["tasks"].get(meta.task, 0) + 1
@@ -120,28 +323,21 @@ def write_shards(
                 b["hours"] += meta.duration / 3600
             seconds_total += meta.duration
     finally:
-        writer.close()
-    if not shards:  # ShardWriter opened (and wrote) an empty first tar: list it so the manifest matches the disk
-        shards["empty"] = {"name": f"{prefix}-000000.tar", "samples": 0, "seconds": 0.0, "tasks": {}}
-
-    def rounded(d: dict[str, Any]) -> dict[str, Any]:
-        return {
-            k: (rounded(v) if isinstance(v, dict) else round(v, 6) if isinstance(v, float) else v)
-            for k, v in sorted(d.items())
-        }
-
+        names = writer.close()
+    for name in names:  # the empty first tar of an empty set is listed too, so the manifest matches the disk
+        shards.setdefault(name, {"name": name, "samples": 0, "seconds": 0.0, "tasks": {}})
     manifest = {
         "format": "webdataset",
         "version": 1,
         "shards": [
             dict(s, seconds=round(s["seconds"], 3), tasks=dict(sorted(s["tasks"].items()))) for s in shards.values()
         ],
-        "totals": {"samples": len(seen), "hours": round(seconds_total / 3600, 6)},
-        "tasks": rounded(tasks),
-        "languages": rounded(languages),
-        "task_languages": rounded(task_languages),
+        "totals": {"samples": len(writer.seen), "hours": round(seconds_total / 3600, 6)},
+        "tasks": _rounded(tasks),
+        "languages": _rounded(languages),
+        "task_languages": _rounded(task_languages),
     }
-    with open(os.path.join(out, MANIFEST), "w", encoding="utf-8") as f:
+    with open(os.path.join(writer.out, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1, ensure_ascii=False)
         f.write("\n")
     return manifest
@@ -156,53 +352,9 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         return json.load(f)
 
 
-def _split_member(name: str) -> tuple[str, str]:
-    """webdataset's rule: key = path up to the first dot of the basename, extension = the rest (lower case)."""
-    dirname, base = os.path.split(name)
-    key, _, ext = base.partition(".")
-    return (f"{dirname}/{key}" if dirname else key), ext.lower()
-
-
-def iter_shard(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Raw samples of one tar, in order: ``{"__key__", "__url__", ext: bytes...}`` (members grouped by key).
-
-    Streams with ``tarfile`` (no webdataset). Raises FileNotFoundError naming a missing path, and ShardError
-    naming the path for a file that is not a readable tar (including one truncated mid-way).
-    """
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise FileNotFoundError(f"shard not found: {p!r}")
-    current: dict[str, Any] | None = None
-    try:
-        with tarfile.open(p, mode="r|*") as tf:
-            for member in tf:
-                if not member.isfile():
-                    continue
-                key, ext = _split_member(member.name)
-                if current is not None and key != current["__key__"]:
-                    yield current
-                    current = None
-                if current is None:
-                    current = {"__key__": key, "__url__": p}
-                f = tf.extractfile(member)
-                current[ext] = f.read() if f is not None else b""
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise ShardError(f"shard {p!r} is not a readable tar or is truncated ({e})") from e
-    if current is not None:
-        yield current
-
-
-def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
-    """Tar paths from files and directories (a directory contributes its ``*.tar``, sorted). Missing paths are
-    kept, so that the caller reports them."""
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    out: list[str] = []
-    for item in items:
-        p = os.fspath(item)
-        out.extend(sorted(glob.glob(os.path.join(p, "*.tar"))) if os.path.isdir(p) else [p])
-    return out
-
-
+# ---------------------------------------------------------------------------------------------------------------
+# Checking
+# ---------------------------------------------------------------------------------------------------------------
 def _problem(shard: str, key: str | None, message: str) -> dict[str, Any]:
     return {"shard": shard, "key": key, "message": message}
 
@@ -265,8 +417,9 @@ def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
     return meta, seconds
 
 
-def check_shards(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
-    """Decode every sample of the given tars (or directories of tars) and report problems by shard and key.
+def check_shards(paths: PathSpec) -> dict[str, Any]:
+    """Decode every sample of the given tars (or directories of tars, searched recursively) and report problems
+    by shard and key.
 
     Never raises on bad data: missing or unreadable shards, duplicate keys, metadata that fails
     ``SampleMeta.from_json``, missing members, audio that does not decode, wrong rate, or a duration that
@@ -289,7 +442,7 @@ def check_shards(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
     problems: list[dict[str, Any]] = report["problems"]
     seen: dict[str, str] = {}
     seconds = 0.0
-    for path in expand_paths(paths):
+    for path in expand_shards(paths, strict=False):
         report["shards"] += 1
         try:
             for sample in iter_shard(path):
@@ -319,7 +472,7 @@ def check_shards(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(__doc__.strip().splitlines()[-1].strip())
+        print((__doc__ or "").strip().splitlines()[-1].strip())
         return 2
     report = check_shards(args)
     print(format_report(report))

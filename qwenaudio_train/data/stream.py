@@ -2,8 +2,9 @@
 
 Stages (each with its own serialisable state, so a checkpoint can hold the data position):
 
-1. ``ShardCursor`` - reads one webdataset tar from a sample offset (local file: headers are skipped by
-   seeking, so resuming inside a shard costs at most one shard's headers).
+1. ``ShardCursor`` - reads one webdataset tar from a sample offset with ``shards.read_shard`` (the one shard
+   reader; local file: headers are skipped by seeking, so resuming inside a shard costs at most one shard's
+   headers).
 2. ``SourceStream`` - one task source: its shard list, reshuffled each epoch from ``(seed, source, epoch)``,
    split across the *slots* (rank x loader worker) without duplicates, and ``open_shards`` shards read at once
    and interleaved at random for local shuffling. Infinite: epochs follow each other (step-based training).
@@ -16,59 +17,23 @@ Splitting across slots: with at least as many shards as slots, each slot owns wh
 epoch's order goes to slot ``i % n_slots``); with fewer shards, every slot reads every shard and keeps sample
 ``j`` when ``j % n_slots == slot``. Either way no sample is seen twice in an epoch across slots.
 
-This module reads raw samples (dicts of bytes); decoding and tokenising happen in ``processing.py``.
+This module reads raw samples (dicts of bytes); decoding and tokenising happen in ``processing.py``. Must not:
+parse tars itself (``shards.py`` does), decode audio or tokenise.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
-import os
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-
-class ShardError(RuntimeError):
-    """A shard set cannot be read at all (missing files, empty glob)."""
-
-
-def expand_shards(spec: str | list[str]) -> list[str]:
-    """Expand a shard spec: a list, a glob, a brace pattern ``a-{000..009}.tar`` or a directory of tars."""
-    specs = [spec] if isinstance(spec, str) else list(spec)
-    out: list[str] = []
-    for s in specs:
-        s = os.path.expanduser(str(s))
-        if os.path.isdir(s):
-            found = sorted(glob.glob(os.path.join(s, "*.tar")))
-        elif "{" in s and ".." in s:
-            import braceexpand
-
-            found = [p for p in braceexpand.braceexpand(s)]
-        elif any(c in s for c in "*?["):
-            found = sorted(glob.glob(s))
-        else:
-            found = [s]
-        for p in found:
-            if not p.startswith("pipe:") and not os.path.exists(p):
-                raise ShardError(
-                    f"shard {p!r} does not exist; check the source's `shards` path (relative paths are "
-                    f"resolved from the working directory {os.getcwd()!r})"
-                )
-        if not found:
-            raise ShardError(f"no shards match {s!r}; build the data first (e.g. `make data`) or fix the path")
-        out.extend(found)
-    return out
-
-
-def _split_member(name: str) -> tuple[str, str]:
-    base = os.path.basename(name)
-    dirname = os.path.dirname(name)
-    key, _, ext = base.partition(".")
-    return (os.path.join(dirname, key) if dirname else key), ext.lower()
+# ShardError and expand_shards are re-exported: callers of the streaming API import them from here.
+from qwenaudio_train.data.shards import ShardError as ShardError
+from qwenaudio_train.data.shards import expand_shards as expand_shards
+from qwenaudio_train.data.shards import read_shard
 
 
 def _stable_int(*parts: Any) -> int:
@@ -77,7 +42,11 @@ def _stable_int(*parts: Any) -> int:
 
 
 class ShardCursor:
-    """Iterate the samples of one tar from sample index ``offset``; ``position`` is the next raw index."""
+    """Iterate the samples of one tar from sample index ``offset``; ``position`` is the next raw index.
+
+    A resumable view of ``shards.read_shard``: ``position`` (saved in checkpoints) moves past each sample as it
+    is handed out. A missing or damaged shard ends the cursor and leaves the reason in ``errors``.
+    """
 
     def __init__(self, url: str, offset: int = 0, keep_mod: tuple[int, int] | None = None):
         self.url = url
@@ -86,49 +55,14 @@ class ShardCursor:
         self._iter = self._samples(offset)
         self.errors: list[str] = []
 
-    def _open(self) -> tarfile.TarFile:
-        if self.url.startswith("pipe:"):
-            import webdataset as wds
-
-            return tarfile.open(fileobj=wds.gopen(self.url, "rb"), mode="r|*")
-        return tarfile.open(self.url, mode="r:*")
-
     def _samples(self, offset: int) -> Iterator[dict[str, Any]]:
         try:
-            tf = self._open()
-        except (OSError, tarfile.TarError) as e:
-            self.errors.append(f"{self.url}: cannot open shard ({e})")
-            return
-        index = -1
-        current: dict[str, Any] | None = None
-        try:
-            with tf:
-                for member in tf:
-                    if not member.isfile():
-                        continue
-                    key, ext = _split_member(member.name)
-                    if current is None or key != current["__key__"]:
-                        if current is not None and index >= offset and self._keep(index):
-                            self.position = index + 1
-                            yield current
-                        index += 1
-                        current = {"__key__": key, "__url__": self.url, "__index__": index}
-                    # Members of samples before the offset (or owned by other slots) are skipped by seeking.
-                    if index >= offset and self._keep(index):
-                        f = tf.extractfile(member)
-                        current[ext] = f.read() if f is not None else b""
-        except (OSError, tarfile.TarError, EOFError) as e:
-            self.errors.append(
-                f"{self.url}: shard truncated or malformed after sample {index} ({e}); "
-                "re-write it or run `qwenaudio-data check` on it"
-            )
-            return
-        if current is not None and index >= offset and self._keep(index):
-            self.position = index + 1
-            yield current
-
-    def _keep(self, index: int) -> bool:
-        return self.keep_mod is None or index % self.keep_mod[0] == self.keep_mod[1]
+            for index, sample in read_shard(self.url, offset, self.keep_mod):
+                sample["__index__"] = index
+                self.position = index + 1
+                yield sample
+        except (FileNotFoundError, ShardError) as e:
+            self.errors.append(str(e))
 
     def __next__(self) -> dict[str, Any]:
         return next(self._iter)
@@ -266,13 +200,15 @@ class MixtureStream:
 
 
 def iter_split(shards: list[str], slot: int = 0, n_slots: int = 1) -> Iterator[dict[str, Any]]:
-    """One deterministic pass over a split (evaluation): sample j of the concatenation goes to slot j % n_slots."""
+    """One deterministic pass over a split (evaluation): sample j of the concatenation goes to slot j % n_slots.
+    ShardError (naming the shard) for a missing or damaged shard, after the samples before the damage."""
     j = 0
     for url in shards:
-        cursor = ShardCursor(url)
-        for sample in cursor._iter:
-            if j % n_slots == slot:
-                yield sample
-            j += 1
-        if cursor.errors:
-            raise ShardError("; ".join(cursor.errors))
+        try:
+            for index, sample in read_shard(url):
+                if j % n_slots == slot:
+                    sample["__index__"] = index
+                    yield sample
+                j += 1
+        except FileNotFoundError as e:
+            raise ShardError(str(e)) from e

@@ -234,3 +234,25 @@ def test_every_conversation_trains_from_jsonl_and_shards(built: tuple[Path, Path
 
 def test_missing_shards_are_reported(tmp_path: Path) -> None:
     assert S.main(["--shards", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+# sha256 of the chat shards of the `built` fixture, as the SFT builder's own tarfile writer wrote them before chat
+# shards moved onto the shared shard writer (data.chat_shards.ChatShardWriter): the bytes did not change.
+CHAT_SHARD_SHA256 = {
+    "chat-000000.tar": "55adc0f48ac71d2848df8522fe5b0ea75cdc876ca9928bb81a29a43218ecb354",
+    "chat-000001.tar": "68bcc925626818757c25453ff3796fbf4714f2adf730fb054c971a09b16f7c8f",
+    "chat-000002.tar": "ca1bc5bfd6c32580a2354dfc7eb3101a0c5a84f8e10fbb5dcf8a299287b4bf15",
+    "chat-000003.tar": "dc92b37ed3a9fd46d232825fdd81ec1f35a47cc8c40150de2c5fad32aca23a93",
+    "chat-000004.tar": "8ddb5c0d761ca36454cc5e471b7562ca399b14191878937acfc497bd5625fc21",
+    "chat-000005.tar": "d1f7fe72278b6c2073cf2081c40855687c1d1c96d7dc92fb6861cb821e46be9a",
+    "chat-000006.tar": "2eb0e73d4f0cf16495f80296fbc481a9f2064e7d9c0a34fbfe8e40a8e1698851",
+    "manifest.json": "f0c270e909dfd0cedc6ff5c1f1da27cca8476628e408d43b5767517103a80193",
+}
+
+
+def test_chat_shards_are_byte_reproducible(built: tuple[Path, Path, dict]) -> None:
+    import hashlib
+
+    shards = built[1]
+    got = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(shards.iterdir())}
+    assert got == CHAT_SHARD_SHA256

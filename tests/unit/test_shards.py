@@ -12,7 +12,17 @@ import pytest
 
 from qwenaudio_train.audio import SAMPLE_RATE, encode_flac
 from qwenaudio_train.data.schema import SampleMeta, Word
-from qwenaudio_train.data.shards import check_shards, format_report, iter_shard, read_manifest, write_shards
+from qwenaudio_train.data.shards import (
+    ShardError,
+    check_shards,
+    expand_shards,
+    format_report,
+    iter_shard,
+    read_manifest,
+    read_shard,
+    write_shards,
+)
+from qwenaudio_train.data.stream import ShardCursor, iter_split
 
 
 def _flac(seconds: float, freq: float = 440.0) -> bytes:
@@ -172,3 +182,67 @@ def test_clean_set_checks_ok(tmp_path):
     report = check_shards(tmp_path)
     assert report["ok"], format_report(report)
     assert report["good"] == 5 and report["hours"] == pytest.approx(4.0 / 3600, abs=1e-6)
+
+
+def test_expand_shards_finds_split_tars_in_subfolders_in_sorted_order(tmp_path):
+    # A recipe writes test/<task>/shard-*.tar, the demo corpus test/shard-*.tar: both are "the test split".
+    samples = _samples()
+    write_shards(samples[:2], tmp_path / "test" / "asr", max_count=1)
+    write_shards(samples[2:3], tmp_path / "test" / "lid")
+    write_shards(samples[3:], tmp_path / "test", max_count=1)
+    (tmp_path / "test" / ".hidden").mkdir()
+    (tmp_path / "test" / ".hidden" / "x.tar").write_bytes(b"")  # hidden folders are not searched
+    found = expand_shards(str(tmp_path / "test"))
+    rel = [os.path.relpath(p, tmp_path / "test") for p in found]
+    assert rel == [
+        "asr/shard-000000.tar",
+        "asr/shard-000001.tar",
+        "lid/shard-000000.tar",
+        "shard-000000.tar",
+        "shard-000001.tar",
+    ]
+    assert expand_shards(str(tmp_path / "test" / "**" / "*.tar")) == found
+    keys = [s["__key__"] for s in iter_split(found)]
+    assert sorted(keys) == sorted(k for k, _, _ in samples)
+    report = check_shards(tmp_path / "test")  # `qwenaudio-data check` on a split directory reads it all
+    assert report["ok"] and report["shards"] == 5 and report["good"] == 5
+    # What `qwenaudio-eval split=test` does with a recipe's output: the split's directory -> every task's tars.
+    from qwenaudio_train.evaluate import resolve_split
+
+    assert expand_shards(resolve_split(str(tmp_path / "test"), None, tmp_path)) == found
+
+
+def test_one_reader_behind_the_cursor_the_split_pass_and_check(tmp_path):
+    write_shards(_samples(), tmp_path, max_count=10)
+    tar = str(tmp_path / "shard-000000.tar")
+    plain = list(iter_shard(tar))
+    assert [(i, s["__key__"]) for i, s in read_shard(tar)] == list(enumerate(s["__key__"] for s in plain))
+    assert [s for _, s in read_shard(f"pipe:cat {tar}")] == [dict(s, __url__=f"pipe:cat {tar}") for s in plain]
+    # From an offset, one slot's share: indices count every sample; members of skipped ones are not read.
+    assert [i for i, _ in read_shard(tar, offset=1, keep_mod=(2, 1))] == [1, 3]
+    cursor = ShardCursor(tar, offset=2, keep_mod=(2, 0))
+    got = [(s["__index__"], s["__key__"]) for s in cursor._iter]
+    assert got == [(2, plain[2]["__key__"]), (4, plain[4]["__key__"])] and cursor.position == 5
+    split = list(iter_split([tar, tar], slot=1, n_slots=2))
+    assert [s["__key__"] for s in split] == [plain[i]["__key__"] for i in (1, 3, 0, 2, 4)]
+
+
+def test_a_damaged_shard_is_named_with_the_fix_by_every_reader(tmp_path):
+    write_shards(_samples(), tmp_path, max_count=10)
+    path = tmp_path / "shard-000000.tar"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2 + 100])
+    before: list[str] = []
+    with pytest.raises(
+        ShardError, match=r"shard-000000\.tar.* truncated or damaged at sample \d .*qwenaudio-data check"
+    ) as e:
+        for sample in iter_shard(path):
+            before.append(sample["__key__"])
+    assert 0 < len(before) < 5  # the samples before the damage come out first
+    cursor = ShardCursor(str(path))
+    assert [s["__key__"] for s in cursor._iter] == before and cursor.position == len(before)
+    assert cursor.errors == [str(e.value)]  # the streaming loader keeps the same message
+    with pytest.raises(ShardError, match="truncated"):
+        list(iter_split([str(path)]))
+    with pytest.raises(ShardError, match="shard not found"):
+        list(iter_split([str(tmp_path / "missing.tar")]))
