@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 
 class MetricsLogger:
@@ -50,7 +50,7 @@ class MetricsLogger:
                 project=wandb_project,
                 name=run_name,
                 dir=str(run_dir),
-                mode=wandb_mode,
+                mode=cast(Literal["online", "offline", "disabled"], wandb_mode),  # checked by config.validate
                 config=config,
                 id=resume_id,
                 resume="allow" if resume_id else None,
@@ -191,7 +191,7 @@ def startup_lines(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def resume_line(checkpoint: str | None, step: int, samples_seen: int, data_restored: bool) -> str:
+def resume_line(checkpoint: Path | str | None, step: int, samples_seen: int, data_restored: bool) -> str:
     if checkpoint is None:
         return "starting from scratch"
     data = "data position restored" if data_restored else "data stream restarts from the seed"
@@ -204,8 +204,8 @@ def end_line(
     steps_run: int,
     seconds: float,
     last_loss: tuple[int, float] | None,
-    last_checkpoint: str | None,
-    metrics_path: str,
+    last_checkpoint: Path | str | None,
+    metrics_path: Path | str,
 ) -> str:
     """The end-of-run line: where the run got to, how long it took, the last loss and where to find the results."""
     verb = "finished" if step >= total_steps else "stopped"

@@ -82,7 +82,8 @@ class Trainer:
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
         self.flops_per_token = _flops_per_token(self.model)
-        self.last_checkpoint, self.last_loss = self.resumed_from, None  # for the end-of-run line
+        self.last_checkpoint: Path | None = self.resumed_from  # for the end-of-run line
+        self.last_loss: tuple[int, float] | None = None
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
         if self.dist.is_main:  # the console is rank 0's
@@ -228,7 +229,11 @@ class Trainer:
             if stop:
                 self.logger.progress(0, line=f"signal {self._stop_signal}: saved step {self.step}, exiting")
                 break
-        self._print_end(self.step - first_step, time.perf_counter() - started)
+        steps_run, seconds = self.step - first_step, time.perf_counter() - started
+        line = end_line(
+            self.step, cfg.max_steps, steps_run, seconds, self.last_loss, self.last_checkpoint, self.logger.path
+        )
+        self.logger.console(line)
         self.logger.close()
         return {"step": self.step, "resumed_from": str(self.resumed_from) if self.resumed_from else None}
 
@@ -240,7 +245,8 @@ class Trainer:
         local_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
         global_tokens = all_reduce_sum([local_tokens], self.dist.device)[0]
         scale = self.dist.world_size * len(micro) / max(global_tokens, 1.0)
-        loss_sum, task_loss, finite = 0.0, defaultdict(lambda: [0.0, 0.0]), True
+        task_loss: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        loss_sum, finite = 0.0, True
         for b in micro:
             inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
             out = self.engine(**inputs, return_logits=False)
@@ -332,25 +338,20 @@ class Trainer:
         )
         self._progress_step = self.step
 
-    def _print_end(self, steps_run: int, seconds: float) -> None:
-        last = str(self.last_checkpoint) if self.last_checkpoint else None
-        line = end_line(
-            self.step, self.cfg.trainer.max_steps, steps_run, seconds, self.last_loss, last, str(self.logger.path)
-        )
-        self.logger.console(line)
-
     def evaluate(self) -> dict[str, Any]:
         """Greedy generation on a slice of data.valid with the release's prompts, scored and logged (kind=eval)."""
         from qwenaudio_train.eval.runner import EvalConfig, evaluate_model
 
-        t = self.cfg.trainer
+        t, valid = self.cfg.trainer, self.cfg.data.valid
+        if not valid:
+            raise ValueError("Trainer.evaluate needs data.valid (the held-out shards)")
         ecfg = EvalConfig(
             batch_size=self.cfg.data.batch_size, max_new_tokens=t.eval_max_new_tokens, max_samples=t.eval_samples
         )
         _, results = evaluate_model(
             self.model,
             self.tokenizer,
-            self.cfg.data.valid,
+            valid,
             ecfg,
             self.cfg.model.n_mels,
             self.dist.rank,
