@@ -35,6 +35,13 @@ class ConfigError(ValueError):
     pass
 
 
+TOKENIZER_HINT = (  # the fix, for every way the tokenizer can be missing
+    "model.tokenizer is not set: give the release's qwen.tiktoken (model.tokenizer=/path/to/Qwen-Audio/qwen.tiktoken), "
+    "a transformers tokenizer directory or hub name, or a BPE trained on your text "
+    "(qwenaudio-data tokenizer --text corpus.txt --out DIR; `make data` builds the demo's)"
+)
+
+
 class Choice(str, Enum):
     """A config value from a fixed set: compares equal to its string and prints as it (``data.long_audio ==
     "reject"``); OmegaConf rejects anything else during composition, naming the key and the choices."""
@@ -141,10 +148,9 @@ class TrainerConfig:
 
 @dataclass
 class TrainConfig:
-    name: str = "pretrain"
-    seed: int = 0
-    run_dir: str = "runs/pretrain"
-    tokenizer: str = "???"  # a transformers tokenizer dir/hub name, or a Qwen .tiktoken file
+    name: str = "pretrain"  # names the run (run_dir default, wandb)
+    seed: int = 0  # initial weights, data order, augmentation
+    run_dir: str = "runs/pretrain"  # checkpoints/, metrics.jsonl, tokenizer/, wandb/ of the run
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -182,16 +188,28 @@ class EvalJobConfig:
     out_dir: str | None = None  # default: <checkpoint>/eval_<split>
 
 
+def _without_hydra_keys(cfg: DictConfig) -> DictConfig:
+    """A composed config (``hydra`` node) or a YAML file loaded as it is (``defaults`` list): only the fields."""
+    if "hydra" in cfg or "defaults" in cfg:
+        return OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k not in ("hydra", "defaults")])
+    return cfg
+
+
 def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     """Merge a composed config into the schema; raise ConfigError naming the bad key and the fix."""
-    cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
-    if "hydra" in cfg:
-        cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
+    node: Any = _without_hydra_keys(OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg)
+    if "tokenizer" in node:  # the top-level key of configs saved before the tokenizer joined the model section
+        legacy = node.tokenizer
+        node = OmegaConf.masked_copy(node, [str(k) for k in node if k != "tokenizer"])
+        if OmegaConf.select(node, "model.tokenizer", default="???") == "???":
+            node = OmegaConf.merge(node, {"model": {"tokenizer": legacy}})
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
+        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), node)
         obj: TrainConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or ""
+        if key == "model.tokenizer":
+            raise ConfigError(TOKENIZER_HINT) from None
         raise ConfigError(
             f"config error at {key!r}: {e.msg if hasattr(e, 'msg') else e}. "
             f"Check the spelling against the schema in qwenaudio_train/config.py "
@@ -201,11 +219,11 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
         value = getattr(getattr(obj, section), key)
         if value not in allowed:
             raise ConfigError(f"{section}.{key}={value!r}: choose one of {allowed}")
-    if obj.tokenizer in ("???", ""):
-        raise ConfigError(
-            "tokenizer is not set: give a tokenizer directory, hub name or .tiktoken file "
-            "(the demo's is built by `make data`)"
-        )
+    carried = Path(obj.model.init_from or "") / "tokenizer"
+    if obj.model.init_from and carried.is_dir():  # an exported model carries its tokenizer: its ids are the model's
+        obj.model.tokenizer = str(carried)
+    if obj.model.tokenizer in ("???", ""):
+        raise ConfigError(TOKENIZER_HINT)
     if obj.trainer.eval_every and not obj.data.valid:
         raise ConfigError("trainer.eval_every is set but data.valid is not: give the held-out shards")
     if obj.trainer.eval_every and obj.deepspeed.zero_stage == 3:
@@ -267,13 +285,22 @@ def compose(
     return validate(compose_raw(config_name, overrides, config_dirs))
 
 
+def check_train(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
+    """``validate`` plus what can be checked on disk before a run starts (the entry points call it first)."""
+    obj = validate(cfg)
+    tok = obj.model.tokenizer
+    local = tok.startswith((".", "/", "~")) or tok.count("/") > 1
+    if local and not Path(tok).expanduser().exists():
+        fix = TOKENIZER_HINT.split(": ", 1)[1]
+        raise ConfigError(f"model.tokenizer={tok}: no such file or directory. {fix[0].upper()}{fix[1:]}")
+    return obj
+
+
 def validate_eval(cfg: DictConfig | dict[str, Any]) -> EvalJobConfig:
     """The composed ``eval.yaml`` as an ``EvalJobConfig``; ConfigError names a missing or bad field."""
-    cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
-    if "hydra" in cfg:
-        cfg = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"])
+    node = _without_hydra_keys(OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg)
     try:
-        obj: EvalJobConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(EvalJobConfig), cfg))  # type: ignore[assignment]
+        obj: EvalJobConfig = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(EvalJobConfig), node))  # type: ignore[assignment]
     except OmegaConfBaseException as e:
         if "checkpoint" in str(getattr(e, "full_key", "")):
             raise ConfigError(
@@ -326,4 +353,5 @@ def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
         encoder_source=_absolute(cfg.model.encoder_source),
         llm_source=_absolute(cfg.model.llm_source),
     )
-    return dataclasses.replace(cfg, data=data, model=model, tokenizer=_absolute(cfg.tokenizer) or cfg.tokenizer)
+    model = dataclasses.replace(model, tokenizer=_absolute(cfg.model.tokenizer) or cfg.model.tokenizer)
+    return dataclasses.replace(cfg, data=data, model=model)

@@ -13,7 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from qwenaudio_train.config import CONFIG_DIR, ConfigError, validate, with_absolute_paths
+from qwenaudio_train.config import CONFIG_DIR, ConfigError, check_train, validate, with_absolute_paths
 from qwenaudio_train.entry import prevalidate, strip_local_rank
 
 
@@ -34,7 +34,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     sys.argv[1:] = strip_local_rank(sys.argv[1:])
-    prevalidate("qwenaudio-pretrain", "pretrain", sys.argv[1:], validate)
+    prevalidate("qwenaudio-pretrain", "pretrain", sys.argv[1:], check_train)
     _main()
 
 

@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from qwenaudio_train.config import CONFIG_DIR, ConfigError, validate, with_absolute_paths
+from qwenaudio_train.config import CONFIG_DIR, ConfigError, check_train, validate, with_absolute_paths
 from qwenaudio_train.entry import prevalidate, strip_local_rank
 
 
@@ -28,7 +28,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     sys.argv[1:] = strip_local_rank(sys.argv[1:])
-    prevalidate("qwenaudio-sft", "sft", sys.argv[1:], validate)
+    prevalidate("qwenaudio-sft", "sft", sys.argv[1:], check_train)
     _main()
 
 

@@ -76,6 +76,9 @@ class ModelConfig:
     # A whole saved QwenAudioModel (save_pretrained / qwenaudio-export / interop imports) to start from: encoder,
     # projector, bos/eos and LLM together (e.g. stage 2 from a stage-1 export, or the imported release weights).
     init_from: str | None = None
+    # The tokenizer the model is trained with: the release's qwen.tiktoken (exact released ids), a transformers
+    # tokenizer directory or hub name, or the demo's BPE (`qwenaudio-data tokenizer`). Required.
+    tokenizer: str = "???"  # a .tiktoken file, a directory holding one, a transformers tokenizer dir or hub name
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

@@ -38,7 +38,7 @@ def _sft(corpus: Path, chat_data: Path, stage1: Path, run: Path, *extra: str):
         "sft",
         [
             f"data.root={chat_data}",
-            f"tokenizer={corpus / 'tokenizer'}",
+            f"model.tokenizer={corpus / 'tokenizer'}",
             f"model.init_from={stage1}",
             f"run_dir={run}",
             "trainer.max_steps=12",

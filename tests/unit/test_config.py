@@ -39,7 +39,7 @@ def test_loggers_compose(logger):
 def test_defaults_follow_the_paper_stage_one():
     cfg = compose("pretrain")
     assert cfg.trainer.freeze == "pretrain"
-    assert cfg.tokenizer == "artifacts/synthetic/tokenizer"  # interpolated from data.root
+    assert cfg.model.tokenizer == "artifacts/synthetic/tokenizer"  # interpolated from data.root
     assert set(cfg.data.sources) == {"asr", "srwt", "lid", "sec", "mna"}
     assert cfg.data.sources["asr"].shards == "artifacts/synthetic/train/asr"
 
