@@ -12,17 +12,20 @@ export TOKENIZERS_PARALLELISM ?= false
 # DeepSpeed compiles a small comm op on first use: keep it with this environment (built once, ~40 s).
 export TORCH_EXTENSIONS_DIR ?= $(abspath $(VENV))/torch_extensions
 
-.PHONY: setup data data-full sft-data demo train eval test test-all bench clean-demo help
+.PHONY: setup data data-full sft-data demo train eval test test-unit test-all test-gpu lint bench config-docs clean-demo help
 
 help:
 	@echo "make demo      set up, build the offline corpus, train the tiny model on $(NPROC) ranks, evaluate, report"
-	@echo "make test      set up and run the fast test suite (what CI runs)"
+	@echo "make test      set up; lint (ruff), types (mypy), the fast test suite incl. the wheel install (what CI runs)"
+	@echo "make test-unit the unit tests only (the inner loop, ~2 min)"
 	@echo "make test-all  the fast suite plus slow end-to-end tests"
+	@echo "make test-gpu  the tests that need a CUDA device"
+	@echo "make lint      ruff (lint + format check) and mypy"
 	@echo "make bench     benchmarks; results in bench_results/"
 	@echo "make setup     the environment only ($(VENV))"
 
 # The environment: torch is pinned in the same pip command as everything else so that it resolves to the
-# CPU wheel here; GPU users install their CUDA torch first, then `pip install -e .[dev]`.
+# CPU wheel here; GPU users install their CUDA torch first, then `pip install -e .[dev]` (README, "Install").
 setup: $(STAMP)
 $(STAMP): pyproject.toml requirements-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,11 +62,26 @@ demo:
 	$(MAKE) --no-print-directory train && $(MAKE) --no-print-directory eval && \
 	echo "demo finished in $$(( $$(date +%s) - start )) s; run directory: $(RUN) (metrics.jsonl, checkpoints/, eval report)"
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not bench"
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "unit and not slow and not bench and not gpu"
+
+test-all: lint
+	$(BIN)/python -m pytest -q -m "not bench and not gpu"
+
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -q -m gpu
+
+# docs/configs.md is generated from the config schemas (a test checks it is current).
+config-docs: $(STAMP)
+	$(BIN)/python -m qwenaudio_train.config_reference > docs/configs.md
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench tests/bench -s

@@ -91,7 +91,7 @@ class SourceConfig:
 
 @dataclass
 class DataConfig:
-    root: str = "artifacts/synthetic"
+    root: str | None = None  # a folder the mixture refers to as ${data.root} (e.g. a recipe's --out)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     valid: str | None = None  # shard spec of the held-out split used by eval
     test: str | None = None
@@ -339,7 +339,7 @@ def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
     ``qwenaudio-eval split=test``, ``qwenaudio-export``, ``qwenaudio-chat``) works from any working directory."""
     data = dataclasses.replace(
         cfg.data,
-        root=_absolute(cfg.data.root, local_only=True) or cfg.data.root,
+        root=_absolute(cfg.data.root, local_only=True),
         valid=_absolute(cfg.data.valid, local_only=True),
         test=_absolute(cfg.data.test, local_only=True),
         sources={

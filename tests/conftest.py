@@ -1,5 +1,9 @@
-"""Shared test fixtures. Tests never need network, hub weights or the sibling `shared/` folder to pass:
-tests that read `shared/` skip when it is absent."""
+"""Shared test fixtures and markers. Tests never need network or hub weights. Tests that compare with the
+release's files or real recordings read the sibling `shared/` folder: without it they skip, except under
+`CI=true`, where a missing `shared/` fails them loudly (CI must never skip the reference comparisons silently).
+
+Markers by folder: `tests/unit` -> `unit`, `tests/integration` -> `integration`, `tests/bench` -> `bench`; `slow`
+and `gpu` are set by the tests themselves (`make test-unit`, `make test`, `make test-all`, `make bench`)."""
 
 from __future__ import annotations
 
@@ -17,20 +21,34 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _shared(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.is_dir():
+        message = f"{path} is missing: the reference comparisons that read shared/{relative} cannot run"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI=true: place the shared/ folder beside the repository)")
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_spec() -> Path:
-    path = SHARED / "spec"
-    if not path.is_dir():
-        pytest.skip("shared/spec not present beside the repository")
-    return path
+    return _shared("spec")
 
 
 @pytest.fixture(scope="session")
 def real_audio_dir() -> Path:
-    path = SHARED / "fixtures" / "real_audio"
-    if not path.is_dir():
-        pytest.skip("shared/fixtures/real_audio not present beside the repository")
-    return path
+    return _shared("fixtures/real_audio")
+
+
+_FOLDER_MARKERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "bench": pytest.mark.bench}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).relative_to(REPO / "tests").parts[0]
+        if folder in _FOLDER_MARKERS:
+            item.add_marker(_FOLDER_MARKERS[folder])
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,6 @@ import tomllib
 from tests.integration.conftest import subprocess_env
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.integration
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600, stdin: str | None = None) -> str:

@@ -111,3 +111,59 @@ def test_launch_script_fixes_one_run_dir_for_all_ranks(tmp_path):
         timeout=30,
     )
     assert r2.stdout.strip().splitlines()[-1].count("run_dir=") == 1
+
+
+def test_config_reference_is_generated_from_the_schemas():
+    from qwenaudio_train.config_reference import reference_markdown
+
+    doc = (REPO / "docs" / "configs.md").read_text()
+    assert doc == reference_markdown(), "docs/configs.md is stale: run `make config-docs`"
+    for key in ("data.sort_by", "model.tokenizer", "trainer.eval_every", "lora.r", "baseline"):
+        assert f"`{key}`" in doc
+
+
+def test_yaml_files_do_not_repeat_schema_defaults():
+    """Each default is written once (the schema): a group file sets only values that differ from it."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from qwenaudio_train.config import DataConfig, DeepSpeedConfig, LoggerConfig, TrainConfig
+
+    identity = {"preset", "zero_stage", "wandb_mode"}  # the value an option stands for (zero2: zero_stage=2)
+    schemas = {"deepspeed": DeepSpeedConfig, "logger": LoggerConfig, "data": DataConfig}
+    schemas |= {f.name: f.type for f in dataclasses.fields(TrainConfig) if f.name in ("model", "optim")}
+    for group, schema in schemas.items():
+        defaults = OmegaConf.structured(schema if isinstance(schema, type) else getattr(TrainConfig(), group))
+        for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
+            for key, value in (OmegaConf.to_container(OmegaConf.load(path)) or {}).items():
+                if key in defaults and key not in identity and not isinstance(value, dict):
+                    assert value != defaults[key], f"{path.name}: {key}={value!r} repeats the schema default"
+
+
+def test_user_config_dir_adds_groups(tmp_path):
+    """A user's own config directory (Hydra's --config-dir): their mixture beside the shipped groups."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "my_mixture.yaml").write_text(
+        "root: /data/mine\nsources:\n  asr: {shards: '${data.root}/train/asr', weight: 2.0}\ntest: ${data.root}/test\n"
+    )
+    cfg = compose("pretrain", ["data=my_mixture", "model.tokenizer=/data/tok"], config_dirs=[tmp_path])
+    assert cfg.data.sources["asr"].shards == "/data/mine/train/asr" and cfg.data.test == "/data/mine/test"
+    r = subprocess.run(
+        [sys.executable, "-m", "qwenaudio_train.pretrain", "--config-dir", str(tmp_path), "data=my_mixture",
+         "model.tokenizer=/data/tok", "--cfg", "job"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "root: /data/mine" in r.stdout and "my_mixture" not in r.stderr
+
+
+def test_missing_tokenizer_stops_with_one_line_naming_the_fix(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "qwenaudio_train.pretrain", f"data.root={tmp_path}/nowhere", f"run_dir={tmp_path}/r"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "model.tokenizer=" in r.stderr and "qwenaudio-data tokenizer" in r.stderr and "qwen.tiktoken" in r.stderr
+    with pytest.raises(ConfigError, match="model.tokenizer is not set"):
+        compose("pretrain", ["model.tokenizer=???"])

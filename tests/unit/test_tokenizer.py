@@ -7,7 +7,6 @@ import base64
 import json
 import pickle
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -176,15 +175,13 @@ def test_bpe_audio_and_tasks(bpe: AudioTokenizer) -> None:
         assert all(i in bpe.special_ids for i in head) or task.tags(task.example_meta).task == "question", task.name
 
 
-def test_bpe_deterministic_and_fast(tmp_path: Path) -> None:
+def test_bpe_deterministic(tmp_path: Path) -> None:
+    # Its speed is a benchmark (tests/bench/test_bench_tokenizer.py), not a timed test.
     corpus = _corpus(5000)
-    t0 = time.perf_counter()
     a = train_bpe_tokenizer(corpus, tmp_path / "a", vocab_size=1000)
-    elapsed = time.perf_counter() - t0
     b = train_bpe_tokenizer(corpus, tmp_path / "b", vocab_size=1000)
     assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
     assert a.vocab_size == b.vocab_size == 1000 + 3522
-    assert elapsed < 5.0, f"training took {elapsed:.1f} s"
 
 
 def test_bpe_pickles(bpe: AudioTokenizer) -> None:
