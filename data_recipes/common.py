@@ -83,7 +83,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def read_delimited(
     contain a lone '"'); ``escapechar="\\"`` undoes pandas' ``QUOTE_NONE`` escaping (CoVoST's TSVs). CSV uses
     the standard quoting rules. ``errors`` is the decoding policy ("replace" for files with stray bytes).
     """
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with open(path, encoding="utf-8-sig", errors=errors, newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting, escapechar=escapechar)
         return [dict(r) for r in reader]

@@ -159,6 +159,12 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
 
+    def tokenizer_source(self) -> str:
+        """``model.tokenizer``, which ``validate`` guarantees is set."""
+        if not self.model.tokenizer:
+            raise ConfigError(TOKENIZER_HINT)
+        return self.model.tokenizer
+
     def model_config(self, tokenizer: Any) -> ModelConfig:
         """The model section completed with what only the tokenizer knows (vocabulary and special ids)."""
         return dataclasses.replace(
@@ -201,7 +207,7 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     if "tokenizer" in node:  # the top-level key of configs saved before the tokenizer joined the model section
         legacy = node.tokenizer
         node = OmegaConf.masked_copy(node, [str(k) for k in node if k != "tokenizer"])
-        if OmegaConf.select(node, "model.tokenizer", default="???") == "???":
+        if OmegaConf.select(node, "model.tokenizer", default=None) in (None, "???"):
             node = OmegaConf.merge(node, {"model": {"tokenizer": legacy}})
     try:
         merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), node)
@@ -222,7 +228,7 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     carried = Path(obj.model.init_from or "") / "tokenizer"
     if obj.model.init_from and carried.is_dir():  # an exported model carries its tokenizer: its ids are the model's
         obj.model.tokenizer = str(carried)
-    if obj.model.tokenizer in ("???", ""):
+    if obj.model.tokenizer in (None, "???", ""):
         raise ConfigError(TOKENIZER_HINT)
     if obj.trainer.eval_every and not obj.data.valid:
         raise ConfigError("trainer.eval_every is set but data.valid is not: give the held-out shards")
@@ -288,7 +294,7 @@ def compose(
 def check_train(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     """``validate`` plus what can be checked on disk before a run starts (the entry points call it first)."""
     obj = validate(cfg)
-    tok = obj.model.tokenizer
+    tok = obj.tokenizer_source()
     local = tok.startswith((".", "/", "~")) or tok.count("/") > 1
     if local and not Path(tok).expanduser().exists():
         fix = TOKENIZER_HINT.split(": ", 1)[1]

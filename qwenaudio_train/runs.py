@@ -106,7 +106,7 @@ def load_trained(
     from qwenaudio_train.tokenizer import load_tokenizer
 
     cfg = validate(ckpt.read_trainer_state(checkpoint_dir)["config"])
-    tok = load_tokenizer(tokenizer or tokenizer_of_checkpoint(checkpoint_dir, cfg.model.tokenizer))
+    tok = load_tokenizer(tokenizer or tokenizer_of_checkpoint(checkpoint_dir, cfg.tokenizer_source()))
     torch.manual_seed(cfg.seed)  # the same initial weights as the training run
     model = build_model(cfg.model_config(tok))
     if cfg.lora.enabled:  # the checkpoint holds llm.base_model.model.* keys: wrap first, merge after loading

@@ -371,6 +371,7 @@ def load_tokenizer(path_or_name: str | Path) -> AudioTokenizer:
         return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p / QWEN_TIKTOKEN_FILE), str(p)))
     from transformers import PreTrainedTokenizerFast
 
+    hf: Any
     try:
         if p.is_file() and p.suffix == ".json":  # a bare tokenizers `tokenizer.json`
             hf = PreTrainedTokenizerFast(tokenizer_file=str(p))

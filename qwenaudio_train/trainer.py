@@ -51,7 +51,7 @@ class Trainer:
         self.dist = init_distributed()
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_dir = checkpoint.checkpoint_dir(self.run_dir)
-        self.tokenizer = load_tokenizer(cfg.model.tokenizer)
+        self.tokenizer = load_tokenizer(cfg.tokenizer_source())
         if self.dist.is_main:  # the run carries its tokenizer: eval, export and chat work from anywhere
             save_run_tokenizer(self.tokenizer, self.run_dir)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank

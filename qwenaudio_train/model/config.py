@@ -78,7 +78,9 @@ class ModelConfig:
     init_from: str | None = None
     # The tokenizer the model is trained with: the release's qwen.tiktoken (exact released ids), a transformers
     # tokenizer directory or hub name, or the demo's BPE (`qwenaudio-data tokenizer`). Required.
-    tokenizer: str = "???"  # a .tiktoken file, a directory holding one, a transformers tokenizer dir or hub name
+    tokenizer: str | None = (
+        None  # required by training: a .tiktoken file, a directory holding one, a transformers tokenizer dir or hub name
+    )
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

@@ -113,8 +113,8 @@ def test_kill_9_on_two_ranks_resumes_exactly(corpus, tmp_path, zero):
 def test_zero3_checkpoint_exports_to_a_plain_model_equal_to_the_live_weights(corpus, tmp_path):
     import deepspeed
 
-    from qwenaudio_train.runs import export
     from qwenaudio_train.model import QwenAudioModel
+    from qwenaudio_train.runs import export
     from qwenaudio_train.trainer import Trainer
 
     run = tmp_path / "z3"
