@@ -16,26 +16,22 @@ from omegaconf import DictConfig
 from qwenaudio_train import runs
 from qwenaudio_train.config import CONFIG_DIR, ConfigError, TrainConfig, validate_eval
 from qwenaudio_train.entry import prevalidate
+from qwenaudio_train.eval.release_jsonl import release_jsonl_files
 from qwenaudio_train.eval.runner import EvalConfig, evaluate_model, markdown_table, write_report
 
 
 def resolve_split(split: str, train_cfg: TrainConfig | None, work_dir: Path) -> str:
-    """test/valid from the run's data config, a shard spec, or a release eval jsonl (converted to shards)."""
+    """test/valid from the run's data config, a shard spec, or a release eval jsonl (the runner reads it directly,
+    its audio from the jsonl's folder; ``work_dir`` is no longer used: nothing is converted)."""
     if train_cfg is not None and split in ("test", "valid"):
         spec = {"test": train_cfg.data.test, "valid": train_cfg.data.valid}[split]
         if not spec:
             raise ValueError(f"split={split!r}: the run's data config has no such split; give a shard spec")
         return spec
-    if split.endswith(".jsonl"):
-        from data_recipes.common import convert
-        from data_recipes.release_eval_jsonl import ReleaseEvalJsonl
-
-        path = Path(split)
+    jsonl = release_jsonl_files(split)
+    for path in jsonl or []:
         if not path.is_file():
             raise FileNotFoundError(f"eval jsonl {path} does not exist")
-        out = work_dir / "release_eval_shards"
-        convert(ReleaseEvalJsonl(path.parent, [str(path)]), path.parent, out)
-        return str(out / "*" / "*" / "*.tar")
     return split
 
 

@@ -1,6 +1,7 @@
 """One evaluation runner for every task: load a model, generate with the release's prompts, score, report.
 
-Flow: shards of a split -> this rank's samples -> eval prompts from the task registry (``tasks.eval_prefix``)
+Flow: shards of a split (or a release eval ``.jsonl``, read directly by ``release_jsonl``) -> this rank's
+samples -> eval prompts from the task registry (``tasks.eval_prefix``)
 -> batches by duration, left-padded with ``<|endoftext|>`` -> greedy generation -> decode up to
 ``<|endoftext|>`` -> gather on rank 0 -> one scorer per metric family (``scorers.py``) per group
 (task, and language for ASR-like tasks) -> ``eval.json`` (scores + every prediction) and ``eval.md``.
@@ -15,6 +16,7 @@ import math
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import torch.distributed as dist
 from qwenaudio_train.data.processing import Example, SampleProcessor, collate, parse_meta
 from qwenaudio_train.data.schema import SampleError
 from qwenaudio_train.data.stream import expand_shards, iter_split
+from qwenaudio_train.eval.release_jsonl import ReleaseEvalSet, release_jsonl_files
 from qwenaudio_train.eval.scorers import HEADLINE, HIGHER_IS_BETTER, score
 from qwenaudio_train.tasks import get_task
 
@@ -94,11 +97,21 @@ def group_name(task: str, metric: str, lang: str | None) -> str:
     return f"{task}/{lang}" if metric in LANGUAGE_GROUPED_METRICS and lang else task
 
 
+def split_samples(split: str | list[str], rank: int = 0, world: int = 1) -> Iterator[dict[str, Any]]:
+    """This rank's raw samples of a split (``{"__key__", "__url__", "flac", "json"}``): a shard spec through
+    ``iter_split``, release eval ``.jsonl`` files straight from their audio (no shards written). Errors of the
+    spec (no shards, a missing jsonl, a bad line) are raised here, before any sample is read."""
+    jsonl = release_jsonl_files(split)
+    if jsonl is not None:
+        return ReleaseEvalSet(jsonl).samples(rank, world)
+    return iter_split(expand_shards(split), rank, world)
+
+
 @torch.no_grad()
 def generate_predictions(
     model: Any,
     tokenizer: Any,
-    shards: list[str],
+    split: str | list[str],
     cfg: EvalConfig,
     n_mels: int,
     rank: int = 0,
@@ -111,7 +124,7 @@ def generate_predictions(
     t0 = time.perf_counter()
     processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False)
     examples: list[Example] = []
-    for i, raw in enumerate(iter_split(shards, rank, world)):
+    for i, raw in enumerate(split_samples(split, rank, world)):
         if cfg.max_samples and i >= math.ceil(cfg.max_samples / world):
             break
         try:
@@ -330,7 +343,7 @@ def evaluate_model(
     device: torch.device | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     t0 = time.perf_counter()
-    records = gather(generate_predictions(model, tokenizer, expand_shards(split), cfg, n_mels, rank, world, device))
+    records = gather(generate_predictions(model, tokenizer, split, cfg, n_mels, rank, world, device))
     results = score_records(records) if rank == 0 else {}
     if rank == 0:
         for r in results.values():
