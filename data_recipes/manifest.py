@@ -42,7 +42,7 @@ them into 30-s windows carrying the clip's target, for clip-level tasks only (ro
 tasks are still skipped: their target cannot follow a cut).
 
 Owns: reading and checking a user's manifest. Must not: decode audio beyond headers (common.py does) or guess a
-task's target format (tasks.py's formatters decide).
+task's target format (the task registry's formatters decide).
 """
 
 from __future__ import annotations

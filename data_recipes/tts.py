@@ -3,7 +3,7 @@
 Owns: loading the library, one voice per Qwen-Audio language and espeak's regional voices of them, speaker
 descriptors (accent, voice variant, rate, pitch, pitch range), what espeak's variant files say about their voices
 (gender, child, old), synthesis to 16 kHz float32 with word timings taken from espeak's word events.
-Must not: know about shards, tasks or the corpus (``data_recipes/synthetic.py`` does, and turns voices into labels).
+Must not: know about shards, tasks or the corpus (``data_recipes/synthetic/`` does, and turns voices into labels).
 
 Word timings: word i starts at its word event; it ends where word i+1 starts, so a word's end includes the
 pause after it; the last word ends where the voiced audio ends. The first word starts no earlier than the

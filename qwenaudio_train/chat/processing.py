@@ -21,7 +21,7 @@ import torch
 
 from qwenaudio_train import audio as A
 from qwenaudio_train.chat.render import DEFAULT_SYSTEM, Conversation, canonicalize, labels_from_mask, render
-from qwenaudio_train.data.processing import pad_mels, pad_tokens
+from qwenaudio_train.data.processing import LONG_AUDIO_POLICIES, fit_clip, pad_mels, pad_tokens
 from qwenaudio_train.data.schema import SampleError
 
 
@@ -89,8 +89,8 @@ class ChatProcessor:
         max_tokens: int | None = None,
         system: str | None = DEFAULT_SYSTEM,
     ):
-        if long_audio not in ("reject", "truncate"):
-            raise ValueError(f"long_audio={long_audio!r}: choose 'reject' or 'truncate'")
+        if long_audio not in LONG_AUDIO_POLICIES:
+            raise ValueError(f"long_audio={long_audio!r}: choose one of {LONG_AUDIO_POLICIES}")
         self.tok = tokenizer
         self.n_mels = n_mels
         self.root = Path(root) if root is not None else None
@@ -108,16 +108,7 @@ class ChatProcessor:
             if self.root is not None and not path.is_absolute():
                 path = self.root / path
             wav = A.load_audio(path, name=f"conversation {key!r}: {ref}")
-        if len(wav) > self.max_samples:
-            if self.long_audio == "reject":
-                raise SampleError(
-                    f"conversation {key!r}: audio {ref!r} is {len(wav) / A.SAMPLE_RATE:.1f} s, longer "
-                    f"than {self.max_samples / A.SAMPLE_RATE:.0f} s; split it or use long_audio=truncate"
-                )
-            wav = wav[: self.max_samples]
-        if len(wav) < A.HOP_LENGTH * 3:
-            raise SampleError(f"conversation {key!r}: audio {ref!r} is too short ({len(wav)} samples)")
-        return wav
+        return fit_clip(wav, self.max_samples, self.long_audio, f"conversation {key!r}: audio {ref!r}")
 
     def process(
         self,

@@ -27,6 +27,22 @@ IGNORE_INDEX = -100
 LONG_AUDIO_POLICIES = ("reject", "truncate")
 
 
+def fit_clip(wav: Any, max_samples: int, long_audio: str, what: str) -> Any:
+    """The one length check of a clip entering the model (tagged samples, chat turns): longer than the encoder
+    takes, it is a bad sample naming the fix (``reject``) or cut (``truncate``); too short to frame, a bad sample."""
+    if len(wav) > max_samples:
+        if long_audio == "reject":
+            raise SampleError(
+                f"{what} is {len(wav) / A.SAMPLE_RATE:.1f} s, longer than the encoder's "
+                f"{max_samples / A.SAMPLE_RATE:.0f} s; split it into windows when building shards, or set "
+                "data.long_audio=truncate to cut it (targets are not re-based)"
+            )
+        wav = wav[:max_samples]
+    if len(wav) < A.HOP_LENGTH * 3:
+        raise SampleError(f"{what} is too short ({len(wav)} samples); needs >= {A.HOP_LENGTH * 3}")
+    return wav
+
+
 @dataclass
 class Example:
     key: str
@@ -76,16 +92,7 @@ class SampleProcessor:
         task = get_task(meta.task)
         ext, data = audio_member(raw)
         wav = A.load_audio(data, name=f"{key}.{ext} in {raw.get('__url__', '?')}")
-        if len(wav) > self.max_samples:
-            if self.long_audio == "reject":
-                raise SampleError(
-                    f"sample {key!r}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s, longer than the encoder's "
-                    f"{self.max_samples / A.SAMPLE_RATE:.0f} s; split it into windows when building shards, or set "
-                    "data.long_audio=truncate to cut it (targets are not re-based)"
-                )
-            wav = wav[: self.max_samples]
-        if len(wav) < A.HOP_LENGTH * 3:
-            raise SampleError(f"sample {key!r}: audio too short ({len(wav)} samples); needs >= {A.HOP_LENGTH * 3}")
+        wav = fit_clip(wav, self.max_samples, self.long_audio, f"sample {key!r}: audio")
         mel = A.log_mel_spectrogram(wav, n_mels=self.n_mels)
         if self.train and self.spec_augment:
             g = torch.Generator().manual_seed(aug_seed)

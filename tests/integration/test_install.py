@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -34,9 +35,24 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600, std
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """(bin dir of a fresh environment holding only the wheel of this checkout, its environment variables)."""
     tmp = tmp_path_factory.mktemp("install")
+    # Build from a clean copy of the sources: setuptools' build/ cache in a checkout can hold modules since removed.
+    src = tmp / "src"
+    junk = (
+        ".venv",
+        ".git",
+        "build",
+        "dist",
+        "*.egg-info",
+        "artifacts",
+        "runs",
+        "bench_results",
+        "wandb",
+        "__pycache__",
+    )
+    shutil.copytree(REPO, src, symlinks=True, ignore=shutil.ignore_patterns(*junk))
     _run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), "."],
-        REPO,
+        src,
         dict(os.environ),
     )
     (wheel,) = (tmp / "dist").glob("qwenaudio_train-*.whl")
