@@ -6,6 +6,9 @@ Freeze policies (facts §6):
 * ``none``     - everything trains (the CPU demo: its tiny LLM is random, so it must learn too).
 * ``regex:<pattern>`` - only parameters whose name matches the pattern train.
 
+Under every policy the parameters in `ALWAYS_FROZEN` stay frozen: Whisper's positional table is a fixed sinusoid
+(a buffer in the release), stored as a parameter by transformers only for checkpoint compatibility.
+
 Must not: know about DeepSpeed or data.
 """
 
@@ -20,6 +23,9 @@ import torch
 from torch import nn
 
 FREEZE_POLICIES = ("pretrain", "sft", "none")
+# Never trained, whatever the policy: Whisper's fixed sinusoidal positions (the release holds them as a buffer;
+# training them in stage 1 would change 1.9M values the released model never changed).
+ALWAYS_FROZEN = re.compile(r"^audio\.embed_positions\.")
 
 
 @dataclass
@@ -36,7 +42,7 @@ class OptimConfig:
 
 
 def apply_freeze(model: nn.Module, policy: str) -> dict[str, int]:
-    """Set ``requires_grad`` by policy; return trainable/frozen parameter counts."""
+    """Set ``requires_grad`` by policy (`ALWAYS_FROZEN` stays frozen under any); return trainable/frozen counts."""
     if policy == "pretrain":
         train = lambda n: n.startswith("audio.")  # noqa: E731
     elif policy == "sft":
@@ -50,7 +56,7 @@ def apply_freeze(model: nn.Module, policy: str) -> dict[str, int]:
         raise ValueError(f"trainer.freeze={policy!r}: choose one of {FREEZE_POLICIES} or 'regex:<pattern>'")
     counts = {"trainable": 0, "frozen": 0}
     for name, p in model.named_parameters():
-        p.requires_grad_(train(name))
+        p.requires_grad_(train(name) and not ALWAYS_FROZEN.match(name))
         counts["trainable" if p.requires_grad else "frozen"] += p.numel()
     if counts["trainable"] == 0:
         raise ValueError(f"freeze policy {policy!r} leaves no trainable parameters")

@@ -17,11 +17,15 @@ def model():
     return build_model(ModelConfig(vocab_size=300, audio_start_id=297, audio_end_id=298, audio_pad_id=296, eod_id=0))
 
 
+POSITIONS = "audio.embed_positions.weight"
+
+
 def test_pretrain_freezes_the_llm_and_trains_the_audio_side(model):
     counts = apply_freeze(model, "pretrain")
     for name, p in model.named_parameters():
-        assert p.requires_grad == name.startswith("audio."), name
-    assert counts["trainable"] == sum(p.numel() for n, p in model.named_parameters() if n.startswith("audio."))
+        assert p.requires_grad == (name.startswith("audio.") and name != POSITIONS), name
+    trainable = sum(p.numel() for n, p in model.named_parameters() if n.startswith("audio.") and n != POSITIONS)
+    assert counts["trainable"] == trainable
     assert any(n.startswith("audio.proj") for n, p in model.named_parameters() if p.requires_grad)
     assert any("bos_eos" in n for n, p in model.named_parameters() if p.requires_grad)
 
@@ -30,7 +34,7 @@ def test_sft_none_and_regex_policies(model):
     apply_freeze(model, "sft")
     assert all(p.requires_grad == n.startswith("llm.") for n, p in model.named_parameters())
     apply_freeze(model, "none")
-    assert all(p.requires_grad for p in model.parameters())
+    assert all(p.requires_grad == (n != POSITIONS) for n, p in model.named_parameters())
     apply_freeze(model, r"regex:^audio\.proj\.")
     assert {n for n, p in model.named_parameters() if p.requires_grad} == {"audio.proj.weight", "audio.proj.bias"}
     with pytest.raises(ValueError, match="choose one of"):
@@ -39,13 +43,26 @@ def test_sft_none_and_regex_policies(model):
         apply_freeze(model, "regex:^nothing$")
 
 
+@pytest.mark.parametrize("policy", ["pretrain", "sft", "none", "regex:embed_positions", r"regex:^audio\."])
+def test_whisper_positions_never_train(model, policy):
+    # Whisper's positions are a fixed sinusoid (a buffer in the release): no policy may train them.
+    if policy == "regex:embed_positions":
+        with pytest.raises(ValueError, match="no trainable"):
+            apply_freeze(model, policy)
+    else:
+        apply_freeze(model, policy)
+    positions = dict(model.named_parameters())[POSITIONS]
+    assert not positions.requires_grad
+    assert all(positions is not p for g in param_groups(model, OptimConfig(layer_decay=0.9)) for p in g["params"])
+
+
 def test_param_groups_decay_and_layerwise_lr(model):
     apply_freeze(model, "none")
     cfg = OptimConfig(weight_decay=0.1, layer_decay=0.5)
     groups = param_groups(model, cfg)
     names = {id(p): n for n, p in model.named_parameters()}
     by_param = {names[id(p)]: g for g in groups for p in g["params"]}
-    assert len(by_param) == sum(1 for _ in model.parameters())
+    assert len(by_param) == sum(1 for p in model.parameters() if p.requires_grad)  # all but the positions
     assert by_param["audio.layers.0.self_attn.q_proj.bias"]["weight_decay"] == 0.0
     assert by_param["audio.layers.0.self_attn.q_proj.weight"]["weight_decay"] == 0.1
     assert by_param["audio.ln_post.weight"]["weight_decay"] == 0.0
