@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from qwenaudio_train import audio as A
-from qwenaudio_train.data.schema import SampleError, SampleMeta, audio_member
+from qwenaudio_train.data.schema import BAD_RECORD, SampleError, SampleMeta, audio_member
 from qwenaudio_train.tasks import get_task
 
 IGNORE_INDEX = -100
@@ -57,7 +57,10 @@ class Example:
 
 
 def parse_meta(raw: dict[str, Any]) -> SampleMeta:
+    """The metadata of a raw tagged sample; SampleError for a bad one (a damaged shard's bad record included)."""
     key = raw.get("__key__", "?")
+    if BAD_RECORD in raw:
+        raise SampleError(str(raw[BAD_RECORD]))
     if "json" not in raw:
         raise SampleError(f"sample {key!r} in {raw.get('__url__', '?')}: no .json metadata member")
     return SampleMeta.from_json(raw["json"], key)

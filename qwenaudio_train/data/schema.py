@@ -30,6 +30,9 @@ from typing import Any
 
 AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg")
 REQUIRED_KEYS = ("task", "text_language", "target", "duration", "source")
+# The member of a *bad record*: the stand-in the stream hands out for a damaged shard (data/stream.py), holding
+# its error message; parsing it raises SampleError, so the loader counts it as a bad sample of its source.
+BAD_RECORD = "__error__"
 
 
 class SampleError(ValueError):

@@ -50,7 +50,12 @@ PathSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 class ShardError(RuntimeError):
     """A shard set cannot be found or read (no match, unreadable or truncated tar, bad input to a shard
-    converter); the message names the path and the fix."""
+    converter); the message names the path and the fix. ``samples_before``: for a damaged tar, how many whole
+    samples came before the damage (0: nothing in it is readable); None when it does not apply."""
+
+    def __init__(self, message: str, samples_before: int | None = None):
+        super().__init__(message)
+        self.samples_before = samples_before
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,10 +159,15 @@ def read_shard(
     except (tarfile.TarError, EOFError, OSError) as e:
         reason = str(e).splitlines()[-1].lstrip("- ")  # "r:*" lists every compression it tried: the tar one is last
         if current is None:
-            raise ShardError(f"shard {p!r} is not a readable tar ({reason}); re-write it or fix the path") from e
+            raise ShardError(
+                f"shard {p!r} is not a readable tar ({reason}); re-write it or fix the path (shards are webdataset "
+                "tars: a chat .jsonl becomes shards with `qwenaudio-data chat-shards`)",
+                samples_before=0,
+            ) from e
         raise ShardError(
             f"shard {p!r} is truncated or damaged at sample {index} ({current['__key__']!r}): {reason}; re-write "
-            f"it, or run `qwenaudio-data check {p}` to list what is readable"
+            f"it, or run `qwenaudio-data check {p}` to list what is readable",
+            samples_before=index,
         ) from e
     if current is not None and wanted(index):
         yield index, current

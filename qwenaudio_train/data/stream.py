@@ -17,6 +17,12 @@ Splitting across slots: with at least as many shards as slots, each slot owns wh
 epoch's order goes to slot ``i % n_slots``); with fewer shards, every slot reads every shard and keeps sample
 ``j`` when ``j % n_slots == slot``. Either way no sample is seen twice in an epoch across slots.
 
+Damaged shards: a shard that is not a readable tar (or a missing one) or a tar cut mid-member ends its cursor;
+the source logs it (once per shard and slot, naming it) and hands out one *bad record* in its place
+(``{"__key__", "__url__", "__source__", BAD_RECORD: message}``), which the sample parser rejects, so the loader
+counts it as a bad sample of its source. Once every shard of a source has proved unreadable (nothing read before
+the damage), the source stops with ShardError naming the files: never a loop reopening them.
+
 This module reads raw samples (dicts of bytes); decoding and tokenising happen in ``processing.py``. Must not:
 parse tars itself (``shards.py`` does), decode audio or tokenise.
 """
@@ -24,16 +30,23 @@ parse tars itself (``shards.py`` does), decode audio or tokenise.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from qwenaudio_train.data.schema import BAD_RECORD
+
 # ShardError and expand_shards are re-exported: callers of the streaming API import them from here.
 from qwenaudio_train.data.shards import ShardError as ShardError
 from qwenaudio_train.data.shards import expand_shards as expand_shards
 from qwenaudio_train.data.shards import read_shard
+
+log = logging.getLogger(__name__)
+MAX_ERRORS = 20  # messages kept per source: a shard damaged in every epoch must not grow memory
 
 
 def _stable_int(*parts: Any) -> int:
@@ -54,6 +67,7 @@ class ShardCursor:
         self.keep_mod = keep_mod  # (n_slots, slot): keep raw samples j with j % n_slots == slot
         self._iter = self._samples(offset)
         self.errors: list[str] = []
+        self.unreadable = False  # the error came before any whole sample of the tar (not a tar, missing, cut early)
 
     def _samples(self, offset: int) -> Iterator[dict[str, Any]]:
         try:
@@ -61,8 +75,12 @@ class ShardCursor:
                 sample["__index__"] = index
                 self.position = index + 1
                 yield sample
-        except (FileNotFoundError, ShardError) as e:
+        except FileNotFoundError as e:
             self.errors.append(str(e))
+            self.unreadable = True
+        except ShardError as e:
+            self.errors.append(str(e))
+            self.unreadable = e.samples_before == 0
 
     def __next__(self) -> dict[str, Any]:
         return next(self._iter)
@@ -94,7 +112,9 @@ class SourceStream:
         self.open_shards = max(1, open_shards)
         self.rng = rng  # shared with the mixture: one RNG state per slot
         self.whole_shards = len(spec.shards) >= n_slots
-        self.errors: list[str] = []
+        self.errors: list[str] = []  # the first MAX_ERRORS damaged-shard messages
+        self.bad_shards = 0  # cursors ended by damage (each handed out as one bad record)
+        self.unreadable: dict[str, str] = {}  # shard -> its error, for shards with nothing readable
         st = state or {"epoch": 0, "next_shard": 0, "open": []}
         self.epoch = int(st["epoch"])
         self.next_shard = int(st["next_shard"])
@@ -143,10 +163,12 @@ class SourceStream:
             try:
                 sample = next(self.cursors[k])
             except StopIteration:
-                self.errors.extend(self.cursors[k].errors)
-                if self.cursors[k].position == 0 and not self.cursors[k].errors:
-                    empty_passes += 1
+                cursor = self.cursors[k]
                 del self.cursors[k], self._cursor_ids[k]
+                if cursor.errors:
+                    return self._bad_record(cursor)
+                if cursor.position == 0:
+                    empty_passes += 1
                 if empty_passes > 4 * (len(self.spec.shards) + 1):
                     raise ShardError(
                         f"source {self.spec.name!r}: shards yield no samples for slot {self.slot}"
@@ -154,6 +176,31 @@ class SourceStream:
                 continue
             sample["__source__"] = self.spec.name
             return sample
+
+    def _bad_record(self, cursor: ShardCursor) -> dict[str, Any]:
+        """A damaged shard's stand-in in the stream (counted as a bad sample); ShardError naming the files once
+        no shard of the source is readable."""
+        message = cursor.errors[-1]
+        self.bad_shards += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
+        if cursor.unreadable and cursor.url not in self.unreadable:
+            self.unreadable[cursor.url] = message
+            log.warning("source %r: %s", self.spec.name, message)
+        elif not cursor.unreadable and self.bad_shards <= len(self.spec.shards):
+            log.warning("source %r: %s", self.spec.name, message)
+        if set(self.unreadable) >= set(self.spec.shards):
+            names = ", ".join(sorted(os.path.basename(u) for u in self.unreadable)[:5])
+            raise ShardError(
+                f"source {self.spec.name!r} has no readable shard ({len(self.unreadable)} of "
+                f"{len(self.spec.shards)}: {names}): {message}. Fix data.sources.{self.spec.name}.shards"
+            )
+        return {
+            "__key__": f"{os.path.basename(cursor.url)}@{cursor.position}",
+            "__url__": cursor.url,
+            "__source__": self.spec.name,
+            BAD_RECORD: message,
+        }
 
 
 class MixtureStream:
@@ -169,7 +216,7 @@ class MixtureStream:
         state: dict[str, Any] | None = None,
     ):
         if not sources:
-            raise ShardError("the data mixture has no sources; set data.train.sources in the config")
+            raise ShardError("the data mixture has no sources; set data.sources in the config")
         weights = np.array([s.weight for s in sources], dtype=np.float64)
         if (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(
