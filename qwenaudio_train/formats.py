@@ -161,6 +161,28 @@ def parse_srwt(text: str) -> list[tuple[str, float, float]]:
     return [(s.text, s.start, s.end) for s in segments if not s.is_silence]
 
 
+def parse_srwt_release(text: str) -> tuple[list[str], list[tuple[float, float]]] | None:
+    """The release's raw reading of an SRWT text (its ``AverageShiftCalculator.read_timestamps``), for the
+    release-exact AAS only: ``(segments, times)`` or ``None`` where the release counts a pattern error.
+
+    ``<|startoftranscript|>``, ``<|transcribe|>`` and the first of ``<|en|>`` / ``<|zh|>`` present are removed;
+    the segments are the raw texts between consecutive time tokens (spaces, ``<|sil|>`` and any other token
+    kept; two adjacent time tokens give an empty segment), segment ``k`` spans time tokens ``k`` and ``k + 1``;
+    text before the first and after the last time token is dropped. A text without any time token is a pattern
+    error. Segments go through the release's ``"\t".join`` / ``split("\t")`` round trip, so a tab splits one.
+    """
+    text = text.replace("<|startoftranscript|>", "").replace("<|transcribe|>", "")
+    if "<|en|>" in text:
+        text = text.replace("<|en|>", "")
+    elif "<|zh|>" in text:
+        text = text.replace("<|zh|>", "")
+    times = [float(m.group(1)) for m in SRWT_TIME_RE.finditer(text)]
+    segments = SRWT_TIME_RE.split(text)[::2][1:-1]  # split() also returns the captured numbers: keep the texts
+    if len(times) != len(segments) + 1:
+        return None
+    return "\t".join(segments).split("\t"), [(times[k], times[k + 1]) for k in range(len(times) - 1)]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Time spans: SED events and SD speaker turns
 # ---------------------------------------------------------------------------------------------------------------
@@ -341,6 +363,41 @@ def parse_note_analysis(text: str, qualities: Sequence[str] | None = NSYNTH_QUAL
         velocity=int(velocity.group(1)) if velocity else None,
         instrument=(instrument.group(1).strip() or None) if instrument else None,
         qualities=tuple(q for q in names if q and (qualities is None or q in qualities)),
+    )
+
+
+_RELEASE_PITCH_RE = re.compile(r"<\|pitch\|><\|midi_pitch_(.*?)\|>")
+_RELEASE_VELOCITY_RE = re.compile(r"<\|velocity\|><\|midi_velocity_(.*?)\|>")
+_RELEASE_INSTRUMENT_RE = re.compile(r"<\|instrument\|>(.*)")
+_RELEASE_SONIC_RE = re.compile(r"<\|sonic\|>(.*)")
+RELEASE_MISSING_MIDI = 128  # the release's value for a pitch/velocity it cannot read (never a real MIDI number)
+
+
+def _release_int(pattern: re.Pattern[str], text: str) -> int:
+    found = pattern.findall(text)
+    try:
+        return int(found[0]) if found else RELEASE_MISSING_MIDI
+    except ValueError:  # the release's bare except around int(): anything unreadable is 128
+        return RELEASE_MISSING_MIDI
+
+
+def parse_note_analysis_release(text: str, qualities: Sequence[str] = NSYNTH_QUALITIES) -> NoteInfo:
+    """The release's reading of a note analysis (its ``get_note_info``), for the release-exact MNA metrics only.
+
+    Kept apart from `parse_note_analysis` on purpose: the release differs in ways that move its numbers.
+    Pitch/velocity are ``int()`` of whatever sits between ``midi_pitch_`` and the next ``|>`` (``" 60"`` reads
+    as 60), ``RELEASE_MISSING_MIDI`` (128) when missing or unreadable, so a field missing on both sides
+    compares equal; the instrument is the rest of the line up to the next ``<``, NOT stripped, ``""`` when
+    missing; qualities are the sonic text split on ``", "`` exactly, those outside ``qualities`` dropped.
+    """
+    instrument = _RELEASE_INSTRUMENT_RE.findall(text)
+    sonic = _RELEASE_SONIC_RE.findall(text)
+    sonic_text = sonic[0].split("<")[0] if sonic else ""
+    return NoteInfo(
+        pitch=_release_int(_RELEASE_PITCH_RE, text),
+        velocity=_release_int(_RELEASE_VELOCITY_RE, text),
+        instrument=instrument[0].split("<")[0] if instrument else "",
+        qualities=tuple(q for q in sonic_text.split(", ") if q in qualities) if sonic_text else (),
     )
 
 

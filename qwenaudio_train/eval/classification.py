@@ -52,8 +52,10 @@ def accuracy_score(
     * ``accuracy_release``: ``pred.strip() == ref`` as the release's ``sklearn.accuracy_score`` on raw strings.
     * ``macro_f1``: per-label F1 averaged over ``labels`` (default: the set of cleaned references). A prediction
       outside the label set is a miss for its reference's label, not a label of its own.
-    * ``yes_no_accuracy``/``yes_no_count``: the ClothoAQA binary subset (references "yes"/"no"), only when the
-      group has such references.
+    * ``yes_no_accuracy``/``yes_no_count``: the ClothoAQA binary subset (cleaned references "yes"/"no"), only
+      when the group has such references; ``yes_no_accuracy_release`` is the release's ``bi_ACC_score`` on the
+      same subset (``ref.lower()`` in yes/no, raw ``pred.strip() == ref``). Only the ``*_release`` values, also
+      under the names the release prints (``ACC_score``, ``bi_ACC_score``), stand beside a published number.
     * ``label_f1`` / ``label_precision`` / ``label_recall``: micro scores over label SETS, for multi-label targets
       joined with ", " (SEC, MIC): each cleaned string is split on commas, parts stripped, empties dropped;
       TP/FP/FN are summed over samples. Single-label targets give one-element sets. A label that itself contains
@@ -63,6 +65,7 @@ def accuracy_score(
     preds = [clean_text(p) for p in predictions]
     refs = [clean_text(r) for r in references]
     hits = [p == r for p, r in zip(preds, refs)]
+    raw_hits = [p.strip() == r for p, r in zip(predictions, references)]
     label_set = sorted({clean_text(lab) for lab in labels} if labels is not None else set(refs))
     f1s = []
     for label in label_set:
@@ -78,7 +81,7 @@ def accuracy_score(
         fn += len(r_set - p_set)
     out: Scores = {
         "accuracy": ratio(sum(hits), len(hits)),
-        "accuracy_release": ratio(sum(p.strip() == r for p, r in zip(predictions, references)), len(hits)),
+        "accuracy_release": ratio(sum(raw_hits), len(hits)),
         "macro_f1": ratio(sum(f1s), len(f1s)),
         **prf("label", tp, fp, fn),
         "n": float(len(hits)),
@@ -87,6 +90,13 @@ def accuracy_score(
     if yes_no:
         out["yes_no_accuracy"] = sum(yes_no) / len(yes_no)
         out["yes_no_count"] = float(len(yes_no))
+    out["ACC_score"] = out["accuracy_release"]  # the name the release prints
+    binary = [h for h, r in zip(raw_hits, references) if r.lower() in YES_NO]
+    if binary:
+        out["yes_no_accuracy_release"] = out["bi_ACC_score"] = sum(binary) / len(binary)
     if details:
-        out["details"] = [{"correct": h, "pred": p, "ref": r} for h, p, r in zip(hits, preds, refs)]
+        out["details"] = [
+            {"correct": h, "correct_release": rh, "pred": p, "ref": r}
+            for h, rh, p, r in zip(hits, raw_hits, preds, refs)
+        ]
     return out

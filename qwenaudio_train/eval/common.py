@@ -15,6 +15,12 @@ from qwenaudio_train.formats import parse_spans
 
 Scores = dict[str, Any]  # floats, plus "details" (list of dicts) when details=True
 
+
+class ScorerDependencyError(RuntimeError):
+    """A scorer cannot compute the release's definition without an optional package: it says which, and how to
+    install it, instead of computing a different number."""
+
+
 FRAMES_PER_SECOND = 100  # 10 ms frames: the resolution of the time tokens
 
 

@@ -5,11 +5,68 @@ Must not: parse note analyses itself (``formats.parse_note_analysis`` is the one
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from qwenaudio_train.eval.classification import average_precision
 from qwenaudio_train.eval.common import Scores, check_pairs, ratio
-from qwenaudio_train.formats import NSYNTH_QUALITIES, parse_note_analysis
+from qwenaudio_train.formats import NSYNTH_QUALITIES, NoteInfo, parse_note_analysis, parse_note_analysis_release
+
+
+def release_note_scores(references: Sequence[str], predictions: Sequence[str]) -> Scores:
+    """The release's MNA numbers (``evaluate_note_analysis.py``) over one group, on its own reading of the texts
+    (``formats.parse_note_analysis_release``): names kept as written, a field missing on both sides equal.
+
+    * ``instrument_accuracy_release`` / ``velocity_accuracy_release``: exact equality of the release's fields.
+    * ``pitch_accuracy_release`` (its ``top1acc``): equal pitch, 128 (unreadable) included.
+    * ``pitch_chroma_accuracy_release`` (its ``chromaacc``): the release one-hot encodes the pitches of the group
+      (references and predictions together, ``MultiLabelBinarizer``) and compares CLASS INDICES mod 12, i.e.
+      ranks in the sorted set of pitches seen, not MIDI numbers (equal to ``pitch_chroma_accuracy`` only when
+      those pitches are contiguous).
+    * ``sonic_map_release``: ``average_precision_score(average="macro")`` over the labels of both sides.
+    Also under the names the release prints: ``instrument_score``, ``velocity_score``, ``sonic_score``,
+    ``top1acc``, ``chromaacc``.
+    """
+    refs = [parse_note_analysis_release(r) for r in references]
+    hyps = [parse_note_analysis_release(p.strip()) for p in predictions]
+    n = len(refs)
+
+    def _acc(field: str) -> float:
+        return ratio(sum(getattr(h, field) == getattr(r, field) for h, r in zip(hyps, refs)), n)
+
+    classes = sorted({int(note.pitch or 0) for note in refs + hyps})
+    index = {p: k for k, p in enumerate(classes)}
+    chroma = sum(index[int(h.pitch or 0)] % 12 == index[int(r.pitch or 0)] % 12 for h, r in zip(hyps, refs))
+    out: Scores = {
+        "instrument_accuracy_release": _acc("instrument"),
+        "velocity_accuracy_release": _acc("velocity"),
+        "pitch_accuracy_release": _acc("pitch"),
+        "pitch_chroma_accuracy_release": ratio(chroma, n),
+        "sonic_map_release": _release_sonic_map(refs, hyps),
+    }
+    out.update(
+        instrument_score=out["instrument_accuracy_release"],
+        velocity_score=out["velocity_accuracy_release"],
+        sonic_score=out["sonic_map_release"],
+        top1acc=out["pitch_accuracy_release"],
+        chromaacc=out["pitch_chroma_accuracy_release"],
+    )
+    return out
+
+
+def _release_sonic_map(refs: Sequence[NoteInfo], hyps: Sequence[NoteInfo]) -> float:
+    labels = sorted({q for note in [*refs, *hyps] for q in note.qualities})
+    if not refs or not labels:
+        return math.nan  # the release's sklearn call has no column to average here
+    import warnings
+
+    from sklearn.metrics import average_precision_score
+
+    y_true = [[int(q in r.qualities) for q in labels] for r in refs]
+    y_pred = [[int(q in h.qualities) for q in labels] for h in hyps]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn's "no positive class" warning: the release prints it too
+        return float(average_precision_score(y_true, y_pred, average="macro"))
 
 
 def mna_score(
@@ -30,6 +87,10 @@ def mna_score(
       score, as the release's ``sklearn.average_precision_score(average="macro")``; the labels are those
       present in the references or the predictions of the group (the release's MultiLabelBinarizer over both).
       A label only predicted scores 0; nan when no label appears at all.
+    * the release's own definitions, side by side (``release_note_scores``): ``*_release`` and the names the
+      release prints. Those, not the fields above, stand beside the release's published NSynth numbers.
+    * ``pitch_chroma_accuracy`` is chroma by MIDI number; ``pitch_chroma_accuracy_release`` by the release's
+      class index: both are kept, each labelled.
     """
     check_pairs(predictions, references)
     refs = [parse_note_analysis(r, qualities) for r in references]
@@ -53,6 +114,7 @@ def mna_score(
         "sonic_map": ratio(sum(aps.values()), len(aps)),
         "parse_errors": float(sum(h.pitch is None or h.velocity is None or h.instrument is None for h in hyps)),
         "n": float(len(refs)),
+        **release_note_scores(references, predictions),
     }
     if details:
         out["details"] = [{"pred": h, "ref": r} for h, r in zip(hyps, refs)]

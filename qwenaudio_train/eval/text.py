@@ -11,10 +11,13 @@ Must not: parse target formats (``qwenaudio_train.formats``), compute a metric, 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import unicodedata
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from qwenaudio_train.formats import AUDIO_SPAN_RE, SPECIAL_TOKEN_RE
 
@@ -68,12 +71,53 @@ def basic_normalize(text: str) -> str:
 
 
 _english_normalizer: Callable[[str], str] | None = None
+SPELLING_MAP_ENV = "QWENAUDIO_WHISPER_SPELLING"  # a path to Whisper's english.json / normalizer.json
+SPELLING_MAP_NAMES = ("english.json", "normalizer.json")
+
+
+def spelling_map_path() -> Path | None:
+    """Where Whisper's British->American spelling map (``colour`` -> ``color``, ~1,700 entries) is on this
+    machine, or None. It is data, shipped beside Whisper's code or tokenizer, never in transformers' code:
+    ``$QWENAUDIO_WHISPER_SPELLING`` (a file), openai-whisper's ``whisper/normalizers/english.json``, or the
+    ``normalizer.json`` of an ``openai/whisper-*`` tokenizer already in the Hugging Face cache (offline: nothing
+    is downloaded)."""
+    env = os.environ.get(SPELLING_MAP_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"${SPELLING_MAP_ENV}={env!r} is not a file: point it at Whisper's english.json")
+        return path
+    try:
+        import whisper.normalizers as whisper_normalizers
+
+        candidate = Path(whisper_normalizers.__file__).parent / "english.json"
+        if candidate.is_file():
+            return candidate
+    except ImportError:
+        pass
+    cache = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
+    found = sorted(cache.expanduser().glob("models--openai--whisper-*/snapshots/*/normalizer.json"))
+    return found[0] if found else None
+
+
+def load_spelling_map() -> dict[str, str]:
+    """Whisper's spelling map from ``spelling_map_path``; ``{}`` with a warning when none is on this machine."""
+    path = spelling_map_path()
+    if path is None:
+        warnings.warn(
+            "Whisper's English spelling map (english.json) is not on this machine: the normalised English mode "
+            f"runs without it (colour != color). Set ${SPELLING_MAP_ENV} to the file, or pip install "
+            "openai-whisper",
+            stacklevel=3,
+        )
+        return {}
+    return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
 def english_normalize(text: str) -> str:
-    """Whisper's ``EnglishTextNormalizer`` (numbers, contractions, titles...), via the copy in transformers.
+    """Whisper's ``EnglishTextNormalizer`` (numbers, contractions, titles, British->American spellings), via
+    the copy in transformers with Whisper's spelling map (``load_spelling_map``: read once, on first use).
 
-    Its British->American spelling map ships with Whisper's tokenizer files, not the code, so it is empty here.
     Falls back to ``basic_normalize`` (with a warning) when transformers is unavailable.
     """
     global _english_normalizer
@@ -84,8 +128,14 @@ def english_normalize(text: str) -> str:
             warnings.warn("transformers unavailable: English normaliser falls back to the basic one", stacklevel=2)
             _english_normalizer = basic_normalize
         else:
-            _english_normalizer = EnglishTextNormalizer({})
+            _english_normalizer = EnglishTextNormalizer(load_spelling_map())
     return _english_normalizer(text)
+
+
+def reset_english_normalizer() -> None:
+    """Forget the loaded normaliser, so the next call reads the spelling map again (tests, a changed env)."""
+    global _english_normalizer
+    _english_normalizer = None
 
 
 def _drop_punctuation_tokens(words: list[str]) -> list[str]:

@@ -6,11 +6,55 @@ Must not: parse SRWT itself (``formats.parse_srwt_segments`` is the one parser),
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from qwenaudio_train.eval.common import Scores, check_pairs, ratio
 from qwenaudio_train.eval.wer import align, wer_score
-from qwenaudio_train.formats import parse_srwt_segments
+from qwenaudio_train.formats import SRWT_TIME_RE, parse_srwt_release, parse_srwt_segments
+
+
+def with_leading_time(reference: str) -> str:
+    """A reference as the release's ``gt`` holds it: starting with a time token. Our runner's reference is the
+    target after the eval prompt, which ends with ``<|0.00|>``; without putting it back, a first word spoken at
+    0.00 would have no start time and never be scored."""
+    return reference if SRWT_TIME_RE.match(reference.lstrip()) else "<|0.00|>" + reference
+
+
+def release_average_shift(references: Sequence[str], predictions: Sequence[str]) -> tuple[float, float, str]:
+    """``(shift_seconds, tokens, note)``: the release's ``AverageShiftCalculator`` over one group, exactly.
+
+    Each side is read with ``formats.parse_srwt_release``; a text it cannot read (no time token, or segments
+    and time tokens out of step) is dropped from ITS side's list only, and the two lists are then paired by
+    position, as the release does. When the two lists end up of different lengths the release stops with an
+    AssertionError: the shift is nan and ``note`` says so. Per utterance, the segments (raw texts) are aligned
+    by ``align(..., release=True)`` (the ``edit_distance`` package's tie-breaking), the time pairs of equal
+    segments are taken in order (a zip that stops at the shorter list, as the release's), and an utterance with
+    no equal segment or unequal counts adds nothing. ``AAS = sum(|ds| + |de|) / pairs``, in seconds.
+    """
+    refs = [t for t in (parse_srwt_release(r) for r in references) if t is not None]
+    hyps = [t for t in (parse_srwt_release(p.strip()) for p in predictions) if t is not None]
+    if len(refs) != len(hyps):
+        return (
+            math.nan,
+            0.0,
+            (
+                f"the release's scorer stops here (AssertionError): {len(refs)} references but {len(hyps)} "
+                "predictions have time tokens in its pattern"
+            ),
+        )
+    shift = tokens = 0.0
+    for (r_words, r_times), (h_words, h_times) in zip(refs, hyps):
+        pairs = align(r_words, h_words, release=True)
+        r_equal, h_equal = {i for i, _ in pairs}, {j for _, j in pairs}
+        r_ts = [t for k, (t, _) in enumerate(zip(r_times, r_words)) if k in r_equal]
+        h_ts = [t for k, (t, _) in enumerate(zip(h_times, h_words)) if k in h_equal]
+        if len(r_ts) != len(h_ts) or not r_ts:
+            continue
+        shift += sum(abs(r[0] - h[0]) + abs(r[1] - h[1]) for r, h in zip(r_ts, h_ts))
+        tokens += len(r_ts)
+    note = "" if tokens else "no equal segment: the release's scorer divides by zero here"
+    return (shift if tokens else math.nan), tokens, note
 
 
 def srwt_score(
@@ -30,21 +74,25 @@ def srwt_score(
     is the definition of the paper the release cites (Shi et al. 2023, arXiv 2301.12343). Silences are not
     words unless ``include_silence``.
 
-    ``aas_release_ms`` is what the release's code (FunASR's AverageShiftCalculator) prints, times 1000: the
-    same micro average but of ``|start_p - start_r| + |end_p - end_r|`` (no halving: twice ``aas_ms`` on
-    the same pairs), with ``<|sil|>`` segments aligned like words and texts compared case-sensitively. The
-    reported 51.5 ms comes from that code path.
+    ``aas_release_ms`` is what the release's code (FunASR's AverageShiftCalculator, ``release_average_shift``)
+    prints, times 1000: a micro average of ``|start_p - start_r| + |end_p - end_r|`` (no halving), over raw
+    segments (``<|sil|>``, spaces and empty segments included, compared case-sensitively), with the release's
+    tie-breaking and its handling of unreadable outputs; nan with ``aas_release_note`` where the release's
+    script would stop. ``AAS`` (seconds) and ``WER`` are the same numbers under the names the release prints.
+    The reported 51.5 ms comes from that code path.
 
     The eval prompt ends with ``<|0.00|>``, so a decoded continuation lacks its first time token: text before a
     prediction's first time token is a segment starting at ``implied_start`` (``None``: ignored, as the
     release does, which loses a first word spoken at 0.00; the same when that segment is ``<|sil|>``).
     ``aas_release_ms`` always parses as the release does. A prediction without any time token counts in
     ``parse_errors`` and contributes no aligned word (its words still count in WER). ``wer`` is the release's
-    ASR WER of the transcripts with all tokens stripped.
+    ASR WER of the transcripts with all tokens stripped. A reference that does not start with a time token (the
+    runner's: the target after the prompt's ``<|0.00|>``) gets ``<|0.00|>`` back first (``with_leading_time``).
     """
     check_pairs(predictions, references)
-    shift = shift_release = 0.0
-    aligned = aligned_release = ref_words = parse_errors = ref_parse_errors = 0
+    references = [with_leading_time(r) for r in references]
+    shift = 0.0
+    aligned = ref_words = parse_errors = ref_parse_errors = 0
     per_sample = []
     for pred, ref in zip(predictions, references):
         ref_parsed, hyp_parsed = parse_srwt_segments(ref), parse_srwt_segments(pred, implied_start)
@@ -60,16 +108,10 @@ def srwt_score(
         )
         shift += sample_shift
         aligned += len(pairs)
-        # The release's variant: its parse, every segment (silences included), exact text, both shifts summed.
-        rel_segs = parse_srwt_segments(pred) or []
-        rel_pairs = align([s.text for s in ref_segs], [s.text for s in rel_segs])
-        shift_release += sum(
-            abs(rel_segs[j].start - ref_segs[i].start) + abs(rel_segs[j].end - ref_segs[i].end) for i, j in rel_pairs
-        )
-        aligned_release += len(rel_pairs)
         if details:
             per_sample.append(
                 {
+                    "shift_s": sample_shift,
                     "aligned_words": len(pairs),
                     "ref_words": len(r_words),
                     "aas_ms": 1000.0 * ratio(sample_shift, len(pairs)),
@@ -77,9 +119,11 @@ def srwt_score(
                 }
             )
     wer = wer_score(predictions, references, lang=lang)
+    shift_release, tokens_release, note = release_average_shift(references, predictions)
     out: Scores = {
         "aas_ms": 1000.0 * ratio(shift, aligned),
-        "aas_release_ms": 1000.0 * ratio(shift_release, aligned_release),
+        "aas_release_ms": 1000.0 * ratio(shift_release, tokens_release),
+        "aligned_release": tokens_release,
         "aligned_words": float(aligned),
         "ref_timed_words": float(ref_words),
         "wer": wer["wer"],
@@ -89,6 +133,9 @@ def srwt_score(
         "ref_parse_errors": float(ref_parse_errors),
         "n": float(len(references)),
     }
+    out["AAS"], out["WER"] = out["aas_release_ms"] / 1000.0, out["wer"]  # the names the release prints
+    if note:
+        out["aas_release_note"] = note
     if details:
         out["details"] = per_sample
     return out

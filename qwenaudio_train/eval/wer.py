@@ -14,12 +14,13 @@ from qwenaudio_train.eval.common import Scores, check_pairs, ratio
 from qwenaudio_train.eval.text import CHAR_LEVEL_LANGS, tokenize_for_wer
 
 
-def align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[int, int]]:
+def align(ref: Sequence[str], hyp: Sequence[str], release: bool = False) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)`` with ``ref[i] == hyp[j]`` on one minimum-edit-distance alignment path.
 
-    Unit costs for substitution, insertion and deletion. Among optimal paths, the backtrace prefers the
-    diagonal (match or substitution), then deletion, then insertion; the release uses the ``edit_distance``
-    package's SequenceMatcher, whose tie-breaking may pick a different optimal path for repeated words.
+    Unit costs for substitution, insertion and deletion. Among optimal paths, the backtrace from the end prefers
+    the diagonal (match or substitution), then deletion, then insertion. ``release=True`` breaks ties as the
+    release's ``edit_distance.SequenceMatcher(ref, hyp)`` does (its ``lowest_cost_action``: diagonal, then
+    insertion, then deletion), so repeated words pair exactly as in the release's SRWT scoring.
     """
     n, m = len(ref), len(hyp)
     dist = [[0] * (m + 1) for _ in range(n + 1)]
@@ -39,6 +40,8 @@ def align(ref: Sequence[str], hyp: Sequence[str]) -> list[tuple[int, int]]:
             if same:
                 pairs.append((i - 1, j - 1))
             i, j = i - 1, j - 1
+        elif release and dist[i][j] == dist[i][j - 1] + 1:
+            j -= 1
         elif dist[i][j] == dist[i - 1][j] + 1:
             i -= 1
         else:
