@@ -109,6 +109,7 @@ class DataConfig:
     format: DataFormat = DataFormat.tagged  # tagged (multi-task pretraining samples) | chat (ChatML, stage 2)
     max_tokens: int | None = None  # chat: conversations longer than this are skipped and counted, never cut
     system: str = "You are a helpful assistant."  # chat: default system prompt
+    allow_pipe: bool = False  # allow `pipe:<shell command>` shard specs (they run the command): never from a checkpoint
 
 
 @dataclass
@@ -191,6 +192,8 @@ class EvalJobConfig:
     max_new_tokens: int = 96
     max_samples: int = 0  # 0 = the whole split
     baseline: Baseline = Baseline.untrained  # untrained (the run's step-0 weights, same seed) | none
+    allow_pipe: bool = False  # allow a `pipe:<shell command>` split given here (never the one a checkpoint stores)
+    audio_root: str | None = None  # a release .jsonl split: its audio paths must lie under this (default: its folder)
     out_dir: str | None = None  # default: <checkpoint>/eval_<split>
 
 
@@ -240,7 +243,56 @@ def validate(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
     for name, src in obj.data.sources.items():
         if src.shards in ("???", ""):
             raise ConfigError(f"data.sources.{name}.shards is not set")
+    problems = value_problems(obj)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return obj
+
+
+_AT_LEAST_ONE = {  # key -> what it counts: 0 would divide by zero or make no batch at all
+    "trainer.save_every": "steps between checkpoints (the last step is saved too)",
+    "trainer.log_every": "steps between metric lines",
+    "trainer.grad_accum": "micro-batches per optimizer step",
+    "data.batch_size": "samples per micro-batch per rank",
+    "data.chunk_batches": "batches per duration-sorted chunk (1 = no bucketing)",
+    "data.open_shards": "shards read at once per source",
+}
+
+
+def value_problems(obj: TrainConfig) -> list[str]:
+    """One line per value no run can use (each names the key and the fix); no disk access."""
+    out = []
+    for key, what in _AT_LEAST_ONE.items():
+        section, field_name = key.split(".")
+        value = getattr(getattr(obj, section), field_name)
+        if value < 1:
+            out.append(f"{key}={value}: must be >= 1 ({what})")
+    for key, value in (("trainer.max_steps", obj.trainer.max_steps), ("optim.lr", obj.optim.lr),
+                       ("data.max_batch_seconds", obj.data.max_batch_seconds), ("data.num_workers",
+                       obj.data.num_workers), ("trainer.eval_every", obj.trainer.eval_every)):  # fmt: skip
+        if value < 0:
+            out.append(f"{key}={value}: must be >= 0")
+    if obj.data.weighting == Weighting.explicit:
+        for name, src in obj.data.sources.items():
+            if src.weight is None:
+                out.append(
+                    f"data.sources.{name}.weight is null: set a weight, or weigh by hours (data.weighting=hours)"
+                )
+            elif src.weight < 0:
+                out.append(f"data.sources.{name}.weight={src.weight}: must be >= 0 (0 leaves the source out)")
+        weights = [src.weight for src in obj.data.sources.values()]
+        if weights and all(w is not None and w == 0 for w in weights):
+            out.append(
+                "data.sources: every weight is 0; give at least one source a positive data.sources.<name>.weight"
+            )
+    else:
+        for name, src in obj.data.sources.items():
+            for key, value in (("hours", src.hours), ("max_hours", src.max_hours)):
+                if value is not None and value <= 0:
+                    out.append(f"data.sources.{name}.{key}={value}: must be > 0 (null: read from the manifest)")
+        if obj.data.temperature <= 0:
+            out.append(f"data.temperature={obj.data.temperature}: must be > 0")
+    return out
 
 
 def register_schema() -> None:
@@ -292,13 +344,19 @@ def compose(
 
 
 def check_train(cfg: DictConfig | dict[str, Any]) -> TrainConfig:
-    """``validate`` plus what can be checked on disk before a run starts (the entry points call it first)."""
+    """``validate`` plus what can be checked before a run starts (the entry points call it first): unknown keys
+    (also those added with ``+``), the data sources, and what the config points to on disk (tokenizer, shards,
+    local model directories and their ``n_mels``, the checkpoint it resumes). ConfigError with one line per
+    problem. Fast: no model is built, only paths, manifests and small JSON files are read."""
+    from qwenaudio_train.config_checks import disk_problems, unknown_keys
+
+    unknown = unknown_keys(_without_hydra_keys(OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg), TrainConfig)
+    if unknown:
+        raise ConfigError("\n".join(unknown))
     obj = validate(cfg)
-    tok = obj.tokenizer_source()
-    local = tok.startswith((".", "/", "~")) or tok.count("/") > 1
-    if local and not Path(tok).expanduser().exists():
-        fix = TOKENIZER_HINT.split(": ", 1)[1]
-        raise ConfigError(f"model.tokenizer={tok}: no such file or directory. {fix[0].upper()}{fix[1:]}")
+    problems = disk_problems(obj)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return obj
 
 

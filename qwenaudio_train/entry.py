@@ -89,5 +89,6 @@ def prevalidate(prog: str, config_name: str, argv: list[str], check: Callable[[A
 
 
 def _fail(prog: str, message: str) -> None:
-    print(f"{prog}: {message}", file=sys.stderr)
+    for line in message.splitlines() or [""]:  # one line per problem, each naming the key and the fix
+        print(f"{prog}: {line}", file=sys.stderr)
     sys.exit(2)
