@@ -193,7 +193,6 @@ class EvalJobConfig:
     max_samples: int = 0  # 0 = the whole split
     baseline: Baseline = Baseline.untrained  # untrained (the run's step-0 weights, same seed) | none
     allow_pipe: bool = False  # allow a `pipe:<shell command>` split given here (never the one a checkpoint stores)
-    audio_root: str | None = None  # a release .jsonl split: its audio paths must lie under this (default: its folder)
     out_dir: str | None = None  # default: <checkpoint>/eval_<split>
 
 
@@ -371,6 +370,11 @@ def validate_eval(cfg: DictConfig | dict[str, Any]) -> EvalJobConfig:
                 "checkpoint is not set: give checkpoint=<run dir | checkpoint dir | exported dir>"
             ) from None
         raise ConfigError(f"config error at {getattr(e, 'full_key', '')!r}: {getattr(e, 'msg', e)}") from None
+    from qwenaudio_train.config_checks import pipe_problem
+
+    refused = pipe_problem("split", obj.split, obj.allow_pipe, flag="allow_pipe=true")
+    if refused:
+        raise ConfigError(refused)
     return obj
 
 

@@ -15,19 +15,32 @@ from omegaconf import DictConfig
 
 from qwenaudio_train import runs
 from qwenaudio_train.config import CONFIG_DIR, ConfigError, TrainConfig, validate_eval
+from qwenaudio_train.config_checks import pipe_problem
 from qwenaudio_train.entry import prevalidate
 from qwenaudio_train.eval.release_jsonl import release_jsonl_files
 from qwenaudio_train.eval.runner import EvalConfig, evaluate_model, markdown_table, write_report
 
 
-def resolve_split(split: str, train_cfg: TrainConfig | None, work_dir: Path) -> str:
+def resolve_split(split: str, train_cfg: TrainConfig | None, work_dir: Path, allow_pipe: bool = False) -> str:
     """test/valid from the run's data config, a shard spec, or a release eval jsonl (the runner reads it directly,
-    its audio from the jsonl's folder; ``work_dir`` is no longer used: nothing is converted)."""
+    its audio from the jsonl's folder; ``work_dir`` is no longer used: nothing is converted).
+
+    A ``pipe:`` spec runs a shell command: it is used only when the user gives it here with ``allow_pipe``, never
+    when it comes from the checkpoint's stored config (a checkpoint may come from someone else)."""
     if train_cfg is not None and split in ("test", "valid"):
         spec = {"test": train_cfg.data.test, "valid": train_cfg.data.valid}[split]
         if not spec:
             raise ValueError(f"split={split!r}: the run's data config has no such split; give a shard spec")
+        if spec.startswith("pipe:"):
+            raise ValueError(
+                f"split={split!r}: the checkpoint's stored data.{split} is a pipe: spec ({spec!r}), which runs a "
+                "shell command and is never taken from a checkpoint; give the split yourself "
+                "(split='pipe:...' allow_pipe=true, or a shard directory)"
+            )
         return spec
+    refused = pipe_problem("split", split, allow_pipe, flag="allow_pipe=true")
+    if refused:
+        raise ValueError(refused)
     jsonl = release_jsonl_files(split)
     for path in jsonl or []:
         if not path.is_file():
@@ -44,7 +57,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model, tokenizer, train_cfg, checkpoint_dir = loaded.model, loaded.tokenizer, loaded.train_config, loaded.source
     n_mels = model.cfg.n_mels
     out_dir = Path(job.out_dir) if job.out_dir else checkpoint_dir / f"eval_{Path(str(job.split)).stem}"
-    split = resolve_split(str(job.split), train_cfg, out_dir)
+    split = resolve_split(str(job.split), train_cfg, out_dir, allow_pipe=job.allow_pipe)
     ecfg = EvalConfig(batch_size=job.batch_size, max_new_tokens=job.max_new_tokens, max_samples=job.max_samples)
     records, results = evaluate_model(model, tokenizer, split, ecfg, n_mels, info.rank, info.world_size, info.device)
     baseline = None

@@ -5,8 +5,9 @@ The release describes each eval set as JSON lines (``librispeech_eval.jsonl``, `
 
     {"audio": "<path>", "gt": "<reference>", "source": "<name>", ...task keys ("question", "lang", "prompt")}
 
-``audio`` paths are relative to a root folder (default: the jsonl's own folder; absolute paths are used as they
-are). The subsets are the ``source`` names found (the release groups its scores by them); a sample's ``source``
+``audio`` paths are relative to a root folder (default: the jsonl's own folder) and must lie under it: a path
+that escapes the root (``../``, or an absolute path elsewhere) is refused naming the line, since a jsonl from
+someone else must not make the evaluation read any file on disk. The subsets are the ``source`` names found (the release groups its scores by them); a sample's ``source``
 is ``<corpus>/<source name>`` (``librispeech/librispeech_test_clean``), ``meta.release_source`` the name as
 written. Tasks come from an explicit ``task``, else a ``gt`` that starts with a time token (``srwt``), else the
 source name's prefix:
@@ -202,10 +203,24 @@ def release_jsonl_files(split: str | os.PathLike[str] | Sequence[str | os.PathLi
     return paths if paths and all(p.suffix == ".jsonl" for p in paths) else None
 
 
+def _under_root(audio: str, root: Path, where: str) -> Path:
+    """``audio`` resolved against ``root`` (lexically: a symlink the user made under the root may point anywhere);
+    ValueError naming the line when it escapes the root."""
+    base = Path(os.path.abspath(os.path.expanduser(root)))
+    path = Path(os.path.normpath(base / audio))  # an absolute ``audio`` replaces base: it is checked the same way
+    if path != base and base not in path.parents:
+        raise ValueError(
+            f"{where}: audio {audio!r} lies outside the audio root {os.fspath(base)!r}; audio paths of an eval jsonl "
+            "must be under its folder, or under the root given (ReleaseEvalSet(root=...), the recipe's --root)"
+        )
+    return path
+
+
 class ReleaseEvalSet:
     """The lines of release eval jsonl files, grouped by subset (source name); no audio is read until
-    ``samples``. ``root`` is the folder relative ``audio`` paths start from (default: each file's folder).
-    Raises FileNotFoundError for a missing jsonl, ValueError naming ``<file>:<line>`` for a bad line."""
+    ``samples``. ``root`` is the folder relative ``audio`` paths start from (default: each file's folder); every
+    audio path must lie under it. Raises FileNotFoundError for a missing jsonl, ValueError naming
+    ``<file>:<line>`` for a bad line or an audio path outside the root."""
 
     def __init__(
         self,
@@ -236,10 +251,8 @@ class ReleaseEvalSet:
                     subset = sample_key(source)
                     known = source_prefix(source)
                     self.corpus[subset] = known[0] if known else "release"
-                    audio = Path(str(line["audio"]))
-                    self.lines.setdefault(subset, []).append(
-                        EvalLine(subset, n, file, lineno, audio if audio.is_absolute() else base / audio, fields)
-                    )
+                    audio = _under_root(str(line["audio"]), base, where)
+                    self.lines.setdefault(subset, []).append(EvalLine(subset, n, file, lineno, audio, fields))
                     n += 1
 
     @property
