@@ -63,3 +63,23 @@ def test_plot_results_writes_a_png(tmp_path: Path) -> None:
     path = plot_results(results, {"asr/en": _result(0.9)}, tmp_path / "eval.png")
     assert path is not None and path.stat().st_size > 1000
     assert plot_results({}, None, tmp_path / "none.png") is None
+
+
+def test_runner_groups_put_the_release_definition_beside_the_release_figure() -> None:
+    # qwenaudio-eval's grouping (by task, plus <task>@<source> where the release published a figure): the @ row's
+    # headline is the release's raw accuracy, not the cleaned one; both carry a 95% interval and n.
+    from qwenaudio_train.eval.report import markdown_table, score_records
+
+    records = [
+        {"task": "er", "source": "meld/meld_test", "lang": "en", "prediction": p, "reference": r}
+        for p, r in [("Neutral", "neutral"), ("joy", "joy"), ("anger", "anger"), ("sad", "sadness")]
+    ]
+    results = score_records(records)
+    assert set(results) == {"er", "er@meld/meld_test"}
+    assert results["er"]["headline"] == "accuracy" and results["er"]["accuracy"] == 0.75
+    row = results["er@meld/meld_test"]
+    assert row["headline"] == "accuracy_release" and row["accuracy_release"] == 0.5 and row["release"] == 0.557
+    assert 0.0 <= row["ci_low"] <= 0.5 <= row["ci_high"] <= 1.0
+    table = markdown_table(results)
+    assert f"| er@meld/meld_test | 4 | accuracy_release (higher is better) | 0.5 [{row['ci_low']:.4g}, " in table
+    assert table.rstrip().endswith("| 0.557 |")
