@@ -14,6 +14,7 @@ import torch
 
 from qwenaudio_train.model.config import (
     ModelConfig,
+    check_attn_backend,
     encoder_dtype,
     qwen2_config_from_dims,
     torch_dtype,
@@ -34,6 +35,7 @@ def build_llm(cfg: ModelConfig) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     cfg = cfg.resolved()
+    check_attn_backend(cfg.attn_implementation)
     dtype = torch_dtype(cfg.dtype) or torch.float32
     if cfg.llm_source is None:
         llm = AutoModelForCausalLM.from_config(
@@ -64,6 +66,7 @@ def build_audio_encoder(cfg: ModelConfig, llm_hidden_size: int, init_std: float 
     """The Whisper encoder from dims (random) or from a checkpoint (decoder dropped), plus pool/ln/proj/bos-eos.
     Builds the encoder outside any zero.Init (transformers' WhisperEncoder cannot be built inside one)."""
     cfg = cfg.resolved()
+    check_attn_backend(cfg.attn_implementation)
     if cfg.encoder_source is None:
         whisper = build_whisper_encoder(whisper_config_from_dims(cfg))
     else:
@@ -80,6 +83,7 @@ def build_audio_encoder(cfg: ModelConfig, llm_hidden_size: int, init_std: float 
 def build_model(cfg: ModelConfig) -> QwenAudioModel:
     """Build (tiny, no download) or load (hub name / local dir) both halves. Call outside deepspeed.zero.Init."""
     cfg = cfg.resolved()
+    check_attn_backend(cfg.attn_implementation)  # before any weights are read
     if cfg.init_from:
         model = QwenAudioModel.from_pretrained(
             cfg.init_from, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation

@@ -1,7 +1,7 @@
 """Model dimensions and sources: `ModelConfig`, its presets, dtype names, and the transformers configs they give.
 
 Owns: `ModelConfig` (every dimension, source checkpoint, special id and dtype of the model; the typed `model` config
-section), `PRESETS` (tiny for CPU tests, qwen_audio_7b), the release's special ids, dtype names -> torch dtypes,
+section), the attention back-ends (`ATTN_IMPLEMENTATIONS`, `check_attn_backend`), `PRESETS` (tiny for CPU tests, qwen_audio_7b), the release's special ids, dtype names -> torch dtypes,
 and `whisper_config_from_dims` / `qwen2_config_from_dims` (dims -> transformers configs for models built without a
 source checkpoint).
 Must not: build modules, load weights or import transformers at module level (the config schema imports
@@ -26,6 +26,10 @@ RELEASE_AUDIO_PAD_ID = 151851  # [[[AUDIO:modality]]]
 RELEASE_EOD_ID = 151643  # <|endoftext|>
 
 _T = TypeVar("_T")
+
+# The attention back-ends both towers run on (transformers' names). flex_attention needs no extra package (torch's
+# FlexAttention, compiled); flash_attention_2 needs the flash_attn package and a CUDA device.
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flex_attention", "flash_attention_2")
 
 
 @dataclass
@@ -72,7 +76,7 @@ class ModelConfig:
 
     dtype: str | None = None  # "float32" | "bfloat16" | "float16" | "auto" (the checkpoint's dtype)
     trust_remote_code: bool = False  # opt-in only, e.g. for the v1 "Qwen/Qwen-7B" (model_type qwen)
-    attn_implementation: str = "sdpa"  # "eager" | "sdpa", for both the encoder and the LLM
+    attn_implementation: str = "sdpa"  # eager | sdpa | flex_attention | flash_attention_2 (both towers)
     # A whole saved QwenAudioModel (save_pretrained / qwenaudio-export / interop imports) to start from: encoder,
     # projector, bos/eos and LLM together (e.g. stage 2 from a stage-1 export, or the imported release weights).
     init_from: str | None = None
@@ -85,8 +89,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown model preset {self.preset!r}; known: {sorted(PRESETS)}")
-        if self.attn_implementation not in ("eager", "sdpa"):
-            raise ValueError(f"attn_implementation must be 'eager' or 'sdpa', got {self.attn_implementation!r}")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"model.attn_implementation={self.attn_implementation!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}"
+            )
         torch_dtype(self.dtype)  # validates
 
     def resolved(self) -> ModelConfig:
@@ -138,6 +144,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         dtype="bfloat16",
     ),
 }
+
+
+def check_attn_backend(name: str) -> None:
+    """Raise, naming the fix, when the back-end `name` needs a package that is not installed. Called when a model
+    is built (not when the config is read: a config may be checked on a machine that will not run it)."""
+    import importlib.util
+
+    if name == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise ImportError(
+            "model.attn_implementation=flash_attention_2 needs the flash_attn package: pip install flash-attn "
+            "--no-build-isolation (CUDA), or choose sdpa or flex_attention"
+        )
 
 
 def torch_dtype(name: str | None) -> torch.dtype | str | None:

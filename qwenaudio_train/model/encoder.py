@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,8 @@ class AudioEncoder(nn.Module):
     Built from an existing transformers `WhisperEncoder` whose conv1, conv2, embed_positions, layers and final
     layer_norm (here `ln_post`) are taken over; the stock `WhisperEncoder.forward` (which insists on exactly
     3000 frames) is never called. Attention runs through the layers' own attention implementation, chosen by
-    `whisper_config._attn_implementation` ("eager" gets an additive float mask, "sdpa" a boolean one).
+    `whisper_config._attn_implementation` ("eager" gets an additive float mask, "sdpa" a boolean one,
+    "flex_attention" a key-padding BlockMask, "flash_attention_2" the [A, T] padding mask it unpads by).
     """
 
     def __init__(self, whisper_encoder: WhisperEncoder, llm_hidden_size: int, init_std: float = 0.02):
@@ -94,13 +95,27 @@ class AudioEncoder(nn.Module):
         lengths = lengths.tolist() if isinstance(lengths, torch.Tensor) else list(lengths)
         return [pooled_frames(encoder_frames(int(n))) for n in lengths]
 
-    def _attention_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """valid [A, T] bool -> key-padding mask [A, 1, 1, T] broadcast over heads and queries.
+    def _attention_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> Any:
+        """valid [A, T] bool -> the key-padding mask in the form the layers' attention implementation takes.
 
         Padded frames are masked as keys only; padded query rows compute garbage that is never read.
         """
-        mask = valid[:, None, None, :]
-        if self.whisper_config._attn_implementation == "sdpa":
+        impl = self.whisper_config._attn_implementation
+        if impl == "flash_attention_2":
+            return valid.long()  # [A, T]: transformers unpads to varlen (no compute on padding)
+        if impl == "flex_attention":
+            from torch.nn.attention.flex_attention import create_block_mask
+
+            lengths = valid.sum(-1)  # stays on the device: no host sync
+
+            def key_padding(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+                return kv < lengths[b]
+
+            # blocks past a clip's end are skipped, not masked: compute follows length
+            t = valid.shape[1]
+            return create_block_mask(key_padding, B=valid.shape[0], H=None, Q_LEN=t, KV_LEN=t, device=valid.device)
+        mask = valid[:, None, None, :]  # [A, 1, 1, T] broadcast over heads and queries
+        if impl == "sdpa":
             return mask  # bool, True = attend
         # eager adds the mask to the scores: 0 where valid, the dtype's most negative finite value elsewhere
         return torch.zeros(mask.shape, dtype=dtype, device=valid.device).masked_fill(~mask, torch.finfo(dtype).min)

@@ -127,6 +127,35 @@ def test_length_following_forward_equals_stock_forward():
             torch.testing.assert_close(sdpa_out[i, :n], eager_out[i, :n], atol=1e-5, rtol=1e-5)
 
 
+def test_attention_backends_agree():
+    """eager, sdpa and flex_attention (the back-ends that run on a CPU) give the same logits on a batch padded on
+    both sides (clips of three lengths, rows of two), so each honours the same key-padding and causal masks."""
+    input_ids, mask, _, mel, lengths = make_batch(ROWS, LENGTHS, seed=11)
+    logits = {}
+    for attn in ("eager", "sdpa", "flex_attention"):
+        torch.manual_seed(11)
+        model = build_model(tiny_cfg(attn_implementation=attn)).eval()
+        assert model.llm.config._attn_implementation == model.audio.whisper_config._attn_implementation == attn
+        with torch.no_grad():
+            logits[attn] = model(input_ids, mask, mel, lengths).logits[mask.bool()]  # real tokens only
+    for attn in ("sdpa", "flex_attention"):
+        torch.testing.assert_close(logits[attn], logits["eager"], atol=1e-5, rtol=0)
+
+
+def test_attention_backend_names_and_flash_without_its_package():
+    with pytest.raises(ValueError, match="flex_attention, flash_attention_2"):
+        tiny_cfg(attn_implementation="flash")
+    import importlib.util
+
+    from qwenaudio_train.model.config import check_attn_backend
+
+    if importlib.util.find_spec("flash_attn") is None:  # the CPU case: a one-line error naming the install
+        with pytest.raises(ImportError, match="pip install flash-attn"):
+            build_model(tiny_cfg(attn_implementation="flash_attention_2"))
+    else:
+        check_attn_backend("flash_attention_2")
+
+
 def test_bad_lengths_rejected(model):
     with pytest.raises(ValueError, match="audio lengths"):
         model.audio(torch.randn(1, N_MELS, 50), [60])
