@@ -24,7 +24,10 @@ RESAMPLES = 1000
 GENERIC_RESAMPLES = 200  # a full rescoring per resample: enough for a 95% percentile interval, bounded in time
 SEED = 0
 LEVEL = 0.95
-PER_SAMPLE_KW = ("references_multi",)  # scorer arguments with one entry per sample: resampled with the samples
+PER_SAMPLE_KW = (
+    "references_multi",
+    "choices",
+)  # scorer arguments with one entry per sample: resampled with the samples
 
 
 def _ratio_parts(metric: str, key: str, details: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -32,6 +35,8 @@ def _ratio_parts(metric: str, key: str, details: list[dict[str, Any]]) -> tuple[
     # the headline is not such a ratio.
     if metric == "wer" and key in ("wer", "cer"):
         return np.array([d["edits"] for d in details], float), np.array([d["ref_words"] for d in details], float)
+    if metric == "choice" and key == "accuracy":
+        return np.array([float(d["correct"]) for d in details]), np.ones(len(details))
     if metric in ("accuracy", "aqa") and key in ("accuracy", "accuracy_release"):
         field = "correct" if key == "accuracy" else "correct_release"
         return np.array([float(d[field]) for d in details]), np.ones(len(details))
@@ -64,7 +69,7 @@ def bootstrap_ci(
         kw["spice"] = False
     rng = np.random.default_rng(seed)
     parts = None
-    if metric in ("wer", "accuracy", "aqa", "srwt"):
+    if metric in ("wer", "accuracy", "aqa", "srwt", "choice"):
         parts = _ratio_parts(metric, key, score(metric, predictions, references, details=True, **kw)["details"])
     if parts is not None:
         idx = rng.integers(0, n, size=(resamples, n))

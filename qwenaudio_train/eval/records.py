@@ -8,6 +8,8 @@
   the target as the release's BLEU takes it (``source.split("_")[-2]``). ``gt`` is kept as written (an SRWT or
   note-analysis ``gt`` in its tagged form; a caption list gives every reference).
 * Ours (``eval.json``'s ``predictions``): ``{"task", "source", "lang", "prediction", "reference"}``.
+* A benchmark's own answer form (``benchmarks.benchmark_record``): MMAU's submission (``model_prediction``),
+  AIR-Bench foundation items with the model's ``response``.
 
 Must not: score (``report.py`` does), read audio, or change ``release_jsonl`` (its prefix map is imported).
 """
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qwenaudio_train.eval.benchmarks import benchmark_record
 from qwenaudio_train.eval.release_jsonl import PREFIXES, source_prefix
 from qwenaudio_train.tags import TIME_TOKEN_RE
 
@@ -58,6 +61,12 @@ def to_record(line: dict[str, Any], where: str, task: str | None = None, languag
     """One input object as a scoring record (``report.score_records``'s form); RecordError names what is missing."""
     if not isinstance(line, dict):
         raise RecordError(f"{where}: not a JSON object")
+    try:
+        bench = benchmark_record(line, where)
+    except ValueError as e:
+        raise RecordError(str(e)) from e
+    if bench is not None:
+        return bench
     if "source" not in line:
         raise RecordError(f"{where}: no 'source' (records are grouped by it, as the release does)")
     if "prediction" in line and "reference" in line:  # ours

@@ -107,6 +107,8 @@ def _score_kw(rs: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     kw: dict[str, Any] = {"lang": rs[0]["lang"]} if metric in LANGUAGE_GROUPED_METRICS and rs[0].get("lang") else {}
     if metric == "caption":
         kw["references_multi"] = [r.get("references") or [r["reference"]] for r in rs]
+    if metric == "choice":
+        kw["choices"] = [r.get("choices") or [] for r in rs]
     return kw
 
 

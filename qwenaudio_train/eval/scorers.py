@@ -21,7 +21,8 @@ we reproduce is written there):
 
 Our definitions for the tasks the release does not evaluate: ``sd`` (``diarization.py``: frame DER with the best
 speaker mapping), ``sed`` (``events.py``: DCASE event-based and segment-based F1), ``entity_f1``
-(``entities.py``: typed-entity F1 plus the WER of the transcript).
+(``entities.py``: typed-entity F1 plus the WER of the transcript), ``choice`` (``choice.py``: multiple-choice
+benchmarks, MMAU and AIR-Bench foundation, with deterministic answer parsing).
 
 Every target format is parsed by ``qwenaudio_train.formats``, the module that renders it for training.
 Must not: import torch, run models, read files or know datasets (the runner does); hold metric arithmetic (the
@@ -34,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from qwenaudio_train.eval.caption import caption_score
+from qwenaudio_train.eval.choice import choice_score
 from qwenaudio_train.eval.classification import accuracy_score, average_precision
 from qwenaudio_train.eval.common import Scores
 from qwenaudio_train.eval.diarization import best_mapping, sd_score
@@ -60,6 +62,7 @@ SCORERS: dict[str, Scorer] = {
     "sd": sd_score,
     "sed": sed_score,
     "entity_f1": entity_score,
+    "choice": choice_score,
 }
 
 # The key each metric family reports as its headline number, and which direction is better for it.
@@ -74,6 +77,7 @@ HEADLINE: dict[str, str] = {
     "sd": "der",
     "sed": "event_f1",
     "entity_f1": "entity_f1",
+    "choice": "accuracy",
 }
 # The key holding the release's own definition of each family's headline (its script's arithmetic on its own
 # reading of the text): the only number that may stand beside a published figure. The same as HEADLINE where our
@@ -98,12 +102,13 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "sd": False,
     "sed": True,
     "entity_f1": True,
+    "choice": True,
 }
 
 
 def score(metric: str, predictions: Sequence[str], references: Sequence[str], **kw: Any) -> Scores:
     """Run the scorer registered as ``metric`` (``wer``, ``accuracy``, ``aqa``, ``srwt``, ``mna``, ``bleu``,
-    ``caption``, ``sd``, ``sed``, ``entity_f1``)."""
+    ``caption``, ``sd``, ``sed``, ``entity_f1``, ``choice``)."""
     try:
         scorer = SCORERS[metric]
     except KeyError:
@@ -126,6 +131,7 @@ __all__ = [
     "best_mapping",
     "bleu_score",
     "caption_score",
+    "choice_score",
     "clean_text",
     "entity_score",
     "mna_score",

@@ -671,6 +671,7 @@ def test_registry_headlines() -> None:
         "sd": ([spans], [spans]),
         "sed": ([spans], [spans]),
         "entity_f1": ([entities], [entities]),
+        "choice": (["B"], ["cat"]),
     }
     perfect = {
         "wer": 0.0,
@@ -682,10 +683,11 @@ def test_registry_headlines() -> None:
         "sd": 0.0,
         "sed": 1.0,
         "entity_f1": 1.0,
+        "choice": 1.0,
     }
     assert set(samples) == set(SCORERS)
     for metric, (preds, refs) in samples.items():
-        out = score(metric, preds, refs)
+        out = score(metric, preds, refs, **({"choices": [["dog", "cat"]]} if metric == "choice" else {}))
         if metric == "caption":  # CIDEr-D has no fixed maximum: check that exact captions beat wrong ones
             assert out["cider"] > score(metric, ["a cat", "wind"], refs)["cider"] >= 0.0
         else:
@@ -717,7 +719,7 @@ def test_unknown_metric() -> None:
     with pytest.raises(
         ValueError,
         match=r"unknown metric 'cider'; known metrics: accuracy, aqa, bleu, caption, "
-        r"entity_f1, mna, sd, sed, srwt, wer",
+        r"choice, entity_f1, mna, sd, sed, srwt, wer",
     ):
         score("cider", ["a"], ["a"])
 
