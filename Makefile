@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # DeepSpeed compiles a small comm op on first use: keep it with this environment (built once, ~40 s).
 export TORCH_EXTENSIONS_DIR ?= $(abspath $(VENV))/torch_extensions
 
-.PHONY: setup data data-full sft-data demo train eval test test-unit test-all test-gpu lint bench config-docs clean-demo help
+.PHONY: setup data data-full sft-data demo train eval test test-unit test-all test-gpu lint bench bench-gpu config-docs clean-demo help
 
 help:
 	@echo "make demo      set up, build the offline corpus, train the tiny model on $(NPROC) ranks, evaluate, report"
@@ -85,6 +85,12 @@ config-docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -m bench tests/bench -s
+
+# Stage-1 throughput at the real shapes on one CUDA device (random weights, under 8 minutes): three batchings of the
+# same clips, MFU from qwenaudio_train/flops.py, peak memory, ZeRO-2/3 memory; bench_results/gpu.json and gpu.md.
+# No setup step: a GPU machine brings its own CUDA torch (the environment's python if there is one, else $(PYTHON)).
+bench-gpu:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) tests/bench/gpu_bench.py --out bench_results
 
 clean-demo:
 	rm -rf $(RUN)

@@ -26,7 +26,7 @@ MFU = flops / seconds / peak: padding and recomputation are cost, not work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +128,8 @@ class BatchInfo:
     target_tokens: positions whose next token is a target (the rows the LM head runs on).
     row_segments: per row, the token counts of the samples packed in it (attention confined to each sample);
       None = one sample per row.
+    run_mel_frames: mel frames the encoder runs every clip at; None = the longest clip (this model's encoder),
+      3000 for a pipeline that pads every clip to 30 s.
     """
 
     clip_frames: tuple[int, ...]
@@ -135,6 +137,7 @@ class BatchInfo:
     row_length: int
     target_tokens: int
     row_segments: tuple[tuple[int, ...], ...] | None = None
+    run_mel_frames: int | None = None
 
     @classmethod
     def from_batch(cls, batch: Mapping[str, Any]) -> BatchInfo:
@@ -239,7 +242,7 @@ def step_flops(
     enc_useful = enc_computed = enc_fwd = 0
     frames = frames_computed = 0
     if b.clip_frames:
-        mel_max = max(b.clip_frames)
+        mel_max = max(b.clip_frames) if b.run_mel_frames is None else b.run_mel_frames
         t_max = encoder_frames(mel_max)
         n_max = max(0, pooled_frames(t_max))
         for mel in b.clip_frames:
@@ -293,8 +296,3 @@ def mfu(flops: float, seconds: float, peak_tflops: float, devices: int = 1) -> f
     if seconds <= 0 or peak_tflops <= 0:
         raise ValueError(f"mfu needs seconds > 0 and peak_tflops > 0, got {seconds} and {peak_tflops}")
     return flops / seconds / (peak_tflops * 1e12 * devices)
-
-
-def batch_info_of(lengths: Sequence[int], row_tokens: Sequence[int], row_length: int, targets: int) -> BatchInfo:
-    """A `BatchInfo` from plain host lists (a collator or benchmark that never built tensors)."""
-    return BatchInfo(tuple(int(n) for n in lengths), tuple(int(n) for n in row_tokens), int(row_length), int(targets))
