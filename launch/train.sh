@@ -3,7 +3,10 @@
 #
 #   NPROC=2 launch/train.sh experiment=demo                 # run_dir chosen here: runs/<name>-<timestamp>
 #   NPROC=8 launch/train.sh run_dir=runs/exp1 data=...     # an explicit run_dir (resume=auto continues it)
-#   ENTRY=qwenaudio_train.pretrain (default)
+#   ENTRY=qwenaudio_train.pretrain (default); SHUTDOWN_TIMEOUT=100 (seconds the ranks get to save on a signal)
+#
+# Exit code: 0 when training finished, 3 when the ranks saved and stopped on SIGTERM/SIGUSR1 (requeue and the same
+# command resumes), else torchrun's (1 when a rank failed).
 #
 # The run directory is fixed here, once, and passed to every rank: Hydra's ${now:} would otherwise be
 # resolved separately by each rank and split one job over several folders.
@@ -22,9 +25,32 @@ choose_run_dir "$@"
 extra=("${run_dir_args[@]}")
 echo "run directory: $run_dir (ranks: $NPROC)"
 
-cmd=("$PY" -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m "$ENTRY" "$@" "${extra[@]}")
+# Preemption, as under SLURM: torchrun forwards SIGTERM and SIGUSR1 to the ranks, which finish their step, save and
+# exit; it waits SHUTDOWN_TIMEOUT seconds (default 100) for them. torchrun itself then exits 1, so this script runs
+# it in the background, passes the signals on, and exits EXIT_SIGNAL_SAVED (3) when the ranks saved on a signal
+# (rank 0 wrote <run_dir>/stopped_by_signal.json), else with torchrun's own code.
+SHUTDOWN_TIMEOUT="${SHUTDOWN_TIMEOUT:-100}"
+cmd=("$PY" -m torch.distributed.run --standalone --nproc_per_node "$NPROC"
+     --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout "$SHUTDOWN_TIMEOUT"
+     -m "$ENTRY" "$@" "${extra[@]}")
 if [[ "${DRY_RUN:-0}" == "1" ]]; then
   printf '%q ' "${cmd[@]}"; echo
   exit 0
 fi
-exec "${cmd[@]}"
+stop_record="$run_dir/stopped_by_signal.json"
+rm -f "$stop_record"
+"${cmd[@]}" &
+pid=$!
+for sig in USR1 TERM INT HUP QUIT; do
+  trap "kill -$sig $pid 2>/dev/null || true" "$sig"
+done
+# `wait` returns early (> 128) when a trapped signal arrives: wait again while torchrun runs.
+while :; do
+  if wait "$pid"; then status=0; else status=$?; fi
+  if (( status <= 128 )) || ! kill -0 "$pid" 2>/dev/null; then break; fi
+done
+if [[ -f "$stop_record" ]]; then
+  echo "train.sh: the ranks saved on a signal: $(cat "$stop_record")"
+  exit 3
+fi
+exit "$status"

@@ -117,6 +117,13 @@ def barrier() -> None:
         dist.barrier()
 
 
+def collective_device() -> torch.device:
+    """Where the default group's collectives take their tensors: the current GPU under NCCL, else the CPU."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     """Sum a few scalars over ranks (one collective)."""
     t = torch.tensor(values, dtype=torch.float64, device=device)

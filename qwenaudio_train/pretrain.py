@@ -25,11 +25,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="pretrain", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    from qwenaudio_train.checkpoint import CheckpointError  # torch: imported once the config is valid
+    from qwenaudio_train.faults import EXIT_SIGNAL_SAVED
+
     try:
-        run(cfg)
-    except ConfigError as e:
+        result = run(cfg)
+    except (ConfigError, CheckpointError) as e:  # one line naming the file and the fix
         print(f"qwenaudio-pretrain: {e}", file=sys.stderr)
         sys.exit(2)
+    if result["stopped_by"]:  # saved on SIGTERM/SIGUSR1: a code a requeue script can test
+        sys.exit(EXIT_SIGNAL_SAVED)
 
 
 def main() -> None:

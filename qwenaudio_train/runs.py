@@ -95,10 +95,11 @@ def tokenizer_of_checkpoint(checkpoint_dir: Path, configured: str) -> str:
 
 
 def load_trained(
-    checkpoint_dir: Path, untrained: bool = False, tokenizer: str | None = None
+    checkpoint_dir: Path, untrained: bool = False, tokenizer: str | None = None, trust_remote_code: bool = False
 ) -> tuple[QwenAudioModel, AudioTokenizer, TrainConfig]:
     """(model, tokenizer, train config) of a training checkpoint (any ZeRO stage); ``untrained`` gives the run's
-    step-0 weights (same seed). LoRA checkpoints come back merged."""
+    step-0 weights (same seed). LoRA checkpoints come back merged. Remote code: the caller's ``trust_remote_code``,
+    never the checkpoint's stored config."""
     import torch
 
     from qwenaudio_train.config import validate
@@ -106,6 +107,7 @@ def load_trained(
     from qwenaudio_train.tokenizer import load_tokenizer
 
     cfg = validate(ckpt.read_trainer_state(checkpoint_dir)["config"])
+    cfg.model.trust_remote_code = trust_remote_code
     tok = load_tokenizer(tokenizer or tokenizer_of_checkpoint(checkpoint_dir, cfg.tokenizer_source()))
     torch.manual_seed(cfg.seed)  # the same initial weights as the training run
     model = build_model(cfg.model_config(tok))
@@ -129,13 +131,18 @@ def load_trained(
 
 
 def load_exported(
-    model_dir: Path, adapter: str | None = None, tokenizer: str | None = None, merge: bool = True
+    model_dir: Path,
+    adapter: str | None = None,
+    tokenizer: str | None = None,
+    merge: bool = True,
+    trust_remote_code: bool = False,
 ) -> tuple[QwenAudioModel, AudioTokenizer]:
-    """An exported model directory, optionally with a LoRA adapter (merged into the weights unless ``merge=False``)."""
+    """An exported model directory, optionally with a LoRA adapter (merged into the weights unless ``merge=False``).
+    Remote code: the caller's ``trust_remote_code``, never the folder's own config."""
     from qwenaudio_train.model import QwenAudioModel
     from qwenaudio_train.tokenizer import load_tokenizer
 
-    model = QwenAudioModel.from_pretrained(model_dir)
+    model = QwenAudioModel.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     tok_path = Path(tokenizer) if tokenizer else model_dir / TOKENIZER_DIR
     if not tokenizer and not tok_path.exists():
         raise FileNotFoundError(f"{model_dir} has no {TOKENIZER_DIR}/ directory: give the tokenizer explicitly")
@@ -150,15 +157,20 @@ def load_exported(
 
 
 def load(
-    path: str | os.PathLike[str], adapter: str | None = None, tokenizer: str | None = None, merge: bool = True
+    path: str | os.PathLike[str],
+    adapter: str | None = None,
+    tokenizer: str | None = None,
+    merge: bool = True,
+    trust_remote_code: bool = False,
 ) -> Loaded:
-    """Any of the three inputs (run, checkpoint, exported directory), ready for inference."""
+    """Any of the three inputs (run, checkpoint, exported directory), ready for inference. Python code shipped with
+    a model runs only when the caller passes ``trust_remote_code=True`` (a command-line choice, never the folder's)."""
     path = Path(path)
     if is_exported(path):
-        model, tok = load_exported(path, adapter, tokenizer, merge)
+        model, tok = load_exported(path, adapter, tokenizer, merge, trust_remote_code)
         return Loaded(model, tok, path, None)
     source = resolve_checkpoint(path)
-    model, tok, cfg = load_trained(source, tokenizer=tokenizer)
+    model, tok, cfg = load_trained(source, tokenizer=tokenizer, trust_remote_code=trust_remote_code)
     if adapter:
         from qwenaudio_train.lora import load_adapter, merge_lora
 

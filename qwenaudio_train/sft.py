@@ -17,13 +17,17 @@ from qwenaudio_train.entry import prevalidate, strip_local_rank
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="sft", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    from qwenaudio_train.checkpoint import CheckpointError  # torch: imported once the config is valid
+    from qwenaudio_train.faults import EXIT_SIGNAL_SAVED
     from qwenaudio_train.trainer import Trainer
 
     try:
-        Trainer(with_absolute_paths(validate(cfg))).train()
-    except ConfigError as e:
+        result = Trainer(with_absolute_paths(validate(cfg))).train()
+    except (ConfigError, CheckpointError) as e:  # one line naming the file and the fix
         print(f"qwenaudio-sft: {e}", file=sys.stderr)
         sys.exit(2)
+    if result["stopped_by"]:  # saved on SIGTERM/SIGUSR1: a code a requeue script can test
+        sys.exit(EXIT_SIGNAL_SAVED)
 
 
 def main() -> None:

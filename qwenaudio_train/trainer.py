@@ -4,6 +4,9 @@ A step = ``grad_accum`` micro-batches per rank, one optimizer update. The loss o
 *every target token of the step on every rank*: each micro-batch contributes ``sum of its token losses /
 global target tokens``, so short and long targets weigh per token, not per batch (see ``train_step``).
 
+Preemption: SIGTERM or SIGUSR1 on any rank makes every rank finish its step, save and leave ``train()``
+(``stopped_by``); what follows (exit code 3, the record for ``launch/``) is in ``faults.py``.
+
 Must not: parse configs (``config.py``), know file layouts of checkpoints (``checkpoint.py``) or of data
 (``data/``). Runs the same under torchrun on N GPUs and as 1-2 CPU processes with gloo.
 """
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from qwenaudio_train import checkpoint
+from qwenaudio_train import checkpoint, faults
 from qwenaudio_train.config import DataConfig, TrainConfig, to_container
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
@@ -54,6 +57,14 @@ class Trainer:
         self.tokenizer = load_tokenizer(cfg.tokenizer_source())
         if self.dist.is_main:  # the run carries its tokenizer: eval, export and chat work from anywhere
             save_run_tokenizer(self.tokenizer, self.run_dir)
+            faults.clear_signal_stop(self.run_dir)
+        self.resume_notes: list[str] = []  # checkpoints trainer.resume=auto skipped, printed at start-up
+        self.resumed_from = checkpoint.resume_point(
+            cfg.trainer.resume, self.ckpt_dir, cfg.trainer.resume_data, self.resume_notes.append
+        )
+        if self.resumed_from:  # before any compute: another world size or ZeRO stage stops here, with the fix
+            ds = cfg.deepspeed
+            checkpoint.check_compatible(self.resumed_from, self.dist.world_size, ds.zero_stage, ds.load_universal)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model_config(self.tokenizer))
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
@@ -63,7 +74,6 @@ class Trainer:
             self.model.gradient_checkpointing_enable()
         self.engine, self.optimizer = self._build_engine()
         self.step, self.samples_seen, self.tokens_seen = 0, 0, 0
-        self.resumed_from = checkpoint.resolve(cfg.trainer.resume, self.ckpt_dir)
         data_state, wandb_id = self._resume(self.resumed_from) if self.resumed_from else (None, None)
         self.loader = self._build_loader(data_state)
         self.logger = MetricsLogger(
@@ -79,12 +89,13 @@ class Trainer:
             resume_id=wandb_id,
         )
         self._stop_signal: int | None = None
+        self.stopped_by: str | None = None  # the signal(s) that stopped train(), as agreed by all ranks
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
         self.flops_per_token = _flops_per_token(self.model)
         self.last_checkpoint: Path | None = self.resumed_from  # for the end-of-run line
         self.last_loss: tuple[int, float] | None = None
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        for sig in faults.STOP_SIGNALS:
             signal.signal(sig, self._on_signal)
         if self.dist.is_main:  # the console is rank 0's
             self._print_startup(data_restored=data_state is not None)
@@ -112,13 +123,14 @@ class Trainer:
 
     def _resume(self, path: Path) -> tuple[dict[str, Any] | None, str | None]:
         """Restore weights, optimizer, RNG and counters from ``path``; return (this rank's data state, wandb id)."""
-        checkpoint.check_world_size(path, self.dist.world_size, self.cfg.deepspeed.load_universal)
         state, data_state = checkpoint.load(self.engine, path, self.dist.rank)
         self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
         self.tokens_seen = state.get("tokens_seen", 0)
         return (data_state if self.cfg.trainer.resume_data else None), state.get("wandb_id")
 
     def _print_startup(self, data_restored: bool) -> None:
+        for line in self.resume_notes:
+            self.logger.console(line)
         for line in startup_lines(self._startup_summary()):
             self.logger.console(line)
         self.logger.console(resume_line(self.resumed_from, self.step, self.samples_seen, data_restored))
@@ -223,11 +235,14 @@ class Trainer:
                 window, last_log = _new_window(), now
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
                 self.evaluate()
-            stop = self._agree_to_stop()
-            if self.step % cfg.save_every == 0 or self.step == cfg.max_steps or stop:
+            self.stopped_by = self._agree_to_stop()
+            if self.step % cfg.save_every == 0 or self.step == cfg.max_steps or self.stopped_by:
                 self.save()
-            if stop:
-                self.logger.progress(0, line=f"signal {self._stop_signal}: saved step {self.step}, exiting")
+            if self.stopped_by:
+                code = faults.EXIT_SIGNAL_SAVED
+                self.logger.progress(0, line=f"{self.stopped_by}: saved step {self.step}, exiting with code {code}")
+                if self.dist.is_main:
+                    faults.record_signal_stop(self.run_dir, self.stopped_by, self.step, self.last_checkpoint)
                 break
         steps_run, seconds = self.step - first_step, time.perf_counter() - started
         line = end_line(
@@ -235,7 +250,11 @@ class Trainer:
         )
         self.logger.console(line)
         self.logger.close()
-        return {"step": self.step, "resumed_from": str(self.resumed_from) if self.resumed_from else None}
+        return {
+            "step": self.step,
+            "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+            "stopped_by": self.stopped_by,
+        }
 
     def train_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
         micro = [next(batches) for _ in range(self.cfg.trainer.grad_accum)]
@@ -267,8 +286,9 @@ class Trainer:
                 # step on every rank; the update itself is neutralised below.
                 self.engine.backward(sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0)
             if not finite and self.engine.is_gradient_accumulation_boundary():
-                set_lr(self.optimizer, 0.0)  # AdamW with lr 0 leaves every weight unchanged
-            self.engine.step()
+                faults.skip_step(self.engine, self.optimizer, set_lr)  # a real skip: weights, optimizer state kept
+            else:
+                self.engine.step()
         grad_norm = self.engine.get_global_grad_norm() if finite else float("nan")
         return {
             # A skipped step counts for nothing in the logged loss, including its finite micro-batches.
@@ -283,9 +303,11 @@ class Trainer:
             "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
         }
 
-    def _agree_to_stop(self) -> bool:
-        flag = 1.0 if self._stop_signal is not None else 0.0
-        return all_reduce_sum([flag], self.dist.device)[0] > 0
+    def _agree_to_stop(self) -> str | None:
+        """The stop signals any rank received (e.g. "SIGUSR1"), the same on every rank; None to go on."""
+        signals = faults.STOP_SIGNALS
+        got = all_reduce_sum([1.0 if self._stop_signal == s else 0.0 for s in signals], self.dist.device)
+        return "+".join(s.name for s, n in zip(signals, got) if n > 0) or None
 
     def _log(self, w: dict[str, Any], lr: float, seconds: float) -> None:
         tasks = sorted(w["task_loss"])

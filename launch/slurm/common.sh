@@ -18,6 +18,9 @@
 # job itself (--requeue). Checkpoints are written to a temporary name and renamed, so a save cut short by the kill
 # leaves the previous checkpoint as the latest.
 #
+# Exit code: 3 when the ranks saved on a signal (rank 0 wrote <run_dir>/stopped_by_signal.json), unless the job was
+# requeued (0); otherwise srun's.
+#
 # Environment: NPROC ranks per node (default: the GPUs of the node), MAX_REQUEUES (default 10), SHUTDOWN_TIMEOUT
 # seconds torchrun waits for the ranks to save after a signal (default 100, keep it below the --signal lead time),
 # ENTRY (default qwenaudio_train.pretrain), PYTHON (default .venv/bin/python if present, else python).
@@ -56,6 +59,17 @@ slurm_prepare() {
   trap _slurm_on_term TERM
 
   mkdir -p "$run_dir"
+  stop_record="$run_dir/stopped_by_signal.json"  # written by rank 0 after a save on a signal
+  rm -f "$stop_record"
+}
+
+# 3 when the ranks saved on a signal (qwenaudio_train.faults.EXIT_SIGNAL_SAVED), else the given code.
+_slurm_exit() {
+  if [[ -f "$stop_record" ]]; then
+    echo "the ranks saved on a signal: $(cat "$stop_record")"
+    exit 3
+  fi
+  exit "$1"
 }
 
 _slurm_on_usr1() {
@@ -69,6 +83,7 @@ _slurm_on_usr1() {
     scontrol requeue "$SLURM_JOB_ID"
   else
     echo "not requeueing job $SLURM_JOB_ID: MAX_REQUEUES=$MAX_REQUEUES restarts reached"
+    _slurm_exit 0
   fi
   exit 0
 }
@@ -79,7 +94,7 @@ _slurm_on_term() {
     kill -TERM "$srun_pid" 2>/dev/null || true
     wait "$srun_pid" || true
   fi
-  exit 143
+  _slurm_exit 143
 }
 
 slurm_launch() {
@@ -94,5 +109,5 @@ slurm_launch() {
   srun_pid=$!
   local status=0
   wait "$srun_pid" || status=$?
-  exit "$status"
+  _slurm_exit "$status"
 }

@@ -30,6 +30,7 @@ from qwenaudio_train.audio import AudioError
 from qwenaudio_train.data.processing import SampleProcessor, collate, parse_meta
 from qwenaudio_train.data.schema import SampleError
 from qwenaudio_train.data.stream import MixtureStream, SourceSpec, _stable_int
+from qwenaudio_train.faults import ignore_stop_signals
 
 
 class DataError(RuntimeError):
@@ -253,7 +254,9 @@ class StatefulLoader:
         )
         kwargs: dict[str, Any] = {"batch_size": None, "num_workers": num_workers}
         if num_workers > 0:
-            kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False)
+            # Workers ignore the stop signals: torchrun signals the rank's whole process group, and the rank must
+            # outlive its workers to save (faults.py).
+            kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False, worker_init_fn=ignore_stop_signals)
         self.loader = DataLoader(dataset, **kwargs)
 
     def state_dict(self) -> dict[str, Any]:

@@ -85,8 +85,11 @@ def build_model(cfg: ModelConfig) -> QwenAudioModel:
     cfg = cfg.resolved()
     check_attn_backend(cfg.attn_implementation)  # before any weights are read
     if cfg.init_from:
-        model = QwenAudioModel.from_pretrained(
-            cfg.init_from, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation
+        model = QwenAudioModel.from_pretrained(  # remote code: the user's model.trust_remote_code, not the folder's
+            cfg.init_from,
+            dtype=cfg.dtype,
+            attn_implementation=cfg.attn_implementation,
+            trust_remote_code=cfg.trust_remote_code,
         )
         for name in ("audio_start_id", "audio_end_id", "audio_pad_id", "eod_id"):
             if getattr(model.cfg, name) != getattr(cfg, name):

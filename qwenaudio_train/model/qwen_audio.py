@@ -336,9 +336,12 @@ class QwenAudioModel(nn.Module):
         directory: str | Path,
         dtype: str | None = None,
         attn_implementation: str | None = None,
+        trust_remote_code: bool = False,
     ) -> QwenAudioModel:
         """Read back a directory written by `save_pretrained` (no download). dtype / attn_implementation
-        default to the saved config's."""
+        default to the saved config's. Remote code (Python shipped in `llm/`) runs only with `trust_remote_code`,
+        the caller's choice (`model.trust_remote_code` of the user's own config): the directory's own
+        `qwen_audio_config.json` is never asked, since whoever made or edited the folder would choose for you."""
         from safetensors.torch import load_file
         from transformers import AutoModelForCausalLM, WhisperConfig
 
@@ -348,6 +351,7 @@ class QwenAudioModel(nn.Module):
             saved["dtype"] = dtype
         if attn_implementation is not None:
             saved["attn_implementation"] = attn_implementation
+        saved["trust_remote_code"] = bool(trust_remote_code)
         cfg = ModelConfig(**saved).resolved()
 
         llm = AutoModelForCausalLM.from_pretrained(

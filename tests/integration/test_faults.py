@@ -1,20 +1,25 @@
-"""Faults: non-finite losses, SIGTERM (preemption), kill -9 at any moment, for ZeRO stages 1, 2 and 3 on 2 ranks."""
+"""Faults: non-finite losses, SIGTERM/SIGUSR1 (preemption, with loader workers), kill -9 of the ranks at any moment
+(ZeRO stages 1, 2 and 3 on 2 ranks), damaged or crafted checkpoints, a full or read-only checkpoint directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
 from qwenaudio_train.checkpoint import latest_checkpoint, load_model_state_dict
 from qwenaudio_train.config import compose
+from qwenaudio_train.faults import EXIT_SIGNAL_SAVED, SIGNAL_STOP_FILE, base_optimizer
 from qwenaudio_train.metrics import read_metrics
 from tests.integration.conftest import subprocess_env, train_overrides
 
@@ -70,21 +75,82 @@ def test_nonfinite_losses_in_a_row_stop_without_saving(corpus, tmp_path):
     assert latest_checkpoint(run / "checkpoints").name == "step_00000002"  # step 3 was never saved
 
 
-def test_sigterm_saves_and_resume_continues_exactly(corpus, tmp_path):
-    overrides = ["trainer.max_steps=40", "trainer.save_every=100", "trainer.keep_last=2"]
+def _optimizer_state(trainer) -> list[tuple[str, torch.Tensor]]:
+    opt = base_optimizer(trainer.optimizer)
+    return [(k, v.clone() if torch.is_tensor(v) else torch.tensor(v)) for s in opt.state.values() for k, v in s.items()]
+
+
+@pytest.mark.parametrize("zero", [0, 2])
+def test_a_skipped_step_leaves_the_optimizer_state_untouched(corpus, tmp_path, zero):
+    """Adam's step count and moments stay as they were (a zero gradient would add 1 and shrink them x0.9/x0.999)."""
+    from qwenaudio_train.trainer import Trainer
+
+    run = tmp_path / "skip"
+    trainer = Trainer(
+        compose("pretrain", train_overrides(corpus, run, f"deepspeed=zero{zero}", "trainer.inject_nan_at=[3]"))
+    )
+    batches = iter(trainer.loader)
+    for _ in range(2):
+        assert trainer.train_step(batches)["finite"]
+        trainer.step += 1
+    before = _optimizer_state(trainer)
+    weights = [p.detach().clone() for p in trainer.model.parameters()]
+    assert not trainer.train_step(batches)["finite"]  # step 3: the injected NaN
+    trainer.step += 1
+    after = _optimizer_state(trainer)
+    assert [k for k, _ in after] == [k for k, _ in before] and {"step", "exp_avg", "exp_avg_sq"} <= {
+        k for k, _ in before
+    }
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(after, before))
+    assert all(torch.equal(p, w) for p, w in zip(trainer.model.parameters(), weights))
+    assert trainer.train_step(batches)["finite"]  # step 4 trains: the state moves on
+    assert any(not torch.equal(a, b) for (_, a), (_, b) in zip(_optimizer_state(trainer), before))
+
+
+def test_sigterm_with_loader_workers_saves_and_resume_continues_exactly(corpus, tmp_path):
+    """SIGTERM to the whole process group (as torchrun and SLURM send it): the loader worker outlives it, the
+    process saves, records the signal and exits 3; the same command resumes batch for batch."""
+    overrides = ["trainer.max_steps=16", "trainer.save_every=100", "data.num_workers=1"]
     ref = tmp_path / "ref"
     env = subprocess_env(OMP_NUM_THREADS="1")
     base = [sys.executable, "-m", "qwenaudio_train.pretrain"]
     subprocess.run(base + train_overrides(corpus, ref, *overrides), check=True, cwd=REPO, env=env, timeout=600)
     run = tmp_path / "preempted"
-    proc = subprocess.Popen(base + train_overrides(corpus, run, *overrides), cwd=REPO, env=env)
+    proc = subprocess.Popen(base + train_overrides(corpus, run, *overrides), cwd=REPO, env=env, start_new_session=True)
     metrics = run / "metrics.jsonl"
     _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 3, proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=300) == 0
+    os.killpg(proc.pid, signal.SIGTERM)  # the process and its loader worker
+    assert proc.wait(timeout=300) == EXIT_SIGNAL_SAVED
     stopped_at = int(latest_checkpoint(run / "checkpoints").name.split("_")[1])
-    assert 3 <= stopped_at < 40  # saved where the signal arrived, not at a periodic save
+    assert 3 <= stopped_at < 16  # saved where the signal arrived, not at a periodic save
+    record = json.loads((run / SIGNAL_STOP_FILE).read_text())
+    assert record["signal"] == "SIGTERM" and record["step"] == stopped_at
     subprocess.run(base + train_overrides(corpus, run, *overrides), check=True, cwd=REPO, env=env, timeout=600)
+    assert _losses(run) == _losses(ref)
+    assert not (run / SIGNAL_STOP_FILE).exists()  # the record describes the last stop only
+
+
+def test_sigusr1_to_train_sh_saves_on_both_ranks_and_exits_3(corpus, tmp_path):
+    """SIGUSR1 to the launcher script reaches the ranks (torchrun forwards it), both save, rank 0 logs the signal,
+    and train.sh exits 3; the resume trains the rest exactly."""
+    overrides = ["trainer.max_steps=12", "trainer.save_every=100", "data.num_workers=1"]
+    env = subprocess_env(NPROC="2", PYTHON=sys.executable)
+    launch = ["bash", str(REPO / "launch" / "train.sh")]
+    ref = tmp_path / "ref"
+    subprocess.run(launch + train_overrides(corpus, ref, *overrides), check=True, cwd=REPO, env=env, timeout=600)
+    run = tmp_path / "preempted"
+    proc = subprocess.Popen(
+        launch + train_overrides(corpus, run, *overrides), cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+    metrics = run / "metrics.jsonl"
+    _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 2, proc)
+    proc.send_signal(signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == EXIT_SIGNAL_SAVED, out
+    stopped_at = json.loads((run / SIGNAL_STOP_FILE).read_text())["step"]
+    assert 2 <= stopped_at < 12 and latest_checkpoint(run / "checkpoints").name == f"step_{stopped_at:08d}"
+    assert f"SIGUSR1: saved step {stopped_at}, exiting with code 3" in out
+    subprocess.run(launch + train_overrides(corpus, run, *overrides), check=True, cwd=REPO, env=env, timeout=600)
     assert _losses(run) == _losses(ref)
 
 
@@ -96,18 +162,36 @@ def test_kill_9_on_two_ranks_resumes_exactly(corpus, tmp_path, zero):
     ref = tmp_path / "ref"
     subprocess.run(launch + train_overrides(corpus, ref, *overrides), check=True, cwd=REPO, env=env, timeout=600)
     run = tmp_path / "killed"
-    proc = subprocess.Popen(
-        launch + train_overrides(corpus, run, *overrides), cwd=REPO, env=env, start_new_session=True
-    )
+    proc = subprocess.Popen(launch + train_overrides(corpus, run, *overrides), cwd=REPO, env=env)
     latest = run / "checkpoints" / "latest"
-    _wait_for(lambda: latest.is_file() and latest.read_text() >= "step_00000004", proc)
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks, wherever they are
+    _wait_for(lambda: latest.is_file() and latest.read_text() >= "step_00000002", proc)
+    # torchrun starts each rank in its own session: kill the ranks themselves (and the launchers above them).
+    processes = psutil.Process(proc.pid).children(recursive=True)
+    ranks = [
+        p for p in processes if "qwenaudio_train.pretrain" in p.cmdline() and "torch.distributed.run" not in p.cmdline()
+    ]
+    assert len(ranks) == 2
+    for p in [*ranks, *processes, psutil.Process(proc.pid)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
     proc.wait(timeout=60)
     killed_at = latest_checkpoint(run / "checkpoints")
-    assert killed_at is not None and json.loads((killed_at / "trainer_state.json").read_text())["step"] < 10
-    subprocess.run(launch + train_overrides(corpus, run, *overrides), check=True, cwd=REPO, env=env, timeout=600)
+    assert killed_at is not None
+    killed_step = json.loads((killed_at / "trainer_state.json").read_text())["step"]
+    assert killed_step < 10
+    resumed = subprocess.run(
+        launch + train_overrides(corpus, run, *overrides),
+        check=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
     assert _losses(run) == _losses(ref)
     assert sorted(_losses(run)) == list(range(1, 11))
+    trained = re.search(r"finished at step 10/10 \((\d+) steps? in", resumed.stdout)
+    assert trained and int(trained.group(1)) == 10 - killed_step, resumed.stdout  # the resume did the rest
 
 
 def test_zero3_checkpoint_exports_to_a_plain_model_equal_to_the_live_weights(corpus, tmp_path):

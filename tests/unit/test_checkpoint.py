@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,80 @@ def test_world_size_check_names_the_fix(tmp_path):
         RuntimeError, match="(?s)saved by 2 ranks, this run has 1.*ds_to_universal.*load_universal=true"
     ):
         checkpoint.check_world_size(path, 1)
+
+
+def _saved_checkpoint(ckpt_dir: Path, step: int, world_size: int = 2, **state) -> Path:
+    """A checkpoint as ``save`` writes it: every file listed with its size in trainer_state.json."""
+    path = ckpt_dir / checkpoint.tag_for(step)
+    path.mkdir(parents=True)
+    names = ["mp_rank_00_model_states.pt"] + [
+        f"{kind}_rank{r}.{ext}" for r in range(world_size) for kind, ext in (("data_state", "json"), ("rng", "pt"))
+    ]
+    for name in names:
+        (path / name).write_text("{}" if name.endswith(".json") else "x" * 100)
+    files = {n: (path / n).stat().st_size for n in names}
+    (path / "trainer_state.json").write_text(
+        json.dumps({"step": step, "world_size": world_size, "files": files, **state})
+    )
+    (ckpt_dir / "latest").write_text(path.name)
+    return path
+
+
+def test_an_intact_checkpoint_has_no_problems_and_each_damage_is_named(tmp_path):
+    ckpt_dir = checkpoint.checkpoint_dir(tmp_path)
+    path = _saved_checkpoint(ckpt_dir, 4)
+    assert checkpoint.problems(path) == []
+    (path / "data_state_rank1.json").unlink()  # a resume would silently restart rank 1's data order
+    assert checkpoint.problems(path) == [f"{path / 'data_state_rank1.json'} is missing"]
+    assert checkpoint.problems(path, resume_data=False) == []  # not needed when the data stream restarts
+    (path / "mp_rank_00_model_states.pt").write_text("x" * 10)  # cut short
+    assert f"{path / 'mp_rank_00_model_states.pt'} is cut short or changed (10 bytes, saved 100)" in (
+        checkpoint.problems(path)
+    )
+    (path / "trainer_state.json").write_text('{"step": 4, "wor')
+    [problem] = checkpoint.problems(path)
+    assert problem.startswith(f"{path / 'trainer_state.json'} is not valid JSON")
+    with pytest.raises(checkpoint.CheckpointError, match="trainer_state.json is not valid JSON"):
+        checkpoint.read_trainer_state(path)
+
+
+def test_a_checkpoint_saved_before_the_size_list_still_needs_every_rank_part(tmp_path):
+    path = _fake_checkpoint(tmp_path, 2, world_size=2)
+    for name in ("mp_rank_00_model_states.pt", "rng_rank0.pt", "rng_rank1.pt", "data_state_rank0.json"):
+        (path / name).write_text("x")
+    assert checkpoint.problems(path) == [f"{path / 'data_state_rank1.json'} is missing"]
+
+
+def test_resume_auto_falls_back_to_the_newest_intact_checkpoint_and_says_so(tmp_path):
+    ckpt_dir = checkpoint.checkpoint_dir(tmp_path)
+    good = _saved_checkpoint(ckpt_dir, 2)
+    bad = _saved_checkpoint(ckpt_dir, 4)
+    (bad / "rng_rank1.pt").unlink()
+    notes: list[str] = []
+    assert checkpoint.resume_point("auto", ckpt_dir, log=notes.append) == good
+    assert notes == [
+        f"trainer.resume=auto: skipped step_00000004 ({bad / 'rng_rank1.pt'} is missing); resuming from the newest "
+        f"intact checkpoint {good}"
+    ]
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=rf"cannot resume .*step_00000004: .*rng_rank1.pt is missing\. Resume from the previous intact "
+        rf"checkpoint with trainer.resume={re.escape(str(good))}",
+    ):
+        checkpoint.resume_point(str(bad), ckpt_dir)
+    (good / "trainer_state.json").write_text("not json")
+    with pytest.raises(checkpoint.CheckpointError, match="no intact checkpoint in .*trainer.resume=none"):
+        checkpoint.resume_point("auto", ckpt_dir)
+    assert checkpoint.resume_point("none", ckpt_dir) is None
+    assert checkpoint.resume_point("auto", tmp_path / "fresh") is None
+
+
+def test_a_changed_zero_stage_stops_with_the_fix(tmp_path):
+    path = _fake_checkpoint(tmp_path, 2, world_size=1, config={"deepspeed": {"zero_stage": 2}})
+    checkpoint.check_compatible(path, 1, 2)
+    checkpoint.check_compatible(path, 1, 3, load_universal=True)
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match="saved with deepspeed.zero_stage=2, this run has 3: resume with deepspeed=zero2",
+    ):
+        checkpoint.check_compatible(path, 1, 3)
