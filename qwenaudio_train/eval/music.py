@@ -117,6 +117,12 @@ def mna_score(
         **release_note_scores(references, predictions),
     }
     if details:
-        out["details"] = [{"pred": h, "ref": r} for h, r in zip(hyps, refs)]
+        release_hits = [
+            parse_note_analysis_release(p.strip()).instrument == parse_note_analysis_release(r).instrument
+            for p, r in zip(predictions, references)
+        ]
+        out["details"] = [
+            {"pred": h, "ref": r, "instrument_correct_release": hit} for h, r, hit in zip(hyps, refs, release_hits)
+        ]
         out["sonic_ap"] = aps
     return out

@@ -163,7 +163,8 @@ def score_records(
             result["release_figures"] = figures
             if headline in figures:
                 result["release"] = figures[headline]
-        if ci and "error" not in values:
+        value = values.get(headline)
+        if ci and "error" not in values and isinstance(value, (int, float)) and not math.isnan(value):
             wer_mode = {"mode": "normalized"} if metric in NORMALIZED_METRICS and mode == "normalized" else {}
             result.update(
                 bootstrap_ci(

@@ -21,7 +21,9 @@ def with_leading_time(reference: str) -> str:
     return reference if SRWT_TIME_RE.match(reference.lstrip()) else "<|0.00|>" + reference
 
 
-def release_average_shift(references: Sequence[str], predictions: Sequence[str]) -> tuple[float, float, str]:
+def release_average_shift(
+    references: Sequence[str], predictions: Sequence[str], per_utterance: list[tuple[float, float]] | None = None
+) -> tuple[float, float, str]:
     """``(shift_seconds, tokens, note)``: the release's ``AverageShiftCalculator`` over one group, exactly.
 
     Each side is read with ``formats.parse_srwt_release``; a text it cannot read (no time token, or segments
@@ -31,6 +33,8 @@ def release_average_shift(references: Sequence[str], predictions: Sequence[str])
     by ``align(..., release=True)`` (the ``edit_distance`` package's tie-breaking), the time pairs of equal
     segments are taken in order (a zip that stops at the shorter list, as the release's), and an utterance with
     no equal segment or unequal counts adds nothing. ``AAS = sum(|ds| + |de|) / pairs``, in seconds.
+    ``per_utterance`` (a list) receives each pair's ``(shift, tokens)`` when no text was dropped on either side,
+    so that pair k is utterance k (what a bootstrap resamples).
     """
     refs = [t for t in (parse_srwt_release(r) for r in references) if t is not None]
     hyps = [t for t in (parse_srwt_release(p.strip()) for p in predictions) if t is not None]
@@ -44,15 +48,21 @@ def release_average_shift(references: Sequence[str], predictions: Sequence[str])
             ),
         )
     shift = tokens = 0.0
+    parts = []
     for (r_words, r_times), (h_words, h_times) in zip(refs, hyps):
         pairs = align(r_words, h_words, release=True)
         r_equal, h_equal = {i for i, _ in pairs}, {j for _, j in pairs}
         r_ts = [t for k, (t, _) in enumerate(zip(r_times, r_words)) if k in r_equal]
         h_ts = [t for k, (t, _) in enumerate(zip(h_times, h_words)) if k in h_equal]
         if len(r_ts) != len(h_ts) or not r_ts:
+            parts.append((0.0, 0.0))
             continue
-        shift += sum(abs(r[0] - h[0]) + abs(r[1] - h[1]) for r, h in zip(r_ts, h_ts))
+        part = sum(abs(r[0] - h[0]) + abs(r[1] - h[1]) for r, h in zip(r_ts, h_ts))
+        parts.append((part, float(len(r_ts))))
+        shift += part
         tokens += len(r_ts)
+    if per_utterance is not None and len(parts) == len(references):
+        per_utterance.extend(parts)
     note = "" if tokens else "no equal segment: the release's scorer divides by zero here"
     return (shift if tokens else math.nan), tokens, note
 
@@ -119,7 +129,8 @@ def srwt_score(
                 }
             )
     wer = wer_score(predictions, references, lang=lang)
-    shift_release, tokens_release, note = release_average_shift(references, predictions)
+    release_parts: list[tuple[float, float]] = []
+    shift_release, tokens_release, note = release_average_shift(references, predictions, release_parts)
     out: Scores = {
         "aas_ms": 1000.0 * ratio(shift, aligned),
         "aas_release_ms": 1000.0 * ratio(shift_release, tokens_release),
@@ -137,5 +148,7 @@ def srwt_score(
     if note:
         out["aas_release_note"] = note
     if details:
+        for row, (part, tokens) in zip(per_sample, release_parts):  # only when utterances pair one to one
+            row.update(shift_release_s=part, tokens_release=tokens)
         out["details"] = per_sample
     return out

@@ -61,3 +61,36 @@ def bleu_score(
     if details:
         out["details"] = [{"pred": h, "ref": r} for h, r in zip(hyps, references)]
     return out
+
+
+def bleu_sentence_stats(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    *,
+    lang: str = "en",
+    tokenize: str | None = None,
+    raw: bool = False,
+) -> list[list[float]]:
+    """Per-sentence BLEU sufficient statistics ``[matches_1..4, totals_1..4, sys_len, ref_len]``: summed over
+    any subset of sentences, ``bleu_from_stats`` gives exactly sacrebleu's corpus BLEU of that subset (how the
+    bootstrap resamples a corpus-level metric). ``raw`` scores the text as the release does (``bleu score``),
+    else with special tokens stripped (``bleu``)."""
+    from sacrebleu.metrics import BLEU
+
+    check_pairs(predictions, references)
+    # effective_order only silences sacrebleu's sentence-level advice: the counts do not depend on it.
+    metric = BLEU(tokenize=tokenize or bleu_tokenizer(lang), effective_order=True)
+    hyps = [p.strip() if raw else strip_special_tokens(p) for p in predictions]
+    out = []
+    for hyp, ref in zip(hyps, references):
+        s = metric.sentence_score(hyp, [ref])
+        out.append([*map(float, s.counts), *map(float, s.totals), float(s.sys_len), float(s.ref_len)])
+    return out
+
+
+def bleu_from_stats(stats: Sequence[float]) -> float:
+    """Corpus BLEU (sacrebleu's defaults: exp smoothing, 4-grams) from summed ``bleu_sentence_stats``."""
+    from sacrebleu.metrics import BLEU
+
+    counts = [int(round(v)) for v in stats]
+    return float(BLEU.compute_bleu(counts[:4], counts[4:8], counts[8], counts[9], smooth_method="exp").score)
