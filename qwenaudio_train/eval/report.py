@@ -27,6 +27,9 @@ from qwenaudio_train.eval.scorers import HEADLINE, HIGHER_IS_BETTER, RELEASE_KEY
 from qwenaudio_train.tasks import get_task
 
 SCORE_MODES = ("release", "normalized", "both")
+# Names the release's scripts print, for the families whose scorer module does not already store them: the
+# caption script prints pycocoevalcap's method names.
+PRINTED_NAMES: dict[str, dict[str, str]] = {"caption": {"CIDEr": "cider", "SPICE": "spice", "SPIDEr": "spider"}}
 NORMALIZED_METRICS = ("wer",)  # the families whose text normalisation the mode changes
 
 LANGUAGE_GROUPED_METRICS = ("wer", "srwt", "bleu")
@@ -100,6 +103,7 @@ def score_group(rs: list[dict[str, Any]], metric: str, mode: str = "release") ->
         out.update({f"{k}_normalized": v for k, v in norm.items() if k not in ("n", "details")})
     else:
         out = dict(score(metric, preds, refs, mode=mode, **kw))
+    out.update({printed: out[key] for printed, key in PRINTED_NAMES.get(metric, {}).items() if key in out})
     return {k: v for k, v in out.items() if isinstance(v, (int, float, str))}
 
 

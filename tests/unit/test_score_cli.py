@@ -74,7 +74,8 @@ def test_score_release_form_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     assert mna["instrument_score"] == 1.0 and mna["top1acc"] == 0.5 and mna["headline"] == "instrument_accuracy_release"
     srwt = results["srwt@srwt_zh"]
     assert srwt["AAS"] == pytest.approx(0.1) and srwt["WER"] == 0.0  # the release drops 今 (before the first time)
-    assert results["aac@clotho_eval"]["refs_per_sample"] == 2.0
+    aac = results["aac@clotho_eval"]
+    assert aac["refs_per_sample"] == 2.0 and aac["CIDEr"] == aac["cider"] and aac["headline"] == "cider"
     md = (tmp_path / "out" / "eval.md").read_text()
     assert "95% bootstrap interval" in md and "| 0.557 |" in md
     assert len(report["predictions"]) == len(RELEASE_RESULTS)
