@@ -815,3 +815,29 @@ def test_mna_release_sonic_map() -> None:
     # bright: y=[1,0], p=[1,0] -> AP 1; dark: y=[1,1], p=[0,0] -> AP = base rate 1
     assert out["sonic_map_release"] == pytest.approx(1.0)
     assert out["sonic_map"] == pytest.approx(0.75)  # ours splits "bright,dark": bright AP 0.5, dark AP 1
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref", "lang", "edits", "ref_items"),
+    [
+        ("", "hello world", "en", 2, 2),  # empty output: one deletion per reference word
+        ("<|endoftext|>", "hello", "en", 1, 1),  # only a special token: empty
+        ("hello 世界", "hello世界", "zh", 0, 7),  # CJK mixed with Latin: every character an item, spaces gone
+        ("Ünïcödé , ok", "ünïcödé, OK", "en", 0, 2),  # unicode lower-casing, space before punctuation removed
+        ("a<|0.50|>b", "a b", "en", 0, 2),  # a time token is a space, as the release's remove_sp makes it
+    ],
+)
+def test_wer_release_hand_made(pred: str, ref: str, lang: str, edits: int, ref_items: int) -> None:
+    out = wer_score([pred], [ref], lang=lang)
+    assert (out["edits"], out["ref_words"]) == (edits, ref_items)
+
+
+def test_release_accuracy_on_empty_and_special_outputs() -> None:
+    out = accuracy_score(["", "dog<|endoftext|>", " dog "], ["dog", "dog", "dog"])
+    assert out["accuracy_release"] == pytest.approx(1 / 3)  # only the stripped raw " dog " matches
+    assert out["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_srwt_release_empty_output_is_a_pattern_error() -> None:
+    out = srwt_score(["", "<|0.00|>b<|0.50|>"], ["<|0.00|>a<|0.50|>", "<|0.00|>b<|0.50|>"])
+    assert math.isnan(out["aas_release_ms"]) and "1 predictions" in out["aas_release_note"]
