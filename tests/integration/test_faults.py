@@ -17,7 +17,7 @@ import psutil
 import pytest
 import torch
 
-from qwenaudio_train.checkpoint import latest_checkpoint, load_model_state_dict
+from qwenaudio_train.checkpoint import CheckpointError, latest_checkpoint, load_model_state_dict
 from qwenaudio_train.config import compose
 from qwenaudio_train.faults import EXIT_SIGNAL_SAVED, SIGNAL_STOP_FILE, base_optimizer
 from qwenaudio_train.metrics import read_metrics
@@ -226,3 +226,121 @@ def test_resume_with_another_world_size_stops_with_the_fix(corpus, tmp_path):
     state_file.write_text(json.dumps(state))
     with pytest.raises(RuntimeError, match="(?s)saved by 2 ranks.*ds_to_universal.*load_universal=true"):
         Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.max_steps=4")))
+
+
+@pytest.fixture(scope="module")
+def six_steps(corpus, tmp_path_factory) -> Path:
+    """A finished 1-rank run with checkpoints at steps 3 and 6 (copy it before damaging it)."""
+    from qwenaudio_train.trainer import Trainer
+
+    run = tmp_path_factory.mktemp("six") / "run"
+    Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.keep_last=5"))).train()
+    return run
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_a_missing_or_cut_short_part_is_named_and_auto_falls_back_to_the_intact_checkpoint(corpus, six_steps, tmp_path):
+    from qwenaudio_train.trainer import Trainer
+
+    run = _copy(six_steps, tmp_path)
+    ckpts = run / "checkpoints"
+    (ckpts / "step_00000006" / "data_state_rank0.json").unlink()  # would resume with another data order
+    explicit = train_overrides(corpus, run, f"trainer.resume={ckpts / 'step_00000006'}")
+    with pytest.raises(
+        CheckpointError,
+        match=r"cannot resume .*step_00000006: .*data_state_rank0.json is missing\. Resume from the previous intact "
+        r"checkpoint with trainer.resume=.*step_00000003",
+    ):
+        Trainer(compose("pretrain", explicit))
+    trainer = Trainer(compose("pretrain", train_overrides(corpus, run)))  # trainer.resume=auto
+    assert trainer.resumed_from == ckpts / "step_00000003" and trainer.step == 3
+    assert (
+        "skipped step_00000006" in trainer.resume_notes[0]
+        and "data_state_rank0.json is missing" in (trainer.resume_notes[0])
+    )
+    model_file = ckpts / "step_00000003" / "mp_rank_00_model_states.pt"
+    model_file.write_bytes(model_file.read_bytes()[:1000])  # cut short: named, not "zip archive corrupted"
+    with pytest.raises(CheckpointError, match=r"no intact checkpoint .*mp_rank_00_model_states.pt is cut short"):
+        Trainer(compose("pretrain", train_overrides(corpus, run)))
+
+
+def test_a_crafted_pickle_in_a_checkpoint_runs_nothing_on_resume(corpus, six_steps, tmp_path):
+    """DeepSpeed's loader and ours unpickle weights only, even when the size list was edited to match."""
+    from qwenaudio_train.trainer import Trainer
+
+    class Evil:
+        def __reduce__(self):
+            return exec, (f"open({str(marker)!r}, 'w').write('ran')",)
+
+    run = _copy(six_steps, tmp_path)
+    step = run / "checkpoints" / "step_00000006"
+    marker = tmp_path / "pickle_ran"
+    for name in ("zero_pp_rank_0_mp_rank_00_optim_states.pt", "rng_rank0.pt"):
+        original = (step / name).read_bytes()
+        torch.save({"x": Evil()}, step / name)
+        state = json.loads((step / "trainer_state.json").read_text())
+        state["files"][name] = (step / name).stat().st_size
+        (step / "trainer_state.json").write_text(json.dumps(state))
+        with pytest.raises(CheckpointError, match="could not be loaded|could not load checkpoint"):
+            Trainer(compose("pretrain", train_overrides(corpus, run)))
+        assert not marker.exists()
+        (step / name).write_bytes(original)
+        state["files"][name] = len(original)
+        (step / "trainer_state.json").write_text(json.dumps(state))
+
+
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    )
+
+
+def test_a_full_disk_says_no_space_and_keeps_the_previous_checkpoint(corpus, tmp_path):
+    from qwenaudio_train.trainer import Trainer
+
+    run = tmp_path / "full"
+    ckpts = run / "checkpoints"
+    if not _mount_tmpfs(ckpts, "size=16M"):  # room for one checkpoint of the debug model (~11 MB), not two
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        trainer = Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.keep_last=5")))
+        with pytest.raises(
+            CheckpointError,
+            match=r"no space left on the device of .*step 6 was not saved; the "
+            r"previous checkpoint .*step_00000003 is intact",
+        ):
+            trainer.train()
+        assert latest_checkpoint(ckpts) == ckpts / "step_00000003"
+        assert [p.name for p in ckpts.iterdir() if p.is_dir()] == ["step_00000003"]  # the partial save is gone
+    finally:
+        subprocess.run(["umount", "--lazy", str(ckpts)], check=True)  # lazy: the failed write's file may be open
+
+
+def test_a_read_only_checkpoint_dir_says_so(corpus, tmp_path):
+    from qwenaudio_train.trainer import Trainer
+
+    run = tmp_path / "ro"
+    ckpts = run / "checkpoints"
+    mounted = os.geteuid() == 0 and _mount_tmpfs(ckpts, "ro,size=1M")  # root writes through permissions
+    if not mounted:
+        ckpts.mkdir(parents=True)
+        ckpts.chmod(0o555)
+    try:
+        trainer = Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.max_steps=1")))
+        with pytest.raises(
+            CheckpointError,
+            match=r"checkpoint directory .* is read-only or not writable .*step 1 "
+            r"was not saved; no earlier checkpoint exists; make it writable or give another run_dir",
+        ):
+            trainer.train()
+    finally:
+        if mounted:
+            subprocess.run(["umount", "--lazy", str(ckpts)], check=True)  # lazy: the failed write's file may be open
+        else:
+            ckpts.chmod(0o755)
