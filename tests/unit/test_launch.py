@@ -84,6 +84,80 @@ def test_script_is_valid_bash_without_python_logic(script):
     assert not re.search(r"<<-?\s*['\"]?[A-Za-z_]\w*['\"]?\s*$", text, re.M)  # ... nor a heredoc program
 
 
+# -- train.sh: signals and the exit code ----------------------------------------------------------------------
+FAKE_TORCHRUN = r"""#!/usr/bin/env bash
+# fake python running `-m torch.distributed.run ... run_dir=DIR`: waits for a signal; on USR1/TERM it records it, writes
+# rank 0's stop record when FAKE_SAVE=1 (the ranks saved) and exits 1, as torchrun does after a forwarded signal.
+printf '%s\0' "$@" > "$FAKE_LOG/args"
+for a in "$@"; do case "$a" in run_dir=*) run_dir="${a#run_dir=}" ;; esac; done
+on_signal() {
+  echo "$1" >> "$FAKE_LOG/events"
+  if [[ "${FAKE_SAVE:-1}" == 1 ]]; then echo "{\"signal\": \"SIG$1\"}" > "$run_dir/stopped_by_signal.json"; fi
+  exit 1
+}
+trap 'on_signal USR1' USR1
+trap 'on_signal TERM' TERM
+echo started > "$FAKE_LOG/started"
+while :; do sleep 0.05; done
+"""
+
+
+def _fake_torchrun(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "fake-log"
+    log.mkdir()
+    python = tmp_path / "fake-python"
+    python.write_text(FAKE_TORCHRUN)
+    python.chmod(0o755)
+    return python, log
+
+
+def _signal_when_started(cmd: list[str], env: dict[str, str], cwd: Path, started: Path, sig: int):
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the launcher never started its command"
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out
+
+
+def test_train_sh_passes_the_signals_to_torchrun_like_the_slurm_template(tmp_path):
+    r = _run("train.sh", ["run_dir=runs/x"], {"DRY_RUN": "1", "PYTHON": sys.executable, "NPROC": "2"}, tmp_path)
+    args = _torchrun_args(_last_command(r))
+    assert {"SIGTERM", "SIGUSR1"} <= set(args.signals_to_handle.split(","))
+    assert args.shutdown_timeout == 100 and args.standalone and args.training_script_args == ["run_dir=runs/x"]
+
+
+@pytest.mark.parametrize(
+    "sig, saved, code",
+    [
+        (signal.SIGUSR1, "1", 3),  # the ranks saved on the signal: 3, whatever torchrun's own code
+        (signal.SIGTERM, "1", 3),
+        (signal.SIGUSR1, "0", 1),  # no save recorded: torchrun's code
+    ],
+)
+def test_train_sh_forwards_a_signal_and_exits_3_after_a_save(tmp_path, sig, saved, code):
+    python, log = _fake_torchrun(tmp_path)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in _PG_VARS},
+        "PYTHON": str(python),
+        "FAKE_LOG": str(log),
+        "FAKE_SAVE": saved,
+    }
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "x" / "stopped_by_signal.json").write_text("{}")  # stale, from an earlier stop: removed
+    rc, out = _signal_when_started(
+        ["bash", str(LAUNCH / "train.sh"), "run_dir=runs/x"], env, tmp_path, log / "started", sig
+    )
+    assert (log / "events").read_text().split() == [signal.Signals(sig).name.removeprefix("SIG")], out
+    assert rc == code, out
+
+
 # -- multinode.sh ----------------------------------------------------------------------------------------------
 MULTI_ENV = {
     "NNODES": "2",
@@ -470,6 +544,23 @@ def test_signal_is_forwarded_before_the_job_requeues(fake_slurm, script, sig, re
         assert events[1:] == ["scontrol requeue 4242"] and proc.returncode == 0, out  # ... then the job requeues
     else:
         assert events[1:] == [], out
+
+
+@pytest.mark.parametrize("sig, restarts", [(signal.SIGTERM, "0"), (signal.SIGUSR1, "10")])
+def test_a_job_that_saved_on_a_signal_and_is_not_requeued_exits_3(fake_slurm, tmp_path, sig, restarts):
+    python, log = _fake_torchrun(tmp_path)
+    env = {
+        **fake_slurm["env"],
+        "FAKE_SRUN_MODE": "exec",
+        "PYTHON": str(python),
+        "FAKE_LOG": str(log),
+        "SLURM_RESTART_COUNT": restarts,
+    }
+    rc, out = _signal_when_started(
+        ["bash", str(LAUNCH / "slurm/train_single_node.sbatch")], env, fake_slurm["dir"], log / "started", sig
+    )
+    assert (log / "events").read_text().split() == [signal.Signals(sig).name.removeprefix("SIG")], out
+    assert rc == 3 and "the ranks saved on a signal" in out, out
 
 
 # -- Hydra sweeps ----------------------------------------------------------------------------------------------
