@@ -24,13 +24,18 @@ COMMANDS = ":audio PATH | :history | :reset | :quit"
 
 
 def load_chat_model(
-    model_path: str | Path, tokenizer: str | None = None, adapter: str | None = None, device: str = "cpu"
+    model_path: str | Path,
+    tokenizer: str | None = None,
+    adapter: str | None = None,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
 ) -> tuple[Any, Any]:
     """(model, tokenizer) from an exported directory, a checkpoint directory or a run directory (``runs.load``);
-    the tokenizer is the one the model carries unless given."""
+    the tokenizer is the one the model carries unless given. Python shipped with the model runs only with
+    ``trust_remote_code`` (``--trust-remote-code``), never because the folder's config asks for it."""
     from qwenaudio_train.runs import load
 
-    loaded = load(model_path, adapter, tokenizer)
+    loaded = load(model_path, adapter, tokenizer, trust_remote_code=trust_remote_code)
     return loaded.model.to(device).eval(), loaded.tokenizer
 
 
@@ -161,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--system", default=None, help="system prompt (default: 'You are a helpful assistant.')")
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped in the model's llm/ folder (only for a model you trust; never taken from the "
+        "folder's own config)",
+    )
     args = p.parse_args(argv)
     from transformers.utils import logging as hf_logging
 
@@ -168,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()  # keep the terminal for the conversation
     try:
-        model, tok = load_chat_model(args.model, args.tokenizer, args.adapter, args.device)
+        model, tok = load_chat_model(args.model, args.tokenizer, args.adapter, args.device, args.trust_remote_code)
     except (FileNotFoundError, OSError, ValueError) as e:
         print(f"qwenaudio-chat: {e}", file=sys.stderr)
         return 2
