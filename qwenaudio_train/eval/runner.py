@@ -30,6 +30,7 @@ from qwenaudio_train.eval.release_jsonl import ReleaseEvalSet, release_jsonl_fil
 from qwenaudio_train.eval.report import (  # noqa: F401 - the report's names, importable from the runner as before
     RELEASE_HEADLINES,
     draw_panel,
+    group_name,
     is_better,
     markdown_table,
     plot_results,

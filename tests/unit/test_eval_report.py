@@ -83,3 +83,11 @@ def test_runner_groups_put_the_release_definition_beside_the_release_figure() ->
     table = markdown_table(results)
     assert f"| er@meld/meld_test | 4 | accuracy_release (higher is better) | 0.5 [{row['ci_low']:.4g}, " in table
     assert table.rstrip().endswith("| 0.557 |")
+
+
+def test_runner_keeps_the_report_names_notebooks_import() -> None:
+    # notebooks/03_eval_report.ipynb and evaluate.py import these from the runner; their home is eval.report.
+    from qwenaudio_train.eval import report, runner
+
+    for name in ("group_name", "is_better", "plot_results", "markdown_table", "write_report", "RELEASE_HEADLINES"):
+        assert getattr(runner, name) is getattr(report, name)
