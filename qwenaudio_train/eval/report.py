@@ -219,7 +219,19 @@ def markdown_table(
         if with_release:
             row += f" {_fmt(r['release']) if r.get('release') is not None else ''} |"
         lines.append(row)
-    return "\n".join(lines) + "\n"
+    # The release's other published figures (AQA's yes/no subset, NSynth's sonic MAP, SPICE...), each beside the
+    # value of its own definition.
+    more = [
+        f"- {name}: {key} {_fmt(r.get(key))} (release {_fmt(value)})"
+        for name, r in results.items()
+        for key, value in r.get("release_figures", {}).items()
+        if key != r["headline"]
+    ]
+    return (
+        "\n".join(lines)
+        + "\n"
+        + ("\nOther release figures, beside the same definition:\n" + "\n".join(more) + "\n" if more else "")
+    )
 
 
 def is_better(value: Any, baseline: Any, higher_is_better: bool) -> bool:

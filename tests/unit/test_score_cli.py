@@ -78,6 +78,7 @@ def test_score_release_form_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     assert aac["refs_per_sample"] == 2.0 and aac["CIDEr"] == aac["cider"] and aac["headline"] == "cider"
     md = (tmp_path / "out" / "eval.md").read_text()
     assert "95% bootstrap interval" in md and "| 0.557 |" in md
+    assert "- aqa@clothoaqa_test: yes_no_accuracy_release 0.5 (release 0.749)" in md
     assert len(report["predictions"]) == len(RELEASE_RESULTS)
 
 
