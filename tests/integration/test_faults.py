@@ -222,8 +222,10 @@ def test_resume_with_another_world_size_stops_with_the_fix(corpus, tmp_path):
     Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.max_steps=2"))).train()
     state_file = run / "checkpoints" / "step_00000002" / "trainer_state.json"
     state = json.loads(state_file.read_text())
-    state["world_size"] = 2  # as if saved by a 2-rank run
+    state["world_size"] = 2  # as if saved by a 2-rank run, with rank 1's parts
     state_file.write_text(json.dumps(state))
+    for name in ("rng_rank{}.pt", "data_state_rank{}.json"):
+        (state_file.parent / name.format(1)).write_bytes((state_file.parent / name.format(0)).read_bytes())
     with pytest.raises(RuntimeError, match="(?s)saved by 2 ranks.*ds_to_universal.*load_universal=true"):
         Trainer(compose("pretrain", train_overrides(corpus, run, "trainer.max_steps=4")))
 
