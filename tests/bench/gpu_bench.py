@@ -339,6 +339,19 @@ def bench_llm(name: str, args: argparse.Namespace, device: torch.device, deadlin
     return result
 
 
+def _init_world_of_one(init: Any, attempts: int = 3) -> None:
+    """A process group of one on a free port; another port when a concurrent job took that one first."""
+    for attempt in range(attempts):
+        try:
+            init()
+            return
+        except torch.distributed.DistNetworkError:
+            if attempt == attempts - 1:
+                raise
+            for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+                os.environ.pop(k, None)  # init_distributed picks a fresh port when RANK is unset
+
+
 def zero_memory(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Peak device memory of one stage-1 step under DeepSpeed ZeRO-2 and ZeRO-3 (one process)."""
     try:
@@ -347,7 +360,7 @@ def zero_memory(args: argparse.Namespace, device: torch.device) -> dict[str, Any
         return {"omitted": "DeepSpeed is not installed"}
     from qwenaudio_train.distributed import deepspeed_config, init_distributed
 
-    init_distributed()
+    _init_world_of_one(init_distributed)
     name = args.zero_llm
     cfg = model_config(name, args.dtype, args.attn)
     clips = [30.0] * args.clips_per_batch
