@@ -4,6 +4,7 @@ steps of every batching scheme and the ZeRO memory probe, so that the script a G
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_gpu_bench_dry_run(tmp_path):
+    # Without the process-group variables an in-process training test of this session may have set: the child
+    # would otherwise join (or collide with) that group's port.
+    group = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE")
+    env = {k: v for k, v in os.environ.items() if k not in group}
     proc = subprocess.run(
         [sys.executable, str(REPO / "tests" / "bench" / "gpu_bench.py"), "--dry-run", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "gpu.json").read_text())
