@@ -22,7 +22,8 @@ checkpoint (logged), an explicit ``trainer.resume=<dir>`` stops with the one to 
 Trust boundary: a checkpoint is data, never code. Nothing here unpickles arbitrary objects: our own files load with
 ``torch.load(weights_only=True)``, and DeepSpeed's loader (which asks for full pickles) runs inside
 ``weights_only_loads``, which forces ``weights_only=True`` with an allow-list of the few DeepSpeed classes its files
-hold (``DEEPSPEED_SAFE_GLOBALS``). A file that needs anything else stops the load with the file's name.
+hold (``_deepspeed_safe_globals``). A file that needs anything else stops the load, naming the class it asks for;
+a legitimate DeepSpeed class belongs on that list, never a blanket ``weights_only=False``.
 Must not: decide when to save (the trainer does).
 """
 
@@ -138,17 +139,19 @@ def resolve(resume: str | None, ckpt_dir: Path) -> Path | None:
     return path
 
 
-def problems(path: Path, resume_data: bool = True) -> list[str]:
+def problems(path: Path, resume_data: bool = True, universal: bool = False) -> list[str]:
     """What stops ``path`` from being resumed exactly: unreadable state, a file of the save missing or cut short
-    (by the size list the save recorded), a rank's data position missing. Empty for an intact checkpoint."""
+    (by the size list the save recorded), a rank's data position or RNG missing. Empty for an intact checkpoint.
+    Without ``resume_data`` (the data stream restarts) positions and RNG are not needed; a ``universal`` checkpoint
+    (ds_to_universal's own layout) is checked for its state only."""
     try:
         state = read_trainer_state(path)
     except CheckpointError as e:
         return [str(e)]
     found: list[str] = []
-    files: dict[str, int] = state.get(_FILES) or {}
+    files: dict[str, int] = {} if universal else state.get(_FILES) or {}
     for name, size in sorted(files.items()):
-        if not resume_data and name.startswith("data_state_rank"):
+        if not resume_data and name.startswith(("data_state_rank", "rng_rank")):
             continue  # the data stream restarts from the seed: its position is not needed
         file = path / name
         if not file.is_file():
@@ -156,15 +159,20 @@ def problems(path: Path, resume_data: bool = True) -> list[str]:
         elif file.stat().st_size != size:
             found.append(f"{file} is cut short or changed ({file.stat().st_size} bytes, saved {size})")
     ranks = range(int(state.get("world_size", 1)))
-    needed = [f"rng_rank{r}.pt" for r in ranks] + ([f"data_state_rank{r}.json" for r in ranks] if resume_data else [])
-    if not any(p.name.endswith("model_states.pt") for p in path.iterdir()):
+    needed = [f"{kind}_rank{r}.{ext}" for r in ranks for kind, ext in (("rng", "pt"), ("data_state", "json"))]
+    needed = needed if resume_data else []
+    if not universal and not any(p.name.endswith("model_states.pt") for p in path.iterdir()):
         needed.append("mp_rank_00_model_states.pt")  # a save made before the size list: DeepSpeed's model file
     found += [f"{path / n} is missing" for n in needed if n not in files and not (path / n).is_file()]
     return found
 
 
 def resume_point(
-    resume: str | None, ckpt_dir: Path, resume_data: bool = True, log: Callable[[str], None] = print
+    resume: str | None,
+    ckpt_dir: Path,
+    resume_data: bool = True,
+    log: Callable[[str], None] = print,
+    universal: bool = False,
 ) -> Path | None:
     """``resolve`` plus the checks of ``problems``. ``auto`` falls back to the newest intact checkpoint and ``log``s
     each one it skips; an explicit checkpoint with a problem stops, naming the file and the checkpoint to give."""
@@ -173,7 +181,7 @@ def resume_point(
     if resume != "auto":
         path = resolve(resume, ckpt_dir)
         assert path is not None
-        found = problems(path, resume_data)
+        found = problems(path, resume_data, universal)
         if found:
             older = [p for p in _candidates(ckpt_dir) if p != path and p.name < path.name]
             raise CheckpointError(f"cannot resume {path}: {'; '.join(found)}. {_fallback_fix(older, resume_data)}")
@@ -181,7 +189,7 @@ def resume_point(
     candidates = _candidates(ckpt_dir)
     skipped: list[str] = []
     for path in candidates:
-        found = problems(path, resume_data)
+        found = problems(path, resume_data, universal)
         if not found:
             for line in skipped:
                 log(f"trainer.resume=auto: skipped {line}; resuming from the newest intact checkpoint {path}")

@@ -60,7 +60,11 @@ class Trainer:
             faults.clear_signal_stop(self.run_dir)
         self.resume_notes: list[str] = []  # checkpoints trainer.resume=auto skipped, printed at start-up
         self.resumed_from = checkpoint.resume_point(
-            cfg.trainer.resume, self.ckpt_dir, cfg.trainer.resume_data, self.resume_notes.append
+            cfg.trainer.resume,
+            self.ckpt_dir,
+            cfg.trainer.resume_data,
+            self.resume_notes.append,
+            universal=cfg.deepspeed.load_universal,
         )
         if self.resumed_from:  # before any compute: another world size or ZeRO stage stops here, with the fix
             ds = cfg.deepspeed

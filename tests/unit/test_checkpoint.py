@@ -129,3 +129,18 @@ def test_a_changed_zero_stage_stops_with_the_fix(tmp_path):
         match="saved with deepspeed.zero_stage=2, this run has 3: resume with deepspeed=zero2",
     ):
         checkpoint.check_compatible(path, 1, 3)
+
+
+def test_without_the_data_position_or_as_a_universal_checkpoint_less_is_needed(tmp_path):
+    path = _saved_checkpoint(checkpoint.checkpoint_dir(tmp_path), 2)
+    for name in ("data_state_rank1.json", "rng_rank1.pt"):
+        (path / name).unlink()
+    assert checkpoint.problems(path, resume_data=False) == []  # the data stream restarts from the seed
+    # ds_to_universal writes its own layout (zero/<param>/...) beside a copy of trainer_state.json and its size list
+    universal = tmp_path / "step_00000002_universal"
+    universal.mkdir()
+    (universal / "trainer_state.json").write_bytes((path / "trainer_state.json").read_bytes())
+    assert checkpoint.problems(universal, resume_data=False, universal=True) == []
+    assert checkpoint.problems(universal, resume_data=False) == [  # as a plain checkpoint: DeepSpeed's file missing
+        f"{universal / 'mp_rank_00_model_states.pt'} is missing"
+    ]
