@@ -13,7 +13,10 @@
 #   RUN_ID       rendezvous id, the same on all nodes (default: the run directory's name)
 #   MAX_RESTARTS torchrun restarts of the whole worker group after a failure (default 0)
 #   ENTRY        module to run (default qwenaudio_train.pretrain); PYTHON: the interpreter
+#   SHUTDOWN_TIMEOUT seconds the ranks get to save after SIGTERM/SIGUSR1 (default 100)
 #   DRY_RUN=1    print the command instead of running it
+#
+# Exit code: 0 when training finished, 3 when the ranks saved on SIGTERM/SIGUSR1 (launch/README.md), else torchrun's.
 #
 # The run directory must be given explicitly: each node runs this script on its own clock, so a timestamped name
 # chosen here would differ between nodes and split one job over several folders. It must be on a shared
@@ -53,11 +56,12 @@ RUN_ID="${RUN_ID:-$(basename "$run_dir")}"
 mkdir -p "$run_dir"
 echo "run directory: $run_dir (nodes: $NNODES, ranks per node: $NPROC, rendezvous: $MASTER_ADDR:$MASTER_PORT)"
 
+source "$here/launch/signals.sh"  # SIGTERM/SIGUSR1 reach the ranks, which save; exit code 3 after such a save
 cmd=("$PY" -m torch.distributed.run --nnodes "$NNODES" --nproc_per_node "$NPROC"
      --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv_id "$RUN_ID"
-     --max_restarts "$MAX_RESTARTS" -m "$ENTRY" "$@" "${extra[@]}")
+     --max_restarts "$MAX_RESTARTS" "${torchrun_signal_flags[@]}" -m "$ENTRY" "$@" "${extra[@]}")
 if [[ "${DRY_RUN:-0}" == "1" ]]; then
   printf '%q ' "${cmd[@]}"; echo
   exit 0
 fi
-exec "${cmd[@]}"
+run_forwarding_signals "$run_dir" "${cmd[@]}"

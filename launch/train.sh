@@ -26,31 +26,12 @@ extra=("${run_dir_args[@]}")
 echo "run directory: $run_dir (ranks: $NPROC)"
 
 # Preemption, as under SLURM: torchrun forwards SIGTERM and SIGUSR1 to the ranks, which finish their step, save and
-# exit; it waits SHUTDOWN_TIMEOUT seconds (default 100) for them. torchrun itself then exits 1, so this script runs
-# it in the background, passes the signals on, and exits EXIT_SIGNAL_SAVED (3) when the ranks saved on a signal
-# (rank 0 wrote <run_dir>/stopped_by_signal.json), else with torchrun's own code.
-SHUTDOWN_TIMEOUT="${SHUTDOWN_TIMEOUT:-100}"
-cmd=("$PY" -m torch.distributed.run --standalone --nproc_per_node "$NPROC"
-     --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout "$SHUTDOWN_TIMEOUT"
+# exit; this script exits 3 after such a save (launch/signals.sh).
+source "$here/launch/signals.sh"
+cmd=("$PY" -m torch.distributed.run --standalone --nproc_per_node "$NPROC" "${torchrun_signal_flags[@]}"
      -m "$ENTRY" "$@" "${extra[@]}")
 if [[ "${DRY_RUN:-0}" == "1" ]]; then
   printf '%q ' "${cmd[@]}"; echo
   exit 0
 fi
-stop_record="$run_dir/stopped_by_signal.json"
-rm -f "$stop_record"
-"${cmd[@]}" &
-pid=$!
-for sig in USR1 TERM INT HUP QUIT; do
-  trap "kill -$sig $pid 2>/dev/null || true" "$sig"
-done
-# `wait` returns early (> 128) when a trapped signal arrives: wait again while torchrun runs.
-while :; do
-  if wait "$pid"; then status=0; else status=$?; fi
-  if (( status <= 128 )) || ! kill -0 "$pid" 2>/dev/null; then break; fi
-done
-if [[ -f "$stop_record" ]]; then
-  echo "train.sh: the ranks saved on a signal: $(cat "$stop_record")"
-  exit 3
-fi
-exit "$status"
+run_forwarding_signals "$run_dir" "${cmd[@]}"

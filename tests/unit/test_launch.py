@@ -37,6 +37,7 @@ SCRIPTS = [
     "slurm/train_multi_node.sbatch",
     "slurm/common.sh",
     "run_dir.sh",
+    "signals.sh",
 ]
 SBATCH = ["slurm/train_single_node.sbatch", "slurm/train_multi_node.sbatch"]
 
@@ -126,13 +127,16 @@ def _signal_when_started(cmd: list[str], env: dict[str, str], cwd: Path, started
     return proc.returncode, out
 
 
-def test_train_sh_passes_the_signals_to_torchrun_like_the_slurm_template(tmp_path):
-    r = _run("train.sh", ["run_dir=runs/x"], {"DRY_RUN": "1", "PYTHON": sys.executable, "NPROC": "2"}, tmp_path)
+@pytest.mark.parametrize("script", ["train.sh", "multinode.sh"])
+def test_torchrun_scripts_pass_the_signals_to_the_ranks_like_the_slurm_template(tmp_path, script):
+    env = {**MULTI_ENV, "NPROC": "2"}
+    r = _run(script, ["run_dir=runs/x"], env, tmp_path)
     args = _torchrun_args(_last_command(r))
     assert {"SIGTERM", "SIGUSR1"} <= set(args.signals_to_handle.split(","))
-    assert args.shutdown_timeout == 100 and args.standalone and args.training_script_args == ["run_dir=runs/x"]
+    assert args.shutdown_timeout == 100 and args.training_script_args == ["run_dir=runs/x"]
 
 
+@pytest.mark.parametrize("script", ["train.sh", "multinode.sh"])
 @pytest.mark.parametrize(
     "sig, saved, code",
     [
@@ -141,10 +145,11 @@ def test_train_sh_passes_the_signals_to_torchrun_like_the_slurm_template(tmp_pat
         (signal.SIGUSR1, "0", 1),  # no save recorded: torchrun's code
     ],
 )
-def test_train_sh_forwards_a_signal_and_exits_3_after_a_save(tmp_path, sig, saved, code):
+def test_a_torchrun_script_forwards_a_signal_and_exits_3_after_a_save(tmp_path, script, sig, saved, code):
     python, log = _fake_torchrun(tmp_path)
     env = {
         **{k: v for k, v in os.environ.items() if k not in _PG_VARS},
+        **{k: v for k, v in MULTI_ENV.items() if k != "DRY_RUN"},
         "PYTHON": str(python),
         "FAKE_LOG": str(log),
         "FAKE_SAVE": saved,
@@ -152,7 +157,7 @@ def test_train_sh_forwards_a_signal_and_exits_3_after_a_save(tmp_path, sig, save
     (tmp_path / "runs" / "x").mkdir(parents=True)
     (tmp_path / "runs" / "x" / "stopped_by_signal.json").write_text("{}")  # stale, from an earlier stop: removed
     rc, out = _signal_when_started(
-        ["bash", str(LAUNCH / "train.sh"), "run_dir=runs/x"], env, tmp_path, log / "started", sig
+        ["bash", str(LAUNCH / script), "run_dir=runs/x"], env, tmp_path, log / "started", sig
     )
     assert (log / "events").read_text().split() == [signal.Signals(sig).name.removeprefix("SIG")], out
     assert rc == code, out
