@@ -35,7 +35,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ShardError as e:
         print(f"qwenaudio-data check: {e}", file=sys.stderr)
         return 2
-    report = check_shards(paths)
+    report = check_shards(paths, long_audio=args.long_audio)
     print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     problems = report.get("problems", []) if isinstance(report, dict) else []
     return 1 if problems else 0
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(fn=cmd_tokenizer)
     c = sub.add_parser("check", help="decode every sample of the shards and report problems")
     c.add_argument("shards", nargs="+", help="shard files, globs, brace patterns or directories")
+    c.add_argument("--long-audio", choices=("reject", "truncate"), default="reject",
+                   help="as data.long_audio: are clips over 30 s problems (reject) or cut by training (truncate)")  # fmt: skip
     c.set_defaults(fn=cmd_check)
     j = sub.add_parser(
         "chat-shards",

@@ -21,7 +21,7 @@ import torch
 
 from qwenaudio_train import audio as A
 from qwenaudio_train.data.schema import BAD_RECORD, SampleError, SampleMeta, audio_member
-from qwenaudio_train.tasks import get_task
+from qwenaudio_train.tasks import Task, get_task
 
 IGNORE_INDEX = -100
 LONG_AUDIO_POLICIES = ("reject", "truncate")
@@ -41,6 +41,25 @@ def fit_clip(wav: Any, max_samples: int, long_audio: str, what: str) -> Any:
     if len(wav) < A.HOP_LENGTH * 3:
         raise SampleError(f"{what} is too short ({len(wav)} samples); needs >= {A.HOP_LENGTH * 3}")
     return wav
+
+
+def validate_sample(
+    raw: dict[str, Any], meta: SampleMeta | None = None, max_samples: int = A.N_SAMPLES, long_audio: str = "reject"
+) -> tuple[SampleMeta, Task, Any]:
+    """The one validation of a tagged sample, shared by the loader (``SampleProcessor``) and ``qwenaudio-data check``
+    (``shards.check_sample``): its metadata, a known task, audio that decodes (any rate and channel count: it is
+    resampled to 16 kHz mono, as training does) and a clip the encoder takes (``fit_clip``: not over the limit
+    unless ``long_audio=truncate``, not too short). Returns (meta, task, 16-kHz mono wav); SampleError or
+    AudioError naming the sample otherwise."""
+    key = raw.get("__key__", "?")
+    meta = meta or parse_meta(raw)
+    try:
+        task = get_task(meta.task)
+    except ValueError as e:
+        raise SampleError(f"sample {key!r}: {e}") from None
+    ext, data = audio_member(raw)
+    wav = A.load_audio(data, name=f"{key}.{ext} in {raw.get('__url__', '?')}")
+    return meta, task, fit_clip(wav, max_samples, long_audio, f"sample {key!r}: audio")
 
 
 @dataclass
@@ -91,11 +110,7 @@ class SampleProcessor:
 
     def __call__(self, raw: dict[str, Any], meta: SampleMeta | None = None, aug_seed: int = 0) -> Example:
         key = raw.get("__key__", "?")
-        meta = meta or parse_meta(raw)
-        task = get_task(meta.task)
-        ext, data = audio_member(raw)
-        wav = A.load_audio(data, name=f"{key}.{ext} in {raw.get('__url__', '?')}")
-        wav = fit_clip(wav, self.max_samples, self.long_audio, f"sample {key!r}: audio")
+        meta, task, wav = validate_sample(raw, meta, self.max_samples, self.long_audio)
         mel = A.log_mel_spectrogram(wav, n_mels=self.n_mels)
         if self.train and self.spec_augment:
             g = torch.Generator().manual_seed(aug_seed)

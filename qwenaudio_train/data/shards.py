@@ -37,7 +37,7 @@ import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from qwenaudio_train.audio import SAMPLE_RATE
+from qwenaudio_train.audio import N_SAMPLES, SAMPLE_RATE
 from qwenaudio_train.data.schema import AUDIO_EXTENSIONS, SampleError, SampleMeta
 
 MANIFEST = "manifest.json"
@@ -380,38 +380,45 @@ def format_report(report: dict[str, Any], max_problems: int = 20) -> str:
         lines.append(f"  PROBLEM {p['shard']}: " + (f"{p['key']}: " if p["key"] is not None else "") + p["message"])
     if len(report["problems"]) > max_problems:
         lines.append(f"  ... and {len(report['problems']) - max_problems} more")
+    notes = report.get("notes", [])
+    lines += [f"  note {n['shard']}: {n['message']}" for n in notes[:3]]
+    if len(notes) > 3:
+        lines.append(f"  ... and {len(notes) - 3} more notes")
     return "\n".join(lines)
 
 
-def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
-    """Decode one raw sample fully; return (meta, audio seconds) or raise SampleError saying what is wrong."""
-    import numpy as np
+def check_sample(
+    sample: dict[str, Any], long_audio: str = "reject", notes: list[str] | None = None
+) -> tuple[SampleMeta, float]:
+    """Decode one raw sample fully; return (meta, audio seconds) or raise SampleError saying what is wrong.
+
+    The loader's own validation (``processing.validate_sample``: metadata, a known task, audio that decodes at any
+    rate or channel count, a clip the encoder takes under ``long_audio``), plus what only a check compares: the
+    metadata's duration and word timings against the audio. Audio that training
+    accepts but converts (not 16 kHz, not mono) is no problem: a line goes to ``notes`` when given."""
     import soundfile as sf
+
+    from qwenaudio_train.audio import AudioError
+    from qwenaudio_train.data.processing import validate_sample
 
     key = sample.get("__key__", "?")
     if "json" not in sample:
         raise SampleError(f"sample {key!r}: no .json metadata member")
     meta = SampleMeta.from_json(sample["json"], key)
-    exts = [e for e in AUDIO_EXTENSIONS if e in sample]
-    if not exts:
-        members = sorted(k for k in sample if not k.startswith("__"))
-        raise SampleError(f"sample {key!r}: no audio member (one of {AUDIO_EXTENSIONS}); has {members}")
     try:
-        with sf.SoundFile(io.BytesIO(sample[exts[0]])) as f:
-            sr, channels, declared = f.samplerate, f.channels, f.frames
-            data = f.read(dtype="float32", always_2d=True)
-    except (sf.SoundFileError, RuntimeError) as e:
-        reason = (getattr(e, "error_string", None) or str(e)).strip()
-        raise SampleError(f"sample {key!r}: audio does not decode ({reason})") from e
-    if data.shape[0] < declared:
-        raise SampleError(f"sample {key!r}: truncated audio ({data.shape[0]} of {declared} frames decode)")
-    if data.shape[0] == 0:
-        raise SampleError(f"sample {key!r}: empty audio")
-    if not np.isfinite(data).all():
-        raise SampleError(f"sample {key!r}: audio has NaN or infinite values")
-    if sr != SAMPLE_RATE or channels != 1:
-        raise SampleError(f"sample {key!r}: audio is {sr} Hz x {channels} channels; shards hold {SAMPLE_RATE} Hz mono")
-    seconds = data.shape[0] / sr
+        meta, _, wav = validate_sample(sample, meta, long_audio=long_audio)
+    except AudioError as e:
+        raise SampleError(f"sample {key!r}: {e}") from e
+    if notes is not None:
+        info = sf.info(io.BytesIO(next(sample[e] for e in AUDIO_EXTENSIONS if e in sample)))
+        if info.samplerate != SAMPLE_RATE or info.channels != 1:
+            notes.append(
+                f"sample {key!r}: audio is {info.samplerate} Hz x {info.channels} channels; training converts it to "
+                f"{SAMPLE_RATE} Hz mono (storing that saves the work)"
+            )
+    seconds = len(wav) / SAMPLE_RATE
+    if long_audio == "truncate" and len(wav) >= N_SAMPLES:
+        return meta, seconds  # cut to the encoder's 30 s: the metadata describes the whole clip
     if abs(seconds - meta.duration) > DURATION_TOLERANCE:
         raise SampleError(
             f"sample {key!r}: metadata duration {meta.duration:.3f} s but the audio lasts {seconds:.3f} s"
@@ -427,16 +434,20 @@ def check_sample(sample: dict[str, Any]) -> tuple[SampleMeta, float]:
     return meta, seconds
 
 
-def check_shards(paths: PathSpec) -> dict[str, Any]:
+def check_shards(paths: PathSpec, long_audio: str = "reject") -> dict[str, Any]:
     """Decode every sample of the given tars (or directories of tars, searched recursively) and report problems
     by shard and key.
 
     Never raises on bad data: missing or unreadable shards, duplicate keys, metadata that fails
-    ``SampleMeta.from_json``, missing members, audio that does not decode, wrong rate, or a duration that
-    disagrees with the metadata all become entries of ``problems``. Returns a JSON-serialisable dict::
+    ``SampleMeta.from_json``, missing members, an unknown task, audio that does not decode, a clip over the
+    encoder's 30 s (unless ``long_audio="truncate"``, as ``data.long_audio``) or too short, or a duration that
+    disagrees with the metadata all become entries of ``problems``: what the loader would skip, and more
+    (``check_sample``). Audio that training converts (another rate, stereo) is a note, not a problem. Returns a
+    JSON-serialisable dict::
 
         {"ok": bool, "shards": n, "samples": n (seen), "good": n, "hours": h (good audio),
-         "tasks": {task: good samples}, "problems": [{"shard": path, "key": key or None, "message": str}]}
+         "tasks": {task: good samples}, "problems": [{"shard": path, "key": key or None, "message": str}],
+         "notes": [{"shard": path, "key": key, "message": str}]}
 
     (``key`` is None for a problem with the shard itself.)
     """
@@ -448,6 +459,7 @@ def check_shards(paths: PathSpec) -> dict[str, Any]:
         "hours": 0.0,
         "tasks": {},
         "problems": [],
+        "notes": [],
     }
     problems: list[dict[str, Any]] = report["problems"]
     seen: dict[str, str] = {}
@@ -462,11 +474,13 @@ def check_shards(paths: PathSpec) -> dict[str, Any]:
                     problems.append(_problem(path, key, f"sample {key!r}: duplicate key (also in {seen[key]})"))
                     continue
                 seen[key] = path
+                notes: list[str] = []
                 try:
-                    meta, secs = check_sample(sample)
+                    meta, secs = check_sample(sample, long_audio, notes)
                 except SampleError as e:
                     problems.append(_problem(path, key, str(e)))
                     continue
+                report["notes"] += [_problem(path, key, n) for n in notes]
                 report["good"] += 1
                 seconds += secs
                 report["tasks"][meta.task] = report["tasks"].get(meta.task, 0) + 1
