@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from qwenaudio_train import checkpoint
+from qwenaudio_train.cli.chat import load_chat_model
 from qwenaudio_train.model import ModelConfig, QwenAudioModel, build_model
+from qwenaudio_train.tokenizer import train_bpe_tokenizer
 
 EVIL_MODULE = """
 from pathlib import Path
@@ -57,8 +59,11 @@ def _crafted_export(tmp_path: Path, marker: Path) -> Path:
 def test_an_export_asking_for_remote_code_in_its_own_config_runs_none(tmp_path):
     marker = tmp_path / "remote_code_ran"
     export = _crafted_export(tmp_path, marker)
-    model = QwenAudioModel.from_pretrained(export)  # what qwenaudio-chat --model DIR and runs.load do
+    model = QwenAudioModel.from_pretrained(export)  # what runs.load does with an exported directory
     assert not marker.exists() and model.cfg.trust_remote_code is False
+    train_bpe_tokenizer(["a few words to train on", "and a few more"], export / "tokenizer", vocab_size=300)
+    load_chat_model(export)  # qwenaudio-chat --model DIR
+    assert not marker.exists()
     init_cfg = ModelConfig(
         preset="tiny", vocab_size=320, audio_pad_id=300, audio_start_id=301, audio_end_id=302, eod_id=303
     )
