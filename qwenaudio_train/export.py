@@ -21,12 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint", help="a run directory (its latest checkpoint) or a checkpoint directory")
     p.add_argument("out", help="output directory")
     p.add_argument("--tokenizer", default=None, help="the run's tokenizer, for runs that do not carry their own")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped with the run's LLM (e.g. the v1 Qwen-7B); never taken from the checkpoint",
+    )
     args = p.parse_args(argv)
+    from qwenaudio_train.checkpoint import CheckpointError  # a damaged or crafted checkpoint, named
     from qwenaudio_train.runs import export
 
     try:
-        out = export(args.checkpoint, args.out, args.tokenizer)
-    except (FileNotFoundError, OSError) as e:
+        out = export(args.checkpoint, args.out, args.tokenizer, args.trust_remote_code)
+    except (FileNotFoundError, OSError, CheckpointError) as e:
         print(f"qwenaudio-export: {e}", file=sys.stderr)
         return 2
     print(f"exported {args.checkpoint} -> {out}")

@@ -180,9 +180,16 @@ def load(
     return Loaded(model, tok, source, cfg)
 
 
-def export(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], tokenizer: str | None = None) -> Path:
+def export(
+    checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    tokenizer: str | None = None,
+    trust_remote_code: bool = False,
+) -> Path:
     """A checkpoint (any ZeRO stage; LoRA merged) as a self-contained model directory with its tokenizer."""
-    model, tok, _ = load_trained(resolve_checkpoint(checkpoint), tokenizer=tokenizer)
+    model, tok, _ = load_trained(
+        resolve_checkpoint(checkpoint), tokenizer=tokenizer, trust_remote_code=trust_remote_code
+    )
     out = Path(out_dir)
     model.save_pretrained(out)
     tok.save_pretrained(out / TOKENIZER_DIR)
