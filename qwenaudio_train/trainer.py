@@ -353,8 +353,12 @@ class Trainer:
             s = sum(g.get(t, [0.0, 0.0])[0] for g in gathered)
             n = sum(g.get(t, [0.0, 0.0])[1] for g in gathered)
             record[f"loss/{t}"] = s / max(n, 1)
-        for src, n in counts["bad"].items():
-            record[f"data/bad/{src}"] = n  # this rank's view; rank 0 logs
+        # Summed over ranks (issue 16): every rank reduces the same list, the configured sources in sorted order.
+        sources = sorted(self.cfg.data.sources)
+        summed = all_reduce_sum([counts["bad"].get(s, 0) for s in sources], self.dist.device) if sources else []
+        for src, n in zip(sources, summed):
+            if n:
+                record[f"data/bad/{src}"] = int(n)
         self.logger.log(record)
         self.last_loss = (self.step, record["loss"])
         self.logger.progress(
