@@ -396,9 +396,10 @@ def load(engine: Any, path: Path, rank: int, load_optimizer: bool = True) -> tup
                 str(path.parent), tag=path.name, load_optimizer_states=load_optimizer, load_lr_scheduler_states=False
             )
     except Exception as e:
+        older = [p for p in _candidates(path.parent) if p.name < path.name]
         raise CheckpointError(
-            f"could not load checkpoint {path} ({type(e).__name__}: {e}): a file of it is damaged or holds more "
-            f"than weights; resume from another checkpoint with trainer.resume=<dir>"
+            f"could not load checkpoint {path} ({_reason(e)}): a file of it is damaged or holds more than weights "
+            f"(nothing in it was run). {_fallback_fix(older, True)}"
         ) from e
     if load_path is None:
         raise CheckpointError(f"DeepSpeed could not load checkpoint {path}; is it complete?")
@@ -417,6 +418,13 @@ def _numpy_safe_globals() -> list[Any]:
     return [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
+def _reason(e: BaseException) -> str:
+    """One line of an exception: torch's weights-only refusal is a paragraph whose useful line names the global."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else "")
+    return f"{type(e).__name__}: {useful.split('. Please use')[0]}"
+
+
 def _load_file(file: Path, safe_globals: list[Any] | None = None) -> Any:
     """``torch.load(weights_only=True)`` with the file's name in any error."""
     try:
@@ -424,8 +432,8 @@ def _load_file(file: Path, safe_globals: list[Any] | None = None) -> Any:
             return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(
-            f"{file} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]}): it is damaged or holds more "
-            "than weights (nothing in it was run); use another checkpoint"
+            f"{file} could not be loaded ({_reason(e)}): it is damaged or holds more than weights (nothing in it was "
+            "run); use another checkpoint"
         ) from e
 
 
