@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from qwenaudio_train.distributed import all_reduce_sum
+
 EXIT_SIGNAL_SAVED = 3  # process exit code after a clean save on SIGTERM/SIGUSR1 (launch/README.md)
 SIGNAL_STOP_FILE = "stopped_by_signal.json"  # in the run directory: {"signal", "step", "checkpoint"}
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
@@ -30,6 +32,12 @@ def ignore_stop_signals(_worker_id: int = 0) -> None:
     """A DataLoader ``worker_init_fn``: the worker lives on until its rank has saved and shuts it down."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def agree_on_stop(received: int | None, device: torch.device) -> str | None:
+    """Collective: the stop signals any rank received (e.g. "SIGUSR1"), the same on every rank; None to go on."""
+    got = all_reduce_sum([1.0 if received == s else 0.0 for s in STOP_SIGNALS], device)
+    return "+".join(s.name for s, n in zip(STOP_SIGNALS, got) if n > 0) or None
 
 
 def record_signal_stop(run_dir: Path, signal_name: str | None, step: int, checkpoint: Path | None) -> None:

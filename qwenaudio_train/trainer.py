@@ -59,15 +59,11 @@ class Trainer:
             save_run_tokenizer(self.tokenizer, self.run_dir)
             faults.clear_signal_stop(self.run_dir)
         self.resume_notes: list[str] = []  # checkpoints trainer.resume=auto skipped, printed at start-up
+        ds = cfg.deepspeed
         self.resumed_from = checkpoint.resume_point(
-            cfg.trainer.resume,
-            self.ckpt_dir,
-            cfg.trainer.resume_data,
-            self.resume_notes.append,
-            universal=cfg.deepspeed.load_universal,
+            cfg.trainer.resume, self.ckpt_dir, cfg.trainer.resume_data, self.resume_notes.append, ds.load_universal
         )
         if self.resumed_from:  # before any compute: another world size or ZeRO stage stops here, with the fix
-            ds = cfg.deepspeed
             checkpoint.check_compatible(self.resumed_from, self.dist.world_size, ds.zero_stage, ds.load_universal)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model_config(self.tokenizer))
@@ -239,7 +235,7 @@ class Trainer:
                 window, last_log = _new_window(), now
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
                 self.evaluate()
-            self.stopped_by = self._agree_to_stop()
+            self.stopped_by = faults.agree_on_stop(self._stop_signal, self.dist.device)
             if self.step % cfg.save_every == 0 or self.step == cfg.max_steps or self.stopped_by:
                 self.save()
             if self.stopped_by:
@@ -306,12 +302,6 @@ class Trainer:
             "audio_frames": sum(b["padding"]["audio_frames"] for b in micro),
             "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
         }
-
-    def _agree_to_stop(self) -> str | None:
-        """The stop signals any rank received (e.g. "SIGUSR1"), the same on every rank; None to go on."""
-        signals = faults.STOP_SIGNALS
-        got = all_reduce_sum([1.0 if self._stop_signal == s else 0.0 for s in signals], self.dist.device)
-        return "+".join(s.name for s, n in zip(signals, got) if n > 0) or None
 
     def _log(self, w: dict[str, Any], lr: float, seconds: float) -> None:
         tasks = sorted(w["task_loss"])
