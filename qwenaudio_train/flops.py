@@ -37,7 +37,7 @@ from qwenaudio_train.model.config import ModelConfig
 
 IGNORE_INDEX = -100  # labels ignored by the loss (the model's convention; kept here so this module stays leaf-like)
 # Counts that `combine` sums over micro-batches; the shares are recomputed from them.
-_SUMMED = (
+SUMMED_KEYS = (
     "flops",
     "flops_computed",
     "flops_hardware",
@@ -281,9 +281,9 @@ def step_flops(
 
 def combine(parts: Iterable[Mapping[str, float]]) -> dict[str, float]:
     """The counts of several micro-batches (or ranks) summed, the padding shares recomputed from the sums."""
-    total = dict.fromkeys(_SUMMED, 0.0)
+    total = dict.fromkeys(SUMMED_KEYS, 0.0)
     for part in parts:
-        for k in _SUMMED:
+        for k in SUMMED_KEYS:
             total[k] += float(part[k])
     fc, tc = total["frames_computed/encoder"], total["tokens_computed/llm"]
     total["padding/encoder"] = 1.0 - total["frames/encoder"] / fc if fc else 0.0

@@ -30,6 +30,7 @@ from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
 from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
+from qwenaudio_train.flops import SUMMED_KEYS, BatchInfo, ModelDims, Trainable, combine, step_flops
 from qwenaudio_train.metrics import MetricsLogger, end_line, resume_line, startup_lines
 from qwenaudio_train.model import build_model
 from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
@@ -92,7 +93,7 @@ class Trainer:
         self.stopped_by: str | None = None  # the signal(s) that stopped train(), as agreed by all ranks
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
-        self.flops_per_token = _flops_per_token(self.model)
+        self.flop_dims, self.trainable = ModelDims.from_model(self.model), Trainable.from_model(self.model)
         self.last_checkpoint: Path | None = self.resumed_from  # for the end-of-run line
         self.last_loss: tuple[int, float] | None = None
         for sig in faults.STOP_SIGNALS:
@@ -266,6 +267,10 @@ class Trainer:
         scale = self.dist.world_size * len(micro) / max(global_tokens, 1.0)
         task_loss: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         loss_sum, finite = 0.0, True
+        checkpointing = self.cfg.deepspeed.activation_checkpointing
+        flops = combine(
+            step_flops(self.flop_dims, BatchInfo.from_batch(b), self.trainable, checkpointing) for b in micro
+        )
         for b in micro:
             inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
             out = self.engine(**inputs, return_logits=False)
@@ -300,6 +305,7 @@ class Trainer:
             "input_tokens": sum(b["padding"]["tokens"] for b in micro),
             "audio_seconds": sum(b["audio_seconds"] for b in micro),
             "audio_frames": sum(b["padding"]["audio_frames"] for b in micro),
+            "flops": flops,  # from the host-side shapes (flops.py): useful work, padding shares
             "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
         }
 
@@ -333,10 +339,12 @@ class Trainer:
             "nonfinite_steps": self.nonfinite_total,
             "memory_gb": _memory_gb(self.dist.device),
         }
-        # Model FLOPs: 6 x parameters per token for the LLM side (2 forward + 4 backward: the backward runs through a
-        # frozen LLM too, to reach the encoder) and for the encoder per encoder frame (half the mel frames).
-        flops = 6 * (self.flops_per_token["llm"] * in_tokens + self.flops_per_token["audio"] * frames / 2)
-        record["tflops_per_s"] = flops / seconds / 1e12
+        # Useful model FLOPs from the real shapes (flops.py): frozen towers forward + input gradient only, attention
+        # per sample, LM head on targets, no padding and no activation recomputation.
+        f = combine([dict(zip(SUMMED_KEYS, all_reduce_sum([w["flops"][k] for k in SUMMED_KEYS], self.dist.device)))])
+        record["tflops_per_s"] = f["flops"] / seconds / 1e12
+        record["hardware_tflops_per_s"] = f["flops_hardware"] / seconds / 1e12  # padding + recomputation included
+        record["padding/encoder"], record["padding/llm"] = f["padding/encoder"], f["padding/llm"]
         if self.cfg.trainer.peak_tflops > 0:
             record["mfu"] = record["tflops_per_s"] / (self.cfg.trainer.peak_tflops * self.dist.world_size)
         for t in tasks:
@@ -461,16 +469,6 @@ def _source_hours(data: DataConfig, source: SourceSpec) -> float | None:
     return float(hours)
 
 
-def _flops_per_token(model: torch.nn.Module) -> dict[str, int]:
-    """Parameters that act on each LLM token / encoder frame (embeddings and positions are lookups, not FLOPs)."""
-    out = {"llm": 0, "audio": 0}
-    for name, p in model.named_parameters():
-        if "embed" in name:
-            continue
-        out["audio" if name.startswith("audio.") else "llm"] += p.numel()
-    return out
-
-
 def _memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
@@ -488,6 +486,7 @@ def _new_window() -> dict[str, Any]:
         "audio_seconds": 0.0,
         "audio_frames": 0,
         "task_loss": {},
+        "flops": combine([]),
         "grad_norm": float("nan"),
     }
 
@@ -496,6 +495,7 @@ def _accumulate(w: dict[str, Any], s: dict[str, Any]) -> None:
     for k in ("loss_sum", "tokens", "samples", "input_tokens", "audio_seconds", "audio_frames"):
         w[k] += s[k]
     w["grad_norm"] = s["grad_norm"]
+    w["flops"] = combine([w["flops"], s["flops"]])
     for t, (ls, n) in s["task_loss"].items():
         acc = w["task_loss"].setdefault(t, [0.0, 0.0])
         acc[0] += ls
