@@ -296,3 +296,13 @@ def mfu(flops: float, seconds: float, peak_tflops: float, devices: int = 1) -> f
     if seconds <= 0 or peak_tflops <= 0:
         raise ValueError(f"mfu needs seconds > 0 and peak_tflops > 0, got {seconds} and {peak_tflops}")
     return flops / seconds / (peak_tflops * 1e12 * devices)
+
+
+# Dense bf16 peak TFLOP/s per device, from the vendors' data sheets (no sparsity). Longest names first.
+PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("H800", 989.0), ("A100", 312.0),
+                    ("A800", 312.0), ("L40S", 362.0))  # fmt: skip
+
+
+def detect_peak_tflops(device_name: str) -> float:
+    """The dense bf16 peak of a known CUDA device by its name (``torch.cuda.get_device_name``); 0 if unknown."""
+    return next((peak for name, peak in PEAK_BF16_TFLOPS if name.lower() in device_name.lower()), 0.0)

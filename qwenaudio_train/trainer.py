@@ -30,7 +30,7 @@ from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
 from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
-from qwenaudio_train.flops import SUMMED_KEYS, BatchInfo, ModelDims, Trainable, combine, step_flops
+from qwenaudio_train.flops import SUMMED_KEYS, BatchInfo, ModelDims, Trainable, combine, detect_peak_tflops, step_flops
 from qwenaudio_train.metrics import MetricsLogger, end_line, resume_line, startup_lines
 from qwenaudio_train.model import build_model
 from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
@@ -94,6 +94,9 @@ class Trainer:
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
         self.flop_dims, self.trainable = ModelDims.from_model(self.model), Trainable.from_model(self.model)
+        self.peak_tflops = cfg.trainer.peak_tflops or (  # 0 = the device's own peak when it is a known GPU
+            detect_peak_tflops(torch.cuda.get_device_name(self.dist.device)) if self.dist.device.type == "cuda" else 0.0
+        )
         self.last_checkpoint: Path | None = self.resumed_from  # for the end-of-run line
         self.last_loss: tuple[int, float] | None = None
         for sig in faults.STOP_SIGNALS:
@@ -345,8 +348,8 @@ class Trainer:
         record["tflops_per_s"] = f["flops"] / seconds / 1e12
         record["hardware_tflops_per_s"] = f["flops_hardware"] / seconds / 1e12  # padding + recomputation included
         record["padding/encoder"], record["padding/llm"] = f["padding/encoder"], f["padding/llm"]
-        if self.cfg.trainer.peak_tflops > 0:
-            record["mfu"] = record["tflops_per_s"] / (self.cfg.trainer.peak_tflops * self.dist.world_size)
+        if self.peak_tflops > 0:
+            record["mfu"] = record["tflops_per_s"] / (self.peak_tflops * self.dist.world_size)
         for t in tasks:
             s = sum(g.get(t, [0.0, 0.0])[0] for g in gathered)
             n = sum(g.get(t, [0.0, 0.0])[1] for g in gathered)

@@ -91,3 +91,12 @@ def test_dims_combine_mfu_and_packed_segments():
     assert packed["flops"] < single["flops"]
     with pytest.raises(ValueError, match="from_model"):
         step_flops(big, BatchInfo((), (10,), 10, 5), "regex:^audio")
+
+
+def test_known_devices_have_their_dense_bf16_peak() -> None:
+    from qwenaudio_train.flops import detect_peak_tflops
+
+    assert detect_peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert detect_peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert detect_peak_tflops("NVIDIA H200") == 989.0 and detect_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert detect_peak_tflops("Some Future GPU") == 0.0  # unknown: MFU is not logged rather than made up
