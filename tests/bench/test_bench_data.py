@@ -96,7 +96,7 @@ N_CLIPS = 200
 CLIP_SECONDS = 10.0
 BATCH = 8
 CHUNK = 16  # the default data.chunk_batches
-WINDOWS = 3  # timed windows of one chunk (CHUNK batches) per setting, after a warm-up batch
+WINDOWS = 4  # timed windows of one chunk (CHUNK batches) per setting, after a warm-up batch
 PREFETCH = 2  # StatefulLoader's default prefetch_factor
 # Bounds on an oversubscribed machine: a window stops early after WINDOW_CAP_S, and no new round of windows
 # starts after WINDOW_BUDGET_S (at least 2 rounds run).
@@ -118,8 +118,9 @@ def ten_second_shards(tmp_path_factory) -> Path:
 def _loader_rates(loaders: dict[str, tuple[StatefulLoader, int]]) -> dict[str, list[float]]:
     """Samples/s of each loader over windows of one chunk (CHUNK batches, or WINDOW_CAP_S), loaders taking turns.
 
-    Each loader first gives one warm-up batch (worker start, first chunk read); then round robin, each window
-    runs with that loader's torch threads in the main process. Taking turns spreads foreign load over all.
+    Each loader first gives one warm-up batch (worker start, first chunk read); then round robin with the order
+    rotating each window, each window run with that loader's torch threads in the main process. Taking turns
+    spreads foreign load over all; rotating keeps one loader's leftovers from always landing in the same next one.
     """
     its = {k: iter(loader) for k, (loader, _) in loaders.items()}
     rates: dict[str, list[float]] = {k: [] for k in loaders}
@@ -131,7 +132,11 @@ def _loader_rates(loaders: dict[str, tuple[StatefulLoader, int]]) -> dict[str, l
         for w in range(WINDOWS):
             if w >= 2 and time.perf_counter() - start > WINDOW_BUDGET_S:
                 break
-            for k, it in its.items():
+            names = list(its)
+            # Rotate the order each window: the loader that runs after another one (and its workers' prefetch,
+            # page cache and allocations) is not always the same.
+            for k in names[w % len(names) :] + names[: w % len(names)]:
+                it = its[k]
                 with threads(loaders[k][1]):
                     for _ in range(PREFETCH * loaders[k][0].loader.num_workers):
                         next(it)  # batches a worker prefetched while the other loaders ran: not this window's
@@ -218,6 +223,8 @@ def test_loader_throughput_10s(record, ten_second_shards, bench_tokenizer):
             "main_threads": n_threads,
             "spec_augment": aug,
             "samples_per_s": round(median, 1),
+            "samples_per_s_min": round(min(rates[label]), 1),
+            "samples_per_s_max": round(max(rates[label]), 1),
             "samples_per_s_windows": [round(r, 1) for r in rates[label]],
             "cores": cores,
             "samples_per_s_per_core": round(median / cores, 1),
@@ -230,6 +237,7 @@ def test_loader_throughput_10s(record, ten_second_shards, bench_tokenizer):
         "batch_size": BATCH,
         "chunk_batches": CHUNK,
         "windows_of_one_chunk": len(rates["workers0_1thread"]),
+        "order": "interleaved, rotating each window; median and min-max over windows",
         "runs": runs,
         "stage_ms_per_sample_1thread": breakdown,
         "goal": {
@@ -239,7 +247,9 @@ def test_loader_throughput_10s(record, ten_second_shards, bench_tokenizer):
         },
     }
     line = "; ".join(
-        f"{k} {v['samples_per_s']} samples/s ({v['samples_per_s_per_core']}/core)" for k, v in runs.items()
+        f"{k} median {v['samples_per_s']} samples/s (windows {v['samples_per_s_min']}-{v['samples_per_s_max']}; "
+        f"{v['samples_per_s_per_core']}/core)"
+        for k, v in runs.items()
     )
     line += "; per sample ms: " + ", ".join(f"{k} {v}" for k, v in breakdown.items())
     record("loader_throughput", results, line)
@@ -390,7 +400,20 @@ def test_padding_share(record, tmp_path, bench_tokenizer):
 
 RESUME_AT = (10, 10_000)
 NEIGHBOURS = 16  # states at batches base .. base + 15: their offsets inside shards vary, the step does not
-RESUME_CFG = BatchingConfig(batch_size=2, chunk_batches=4)
+
+
+def _trainer_batching() -> BatchingConfig:
+    """The batching the trainer uses by default (``configs``' data defaults, as ``Trainer`` builds it): batch 8,
+    ``chunk_batches`` 16, so a resume re-reads one chunk of 128 raw samples, as a real resume does."""
+    from qwenaudio_train.config import compose
+
+    d = compose("pretrain", [f"data.root={REPO}"]).data
+    return BatchingConfig(
+        batch_size=d.batch_size, chunk_batches=d.chunk_batches, open_shards=d.open_shards, sort_by=d.sort_by
+    )
+
+
+RESUME_CFG = _trainer_batching()
 
 
 @pytest.fixture(scope="module")
@@ -421,6 +444,7 @@ def _null_processor(raw: dict[str, Any], meta: SampleMeta, aug_seed: int = 0) ->
 
 def test_resume_cost(record, short_clip_sources, bench_tokenizer):
     tok = bench_tokenizer
+    assert RESUME_CFG.batch_size * RESUME_CFG.chunk_batches == 128  # the default re-read, not a toy chunk
     # Run the stream forward past batch 10,000 without decoding (the state does not depend on the processor's
     # output); keep the states after batches 10..25 and 10,000..10,015 and the keys of the batch that follows
     # each (what a resumed stream must produce).
@@ -477,6 +501,7 @@ def test_resume_cost(record, short_clip_sources, bench_tokenizer):
     results = {
         "batch_size": RESUME_CFG.batch_size,
         "chunk_batches": RESUME_CFG.chunk_batches,
+        "samples_reread_per_resume": RESUME_CFG.batch_size * RESUME_CFG.chunk_batches,
         "shard_samples": 25,
         "main_threads": 1,
         "states_per_group": NEIGHBOURS,
