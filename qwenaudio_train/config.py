@@ -140,7 +140,7 @@ class TrainerConfig:
     resume: str = "auto"  # auto | none | <checkpoint dir>
     resume_data: bool = True
     max_nonfinite_in_a_row: int = 5  # a non-finite loss skips its step; this many in a row stop the run
-    peak_tflops: float = 0.0  # per device, for the MFU estimate (e.g. 312 for an A100 in bf16); 0 = not logged
+    peak_tflops: float = 0.0  # per device, dense bf16 TFLOP/s for MFU; 0 = a known GPU's own (A100, H100, H200...)
     inject_nan_at: list[int] = field(default_factory=list)  # fault injection (tests): steps whose loss is NaN
     eval_every: int = 0  # periodic evaluation on data.valid every N steps (0 = off), logged as kind=eval
     eval_samples: int = 64  # samples of data.valid per periodic evaluation (0 = all)
@@ -382,13 +382,14 @@ def _composition_error(e: Exception) -> Exception:
     """A bad value caught by the schema during composition, as ``key='value': choose one of (...)``."""
     cause = e.__cause__
     key = getattr(cause, "full_key", None)
-    node: Any = TrainConfig
-    for part in (key or "").split("."):
-        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
-        node = hints.get(part)
-    if key and isinstance(node, type) and issubclass(node, Choice):
-        value = next((o.split("=", 1)[1] for o in str(e).split() if o.startswith(f"{key}=")), "?")
-        return ConfigError(f"{key}={value!r}: choose one of {tuple(c.value for c in node)}")
+    for schema in (TrainConfig, EvalJobConfig):
+        node: Any = schema
+        for part in (key or "").split("."):
+            hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+            node = hints.get(part)
+        if key and isinstance(node, type) and issubclass(node, Choice):
+            value = next((o.split("=", 1)[1] for o in str(e).split() if o.startswith(f"{key}=")), "?")
+            return ConfigError(f"{key}={value!r}: choose one of {tuple(c.value for c in node)}")
     return e
 
 

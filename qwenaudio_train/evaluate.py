@@ -88,8 +88,18 @@ def _main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
+def check_job(cfg: Any) -> None:
+    """What ``qwenaudio-eval`` can check before any process group starts: the schema and that the model is there."""
+    job = validate_eval(cfg)
+    if not Path(job.checkpoint).exists():
+        raise ConfigError(
+            f"checkpoint={job.checkpoint}: no such file or directory; give a run directory, a checkpoint directory "
+            "(checkpoints/step_XXXXXXXX) or an exported model directory (qwenaudio-export)"
+        )
+
+
 def main() -> None:
-    prevalidate("qwenaudio-eval", "eval", sys.argv[1:], validate_eval)
+    prevalidate("qwenaudio-eval", "eval", sys.argv[1:], check_job)
     _main()
 
 
