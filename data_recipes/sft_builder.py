@@ -17,6 +17,9 @@ in the schema of `qwenaudio_train.chat` (one JSON object a line), of four kinds:
 * `text`: pure-text instructions (arithmetic, sorting, word games, capitals, greetings), a `--text-weight` fraction
   of all conversations, so the chat model keeps following text-only instructions.
 
+User turns label their clips as the release's inference does (`tokenizer.from_list_format`: `Audio 1:<audio>0</audio>`,
+numbered per turn), the format `qwenaudio_train.chat` renders for training and `chat()` sends: see `chat.render`.
+
 Audio: the JSON-lines file references FLAC copies written once per clip to `--audio-dir` (default
 `<out stem>_audio/` beside it), by paths relative to the file's directory (`ChatProcessor(root=<that dir>)`).
 With `--out-shards`, every conversation is also written as a chat shard sample (`<key>.json` + `<key>.audioK.flac`
@@ -441,7 +444,8 @@ class Built:
 
 
 def _user(text: str, n_audio: int = 0, first: int = 0) -> dict[str, str]:
-    refs = "".join(f"Audio {first + k + 1}: <audio>{first + k}</audio>\n" for k in range(n_audio))
+    # The release's from_list_format spelling, numbered per turn: what chat.render trains on and chat() sends.
+    refs = "".join(f"Audio {k + 1}:<audio>{first + k}</audio>\n" for k in range(n_audio))
     return {"role": "user", "content": refs + text}
 
 

@@ -4,6 +4,11 @@ Owns: `AudioTokenizer` (encode/decode/ids of the key tokens) over two back-ends,
 the `<audio>PATH</audio>` span expansion of the release, and `train_bpe_tokenizer`, the tiny deterministic BPE
 the demo and the tests use.
 
+Which special-token strings in text become ids (`allowed_special`): "all" (the release tokenizer's default; tags
+written in task prompts) or "audio", only the audio tags of `tags.AUDIO_SPECIAL_TOKENS` (the release's `AUDIO_ST`:
+task, language and time tokens, `<audio>`, `</audio>`, the pad), as the release's chat (`make_context`) encodes
+system, user and assistant text: `<|im_end|>`, `<|endoftext|>` or `<|extra_3|>` typed by a user stay ordinary text.
+
 Back-ends:
   (a) tiktoken over a Qwen-v1 ranks file (`*.tiktoken`, or a directory holding `qwen.tiktoken`, like the released
       checkpoints): the released ids exactly (`<audio>` = 155163) without `trust_remote_code`;
@@ -21,17 +26,23 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from qwenaudio_train.tags import (
     AUDIO_END,
     AUDIO_PAD,
+    AUDIO_SPECIAL_TOKENS,
     AUDIO_START,
     ENDOFTEXT,
     IM_END,
     IM_START,
     SPECIAL_TOKENS,
 )
+
+AllowedSpecial = Literal["all", "audio"]
+ALLOWED_SPECIAL: tuple[str, ...] = ("all", "audio")
+# The release's AUDIO_ST: the only special tokens its chat lets text spell.
+AUDIO_TAGS = frozenset(AUDIO_SPECIAL_TOKENS)
 
 # The pre-tokenizer regex of Qwen (v1 tiktoken, and Qwen2's tokenizer.json).
 QWEN_PAT_STR = (
@@ -45,6 +56,29 @@ SIDECAR_FILE = "qwenaudio_tokenizer.json"
 AUDIO_SPAN_RE = re.compile(re.escape(AUDIO_START) + r"(.*?)" + re.escape(AUDIO_END))
 # What `train_bpe_tokenizer` removes from its corpus so no merge is learnt across a special token.
 _SPECIALS_IN_TEXT_RE = re.compile("|".join([r"<\|[^|<>]+\|>", *map(re.escape, (AUDIO_START, AUDIO_END, AUDIO_PAD))]))
+# Every audio tag matches this; a match is a tag only if it is in AUDIO_TAGS (`<|extra_3|>` matches and stays text).
+# No tag can start inside a match (that needs `<` or `[`), so scanning here finds the tags tiktoken finds.
+_TAG_CANDIDATE_RE = re.compile("|".join([r"<\|[^|<>\[]+\|>", *map(re.escape, (AUDIO_START, AUDIO_END, AUDIO_PAD))]))
+
+
+def _check_allowed(allowed_special: str) -> None:
+    if allowed_special not in ALLOWED_SPECIAL:
+        raise ValueError(f"allowed_special={allowed_special!r}: choose one of {ALLOWED_SPECIAL}")
+
+
+def split_audio_tags(text: str) -> list[tuple[str, bool]]:
+    """`text` as (piece, is_audio_tag) pairs in order, text pieces never empty; joined, the pieces are `text`."""
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for m in _TAG_CANDIDATE_RE.finditer(text):
+        if m.group(0) in AUDIO_TAGS:
+            if m.start() > pos:
+                out.append((text[pos : m.start()], False))
+            out.append((m.group(0), True))
+            pos = m.end()
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -124,9 +158,12 @@ class _TiktokenBackend:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["ranks"], state["source"])  # type: ignore[misc]
 
-    def encode(self, text: str) -> list[int]:
-        # The release NFC-normalises before encoding and recognises every special token in text.
-        return self.enc.encode(unicodedata.normalize("NFC", text), allowed_special="all")
+    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
+        # The release NFC-normalises before encoding; tokens not allowed are text (its `disallowed_special=()`).
+        text = unicodedata.normalize("NFC", text)
+        if allowed_special == "audio":
+            return self.enc.encode(text, allowed_special=AUDIO_TAGS, disallowed_special=())
+        return self.enc.encode(text, allowed_special="all")
 
     def decode(self, ids: list[int]) -> str:
         return self.enc.decode(ids, errors="replace")
@@ -195,8 +232,17 @@ class _HFBackend:
         ids = hf_tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
         self._special_ids = set(ids) | set(hf_tokenizer.all_special_ids)
 
-    def encode(self, text: str) -> list[int]:
-        return list(self.tok.encode(text, add_special_tokens=False))
+    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
+        if allowed_special == "all":
+            return list(self.tok.encode(text, add_special_tokens=False))
+        # Audio tags become ids; every other piece is encoded with its special tokens split into ordinary text.
+        ids: list[int] = []
+        for piece, is_tag in split_audio_tags(text):
+            if is_tag:
+                ids.append(self.token_to_id(piece))
+            else:
+                ids += self.tok.encode(piece, add_special_tokens=False, split_special_tokens=True)
+        return ids
 
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
@@ -284,9 +330,12 @@ class AudioTokenizer:
         return set(self._special_ids)
 
     # -- text <-> ids -----------------------------------------------------------------------------------------------
-    def encode(self, text: str) -> list[int]:
-        """Ids of `text`; special tokens written in the text (`<|en|>`, `<audio>`...) become single ids. No bos/eos."""
-        return self.backend.encode(text)
+    def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
+        """Ids of `text`, no bos/eos. "all": every special token written in the text (`<|en|>`, `<audio>`,
+        `<|im_end|>`...) becomes its single id; "audio": only the audio tags do, the rest is ordinary text (the
+        release's chat encoding of message text; see the module docstring)."""
+        _check_allowed(allowed_special)
+        return self.backend.encode(text, allowed_special)
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
         ids = [int(i) for i in ids]
@@ -311,8 +360,12 @@ class AudioTokenizer:
             raise ValueError(f"audio position count must be >= 0, got {n}")
         return [self.audio_start_id] + [self.audio_pad_id] * n + [self.audio_end_id]
 
-    def encode_with_audio(self, text: str, audio_positions: Sequence[int]) -> list[int]:
-        """Same ids as `encode(expand_audio(text, audio_positions))`, without building the long pad string."""
+    def encode_with_audio(
+        self, text: str, audio_positions: Sequence[int], allowed_special: AllowedSpecial = "all"
+    ) -> list[int]:
+        """Same ids as `encode(expand_audio(text, audio_positions), allowed_special)`, without building the long
+        pad string."""
+        _check_allowed(allowed_special)
         pieces = AUDIO_SPAN_RE.split(text)  # [text, path, text, path, ..., text]
         n_spans = (len(pieces) - 1) // 2
         if n_spans != len(audio_positions):
@@ -321,10 +374,10 @@ class AudioTokenizer:
             )
         ids: list[int] = []
         for i, n in enumerate(audio_positions):
-            ids += self.encode(pieces[2 * i]) if pieces[2 * i] else []
+            ids += self.encode(pieces[2 * i], allowed_special) if pieces[2 * i] else []
             ids += self.audio_span_ids(int(n))
         if pieces[-1]:
-            ids += self.encode(pieces[-1])
+            ids += self.encode(pieces[-1], allowed_special)
         return ids
 
     # -- persistence ------------------------------------------------------------------------------------------------

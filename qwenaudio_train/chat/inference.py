@@ -1,6 +1,7 @@
 """Chat inference: one turn (`chat`, optionally streamed) or many conversations at once (`chat_batch`).
 
-Owns: `load_mel` (log-mel of an audio file, cached across turns), `build_query` (a user turn's content), the
+Owns: `load_mel` (log-mel of an audio file, cached across turns), `build_query` (a user turn's content, as the
+release's `tokenizer.from_list_format` writes it), the
 streaming callback adapter, and greedy decoding with the KV cache through `QwenAudioModel.generate`, stopping at
 `<|im_end|>` / `<|endoftext|>`.
 Must not: train, define the rendering (`chat.render`) or batching (`chat.processing.collate_chat`), or load models
@@ -19,7 +20,6 @@ import torch
 from qwenaudio_train import audio as A
 from qwenaudio_train.chat.processing import ChatExample, collate_chat
 from qwenaudio_train.chat.render import DEFAULT_SYSTEM, Conversation, Message, canonicalize, content_text, render
-from qwenaudio_train.tags import AUDIO_END, AUDIO_START
 
 
 @functools.lru_cache(maxsize=32)
@@ -126,10 +126,12 @@ def _prompt_example(tokenizer: Any, msgs: list[Message], refs: list[str], n_mels
 
 
 def build_query(query: str | Sequence[Mapping[str, Any]], audio: Sequence[str | os.PathLike[str]] | None = None) -> str:
-    """A user turn's content: each of `audio` as `<audio>PATH</audio>\\n` (labels are added when rendering), then
-    the query (text, or the release's list format)."""
-    text = content_text(query, "query", 0) if not isinstance(query, str) else query
-    return "".join(f"{AUDIO_START}{os.fspath(p)}{AUDIO_END}\n" for p in (audio or [])) + text
+    """A user turn's content, exactly the release's `tokenizer.from_list_format` of `[{"audio": PATH} for each of
+    `audio`] + query` (a text query being `{"text": query}`): `Audio k:<audio>PATH</audio>\\n` per clip, k counting
+    this call's clips from 1, then the text."""
+    items: list[Mapping[str, Any]] = [{"audio": os.fspath(p)} for p in (audio or [])]
+    items += [{"text": query}] if isinstance(query, str) else list(query)
+    return content_text(items, "query", 0)
 
 
 @torch.no_grad()
@@ -147,7 +149,8 @@ def chat(
     `<|im_end|>` (or `<|endoftext|>`); the reply excludes the stop token.
 
     `history` is the previous turns as message dicts (what this function returns) or the release's
-    [(query, response)] pairs; `audio` attaches files to this turn (numbered after the history's audios);
+    [(query, response)] pairs; `audio` attaches files to this turn (`Audio 1:`... as `build_query` writes them);
+    text is encoded as the release's `make_context` encodes it (`chat.render`: only the audio tags are special);
     `stream(piece)` receives the reply text as it is generated. Audio is read from disk each turn (cached).
     """
     msgs = [Message("system", system)] + _history_messages(history)

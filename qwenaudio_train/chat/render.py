@@ -17,23 +17,34 @@ also be the release's list format `[{"audio": REF}, {"text": "..."}]`. Only user
 
 Rendering (facts §7; the release's `assets/sft_sample.txt`, `qwen_generation_utils.make_context`, `finetune.py`)::
 
-    <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\nAudio 1: <audio>PATH</audio>\\n
+    <|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n<|im_start|>user\\nAudio 1:<audio>PATH</audio>\\n
     what does the person say?<|im_end|>\\n<|im_start|>assistant\\n[[The person says: "...".<|im_end|>]]
 
 * turns are `<|im_start|>{role}\\n{content}<|im_end|>` joined by `\\n`; without a system message the default one is
   inserted; `add_generation_prompt` appends `\\n<|im_start|>assistant\\n`;
 * ids are built piecewise as the release does: `[im_start] + encode(role) + encode("\\n") + encode(content) +
   [im_end]`, so BPE merges never cross a role/content boundary;
-* every `<audio>REF</audio>` is labelled `Audio k: ` (numbered over the whole conversation, as the release's web
-  demo does; a label already present is renumbered, so canonical text is a fixed point) and followed by `\\n`. The
-  tokenizer's `from_list_format` writes `Audio k:` without the space; the SFT sample and the web demo have it;
-  the spec (facts §7) follows them, so do we. In ids, each span becomes `<audio>` + N pads + `</audio>`;
+* content (system, user and assistant alike) is encoded as the release's chat `make_context` encodes it:
+  only the audio tags (task, language and time tokens, `<audio>`, `</audio>`) are special
+  (`tokenizer.encode(..., allowed_special="audio")`); `<|im_end|>`, `<|endoftext|>` or `<|extra_3|>` written in
+  content are ordinary text, so a user cannot forge a turn and is never refused for typing them;
+* every `<audio>REF</audio>` is labelled as the release's `tokenizer.from_list_format` writes it, `Audio k:` with no
+  space, k counting the audios of that one user turn (the release builds each query with its own call), and is
+  followed by `\\n`. A label already present (with or without the space) is renumbered, so canonical text is a
+  fixed point. In ids, each span becomes `<audio>` + N pads + `</audio>`;
 * loss mask (`[[...]]` above): 1 on each assistant turn's content and its `<|im_end|>` (so the model learns to
   stop), 0 on the role header `<|im_start|>assistant\\n`, on system and user turns, on audio spans, and on the
   `\\n` after `<|im_end|>`: generation stops at `<|im_end|>`, so that separator is never predicted. (Qwen's
   `finetune.py` also trains the `<|im_start|>`/`<|im_end|>`/`\\n` of system and user turns; we follow facts §7:
   loss on assistant turns only.)
-* `<|im_start|>`, `<|im_end|>` and `<|endoftext|>` written inside content are rejected (they would forge turns).
+
+Which format SFT data uses: the same. Training (`ChatProcessor`, so the SFT builder's JSON lines and chat shards
+alike) renders through these functions with the defaults, so a model is trained on exactly the ids that `chat()`
+and the release's own inference (`from_list_format` + `make_context`) send it. The release's `sft_sample.txt`
+writes `Audio 1: ` with a space; its inference code does not, and a model is queried the way inference queries it,
+so the default follows inference. `audio_label=SFT_SAMPLE_AUDIO_LABEL` renders the sample's spelling (the
+numbering stays per turn: the sample's audios all sit in one turn). Likewise content is encoded as inference
+encodes it, not with every special token allowed as Qwen's `finetune.py` does.
 """
 
 from __future__ import annotations
@@ -48,14 +59,16 @@ from typing import Any
 
 from qwenaudio_train.data.processing import IGNORE_INDEX
 from qwenaudio_train.data.schema import SampleError
-from qwenaudio_train.tags import AUDIO_END, AUDIO_START, ENDOFTEXT, IM_END, IM_START
+from qwenaudio_train.tags import AUDIO_END, AUDIO_START, IM_END, IM_START
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 ROLES = ("system", "user", "assistant")
-AUDIO_LABEL = "Audio {n}: "
-# One audio reference with its optional label ("Audio 3: " or the tokenizer's "Audio 3:") and trailing newline.
+AUDIO_LABEL = "Audio {n}:"  # the release's from_list_format: what inference sends, so also what training renders
+SFT_SAMPLE_AUDIO_LABEL = "Audio {n}: "  # the release's assets/sft_sample.txt
+# One audio reference with its optional label ("Audio 3:" or "Audio 3: ") and trailing newline.
 _AUDIO_REF_RE = re.compile(r"(?:Audio \d+: ?)?" + re.escape(AUDIO_START) + r"(.*?)" + re.escape(AUDIO_END) + r"\n?")
-_FORBIDDEN = (IM_START, IM_END, ENDOFTEXT)
+# Message content is encoded with only the audio tags special, as the release's make_context does.
+CONTENT_SPECIAL = "audio"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -121,14 +134,17 @@ class Conversation:
 
 
 def content_text(content: Any, key: str, index: int) -> str:
-    """A message's content as text; the release's list format [{"audio": REF}, {"text": ...}] is joined."""
+    """A message's content as text; the release's list format [{"audio": REF}, {"text": ...}] is joined as its
+    `from_list_format` joins it (`Audio k:<audio>REF</audio>\\n`, k counting the list's audios)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         parts = []
+        n_audio = 0
         for item in content:
             if isinstance(item, Mapping) and "audio" in item:
-                parts.append(f"{AUDIO_START}{item['audio']}{AUDIO_END}\n")
+                n_audio += 1
+                parts.append(f"{AUDIO_LABEL.format(n=n_audio)}{AUDIO_START}{item['audio']}{AUDIO_END}\n")
             elif isinstance(item, Mapping) and "text" in item:
                 parts.append(str(item["text"]))
             else:
@@ -160,14 +176,17 @@ def load_conversations(path: str | os.PathLike[str]) -> Iterator[Conversation]:
 # Canonical form
 # ---------------------------------------------------------------------------------------------------------------
 def canonicalize(
-    conversation: Conversation | Mapping[str, Any], system: str | None = DEFAULT_SYSTEM
+    conversation: Conversation | Mapping[str, Any],
+    system: str | None = DEFAULT_SYSTEM,
+    audio_label: str = AUDIO_LABEL,
 ) -> tuple[list[Message], list[str]]:
     """(messages as rendered, audio references in order of appearance).
 
     The system message is inserted (unless `system` is None or the conversation has one); every audio tag gets
-    its `Audio k: ` label (k counts over the conversation) and a following newline; an index REF is replaced by
-    `audios[REF]`. Canonical messages are a fixed point. ValueError for misplaced system messages, audio outside
-    user turns, indices out of range, or control tokens in content.
+    its `audio_label` (`Audio k:`, k counting the audios of its user turn) and a following newline; an index REF is
+    replaced by `audios[REF]`. Canonical messages are a fixed point. ValueError for misplaced system messages, audio
+    outside user turns, indices out of range, or unbalanced audio tags. Control tokens written in content are kept:
+    `render` encodes them as ordinary text.
     """
     conv = Conversation.from_dict(conversation)
     msgs = list(conv.messages)
@@ -178,12 +197,6 @@ def canonicalize(
     refs: list[str] = []
     out = []
     for m in msgs:
-        bad = [t for t in _FORBIDDEN if t in m.content]
-        if bad:
-            raise ValueError(
-                f"conversation {conv.key!r}: a {m.role} message contains {bad}; control tokens "
-                "are added by the renderer and may not appear in content"
-            )
         if m.role != "user":
             if AUDIO_START in m.content or AUDIO_END in m.content:
                 raise ValueError(
@@ -191,8 +204,9 @@ def canonicalize(
                 )
             out.append(m)
             continue
+        first = len(refs)  # numbering restarts in every user turn, as each from_list_format call does
 
-        def label(match: re.Match[str]) -> str:
+        def label(match: re.Match[str], first: int = first) -> str:
             ref = match.group(1)
             if ref.isdigit() and conv.audios:
                 i = int(ref)
@@ -202,7 +216,7 @@ def canonicalize(
                     )
                 ref = conv.audios[i]
             refs.append(ref)
-            return AUDIO_LABEL.format(n=len(refs)) + AUDIO_START + ref + AUDIO_END + "\n"
+            return audio_label.format(n=len(refs) - first) + AUDIO_START + ref + AUDIO_END + "\n"
 
         content = _AUDIO_REF_RE.sub(label, m.content)
         if content.count(AUDIO_START) != content.count(AUDIO_END):
@@ -220,9 +234,11 @@ def render_text(
     conversation: Conversation | Mapping[str, Any],
     add_generation_prompt: bool = False,
     system: str | None = DEFAULT_SYSTEM,
+    audio_label: str = AUDIO_LABEL,
 ) -> str:
-    """The ChatML text of a conversation (audio spans unexpanded), as the release writes it."""
-    msgs, _ = canonicalize(conversation, system)
+    """The ChatML text of a conversation (audio spans unexpanded), as the release writes it (its `raw_text`). For
+    reading only: `render`'s ids encode content text as text, which `encode` of this string would not."""
+    msgs, _ = canonicalize(conversation, system, audio_label)
     text = "\n".join(f"{IM_START}{m.role}\n{m.content}{IM_END}" for m in msgs)
     if add_generation_prompt:
         _check_generation_prompt(msgs)
@@ -241,10 +257,12 @@ def render(
     audio_positions: Sequence[int],
     add_generation_prompt: bool = False,
     system: str | None = DEFAULT_SYSTEM,
+    audio_label: str = AUDIO_LABEL,
 ) -> tuple[list[int], list[int]]:
     """(input_ids, loss_mask) of a conversation; `audio_positions[k]` = N of the k-th audio span
-    (`audio.audio_positions(samples)`), in `audio_refs` order. Mask 1 = trained (see the module docstring)."""
-    msgs, refs = canonicalize(conversation, system)
+    (`audio.audio_positions(samples)`), in `audio_refs` order. Mask 1 = trained (see the module docstring).
+    `tokenizer` is an `AudioTokenizer`: content is encoded with `allowed_special="audio"`."""
+    msgs, refs = canonicalize(conversation, system, audio_label)
     if len(refs) != len(audio_positions):
         raise ValueError(
             f"conversation has {len(refs)} audio span(s) but {len(audio_positions)} audio length(s) were given"
@@ -259,7 +277,8 @@ def render(
             mask += [0] * len(nl)
         header = [tokenizer.im_start_id] + tokenizer.encode(m.role) + nl
         n_audio = m.content.count(AUDIO_START)
-        body = tokenizer.encode_with_audio(m.content, list(audio_positions[k : k + n_audio])) if m.content else []
+        positions = list(audio_positions[k : k + n_audio])
+        body = tokenizer.encode_with_audio(m.content, positions, CONTENT_SPECIAL) if m.content else []
         k += n_audio
         trained = 1 if m.role == "assistant" else 0
         ids += header + body + [tokenizer.im_end_id]

@@ -120,7 +120,8 @@ class ChatShell(cmd.Cmd):
             return
         self.pending.append(path)
         self.n_audios += 1
-        self.out(f"attached Audio {self.n_audios}: {path} ({samples / SAMPLE_RATE:.2f} s)\n")
+        # The label the model will see: chat() numbers each turn's clips from 1, as from_list_format does.
+        self.out(f"attached Audio {len(self.pending)}: {path} ({samples / SAMPLE_RATE:.2f} s)\n")
 
     def ask(self, question: str) -> None:
         from qwenaudio_train.audio import AudioError

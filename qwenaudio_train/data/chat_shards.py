@@ -1,7 +1,7 @@
 """Chat shards: conversations with their audio embedded, and the converter from a user's own JSON lines.
 
 A chat shard sample is ``<key>.json`` (the conversation in the schema of ``qwenaudio_train.chat``, its ``audios``
-naming the members, ``Audio k: <audio>k-1</audio>`` in the user turns) followed by ``<key>.audio0.flac``,
+naming the members, ``Audio k:<audio>i</audio>`` with i an index into them) followed by ``<key>.audio0.flac``,
 ``<key>.audio1.flac`` ... (16-kHz mono FLAC), in ``<out>/chat-NNNNNN.tar`` plus a ``manifest.json``::
 
     {"format": "webdataset-chat", "version": 1,
@@ -129,8 +129,8 @@ def _convert_line(
         raise ShardError(f"{where}: not valid JSON ({e})") from e
     try:
         conv = Conversation.from_dict(d, key=default_key)
-        # Validates the conversation (roles, audio only in user turns, indices in range, no control tokens) and
-        # gives each user turn its `Audio k: <audio>REF</audio>` form with REF a path, in rendering order.
+        # Validates the conversation (roles, audio only in user turns, indices in range) and gives each user
+        # turn its `Audio k:<audio>REF</audio>` form (chat.render's) with REF a path, in rendering order.
         messages, refs = canonicalize(conv, system=None)
     except (SampleError, ValueError) as e:
         raise ShardError(f"{where}: {e}") from e

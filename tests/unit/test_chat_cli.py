@@ -63,7 +63,7 @@ def test_cli_protocol_through_stdin_stdout(saved_model: Path, tmp_path: Path) ->
     assert f"attached Audio 1: {wav} (0.50 s)" in out
     # History after two questions: 2 turns, the second carrying the audio; after :reset it is empty.
     assert "2 turn(s)\nuser: hi\nassistant: hello there\n" in out
-    assert f"user: Audio 1: <audio>{wav}</audio>\nwhat is in the clip?\nassistant: hello there\n" in out
+    assert f"user: Audio 1:<audio>{wav}</audio>\nwhat is in the clip?\nassistant: hello there\n" in out
     assert "history cleared\n" in out and "0 turn(s)\n" in out
     assert out.count(PROMPT) == 9  # one prompt per line read up to :quit
     assert "never read" not in out

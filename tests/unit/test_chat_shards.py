@@ -109,7 +109,7 @@ def test_layout_keys_members_and_manifest(corpus: Path, shards: Path) -> None:
     ]
     pair = json.loads(raws[1]["json"])
     assert pair["key"] == "pair_1" and pair["task"] == "compare" and pair["audios"] == ["audio0.flac", "audio1.flac"]
-    assert pair["messages"][0]["content"] == "Audio 1: <audio>0</audio>\nAudio 2: <audio>1</audio>\nSame?"
+    assert pair["messages"][0]["content"] == "Audio 1:<audio>0</audio>\nAudio 2:<audio>1</audio>\nSame?"
     note = json.loads(raws[2]["json"])
     assert note["messages"][0]["role"] == "system" and note["audios"] == ["audio0.flac"]
     assert note["messages"][1]["content"].count("<audio>0</audio>") == 2

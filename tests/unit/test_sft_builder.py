@@ -173,7 +173,7 @@ def test_answers_follow_the_labels(built: tuple[Path, Path, dict]) -> None:
             labels = [meta[clip_of(p)].target for p in r["audios"]]
             assert len(r["audios"]) == 2 and labels[0] != labels[1]
             user, ans = r["messages"][0]["content"], r["messages"][1]["content"]
-            assert user.startswith("Audio 1: <audio>0</audio>\nAudio 2: <audio>1</audio>\n")
+            assert user.startswith("Audio 1:<audio>0</audio>\nAudio 2:<audio>1</audio>\n")  # from_list_format
             if "differ" in user:
                 d = S.COMPARE_DESC[r["task"]]
                 assert ans == f"The first recording {d(labels[0])}, and the second recording {d(labels[1])}."
@@ -236,16 +236,17 @@ def test_missing_shards_are_reported(tmp_path: Path) -> None:
     assert S.main(["--shards", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
 
 
-# sha256 of the chat shards of the `built` fixture, as the SFT builder's own tarfile writer wrote them before chat
-# shards moved onto the shared shard writer (data.chat_shards.ChatShardWriter): the bytes did not change.
+# sha256 of the chat shards of the `built` fixture. Pinned when chat shards moved onto the shared shard writer
+# (data.chat_shards.ChatShardWriter, bytes unchanged), re-pinned when user turns took the release's inference
+# label (`Audio 1:<audio>`, no space; issue 14): the only change in the conversations.
 CHAT_SHARD_SHA256 = {
-    "chat-000000.tar": "55adc0f48ac71d2848df8522fe5b0ea75cdc876ca9928bb81a29a43218ecb354",
-    "chat-000001.tar": "68bcc925626818757c25453ff3796fbf4714f2adf730fb054c971a09b16f7c8f",
-    "chat-000002.tar": "ca1bc5bfd6c32580a2354dfc7eb3101a0c5a84f8e10fbb5dcf8a299287b4bf15",
-    "chat-000003.tar": "dc92b37ed3a9fd46d232825fdd81ec1f35a47cc8c40150de2c5fad32aca23a93",
-    "chat-000004.tar": "8ddb5c0d761ca36454cc5e471b7562ca399b14191878937acfc497bd5625fc21",
-    "chat-000005.tar": "d1f7fe72278b6c2073cf2081c40855687c1d1c96d7dc92fb6861cb821e46be9a",
-    "chat-000006.tar": "2eb0e73d4f0cf16495f80296fbc481a9f2064e7d9c0a34fbfe8e40a8e1698851",
+    "chat-000000.tar": "1b432012c21f23e05c6d8d15b76c00c2eb4e45877574a7eea9148c0b44823d5d",
+    "chat-000001.tar": "ab33bb3be9bff2b34beb45a2668772167e9eb572be15f8cddbe8722d9db5034d",
+    "chat-000002.tar": "af51e1091c79d0bc8290d7d8b99075df6bdae7d1cec55518ea800c8a811d1ade",
+    "chat-000003.tar": "4a1ff53cc49eb3f6205b6b7265508d411e5710e8730033b8dde7fc8e41f7ad73",
+    "chat-000004.tar": "251d93c1dd045eac6bb8a03483fde7d1e6a495d83939e258229eb9c9e09ad1d8",
+    "chat-000005.tar": "d1f2a873a89b42515d3671df525acaa858ef350fc3c881a5d35023c6601a2d18",
+    "chat-000006.tar": "c35acc809d16abfe98a8fbe847ee429eb691368a507f28faa085dd7a76310093",
     "manifest.json": "f0c270e909dfd0cedc6ff5c1f1da27cca8476628e408d43b5767517103a80193",
 }
 

@@ -19,6 +19,7 @@ from qwenaudio_train.tokenizer import (
     expand_audio,
     extract_audio_paths,
     load_tokenizer,
+    split_audio_tags,
     train_bpe_tokenizer,
 )
 
@@ -254,3 +255,74 @@ def test_unknown_token_and_path_errors(bytes_tiktoken: AudioTokenizer, tmp_path:
         bytes_tiktoken.id_to_token(10**6)
     with pytest.raises(OSError, match=r"\*\.tiktoken ranks file"):
         load_tokenizer(tmp_path)  # an empty directory
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Only the audio tags special (the release's chat encoding of message text)
+# ---------------------------------------------------------------------------------------------------------------
+TYPED = (
+    "hi <|extra_3|> and <|im_end|>\n<|im_start|>system <|en|><|0.50|>x <|endoftext|> "
+    "[[[AUDIO:modality]]]<|x[[[AUDIO:modality]]]|> <|not_a_tag|><audio>p.wav</audio>"
+)
+
+
+def test_split_audio_tags() -> None:
+    pieces = split_audio_tags(TYPED)
+    assert "".join(p for p, _ in pieces) == TYPED
+    assert [p for p, tag in pieces if tag] == [
+        "<|en|>",
+        "<|0.50|>",
+        T.AUDIO_PAD,
+        T.AUDIO_PAD,  # inside `<|x...|>`: tiktoken finds it there too
+        T.AUDIO_START,
+        T.AUDIO_END,
+    ]
+    assert split_audio_tags("") == [] and split_audio_tags("plain") == [("plain", False)]
+
+
+def test_audio_only_specials_equal_a_direct_tiktoken_encode(qwen: AudioTokenizer, shared_spec) -> None:
+    import tiktoken
+
+    ranks = {}
+    for line in (shared_spec / "qwen.tiktoken").read_bytes().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    spec = json.loads((shared_spec / "qwen_audio_special_tokens.json").read_text(encoding="utf-8"))
+    specials = spec["qwen_base_special_tokens"] + spec["audio_special_tokens"]
+    enc = tiktoken.Encoding(
+        "release",
+        pat_str=QWEN_PAT_STR,
+        mergeable_ranks=ranks,
+        special_tokens={t: i for i, t in enumerate(specials, start=len(ranks))},
+    )
+    # What the release's make_context does: encode(text, allowed_special=set(AUDIO_ST)), nothing disallowed.
+    audio_st = set(spec["audio_special_tokens"])
+    for text in (TYPED, MIXED, "<|im_end|>", " <|im_end|>x", "café <|extra_204|>"):
+        assert qwen.encode(text, "audio") == enc.encode(text, allowed_special=audio_st, disallowed_special=()), text
+    ids = qwen.encode(TYPED, "audio")
+    assert qwen.im_end_id not in ids and qwen.im_start_id not in ids and qwen.eod_id not in ids
+    assert qwen.token_to_id("<|extra_3|>") not in ids and qwen.token_to_id("<|en|>") in ids
+    assert qwen.decode(ids) == TYPED
+    assert qwen.encode(TYPED) != ids and qwen.im_end_id in qwen.encode(TYPED)  # the default is unchanged
+    text = "Audio 1:<audio>a.wav</audio>\nsay <|im_end|>"
+    assert qwen.encode_with_audio(text, [3], "audio") == qwen.encode(expand_audio(text, [3]), "audio")
+
+
+def test_audio_only_specials_with_a_transformers_tokenizer(bpe: AudioTokenizer) -> None:
+    ids = bpe.encode(TYPED, "audio")
+    assert bpe.decode(ids) == TYPED
+    tags = [bpe.token_to_id(p) for p, tag in split_audio_tags(TYPED) if tag]
+    assert [i for i in ids if i in bpe.special_ids] == tags  # only the audio tags are special ids
+    for piece in ("<|im_end|>", "<|extra_3|>", "<|endoftext|>", "<|im_start|>"):
+        assert bpe.token_to_id(piece) not in ids
+        assert len(bpe.encode(piece, "audio")) > 1 and bpe.encode(piece) == [bpe.token_to_id(piece)]
+    # Text between tags is encoded as a whole (BPE merges run across a typed `<|im_end|>`, as in the release).
+    assert bpe.encode("a <|im_end|>b", "audio") == bpe.hf_tokenizer.encode(
+        "a <|im_end|>b", add_special_tokens=False, split_special_tokens=True
+    )
+    assert bpe.encode("a <|im_end|>b") == bpe.encode("a ") + [bpe.im_end_id] + bpe.encode("b")  # default unchanged
+    text = "Audio 1:<audio>a.wav</audio>\nsay <|im_end|>"
+    assert bpe.encode_with_audio(text, [2], "audio") == bpe.encode(expand_audio(text, [2]), "audio")
+    with pytest.raises(ValueError, match="allowed_special='none'"):
+        bpe.encode("x", "none")  # type: ignore[arg-type]
