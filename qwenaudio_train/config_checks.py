@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import types
 import typing
 from pathlib import Path
@@ -174,9 +175,16 @@ def disk_problems(cfg: TrainConfig) -> list[str]:
             out.append(refused)
         elif spec and (key.startswith("data.sources") or (key == "data.valid" and cfg.trainer.eval_every)):
             try:
-                expand_shards(spec)
+                found = expand_shards(spec)
             except ShardError as e:
                 out.append(f"{key}={spec}: {e}")
+                continue
+            text = [p for p in found if p.endswith((".jsonl", ".json"))]  # e.g. SFT pointed at its conversations
+            if text:
+                out.append(
+                    f"{key}={spec}: {os.path.basename(text[0])} is JSON lines, not a tar shard; convert it with "
+                    f"`qwenaudio-data chat-shards --jsonl {text[0]} --out DIR` and point {key} at DIR"
+                )
     out += _model_problems(cfg)
     out += _resume_problems(cfg)
     return out

@@ -79,6 +79,14 @@ def test_missing_shards_name_the_source(root):
     assert message.startswith(f"data.sources.asr.shards={root}/nowhere:") and "does not exist" in message
 
 
+def test_a_chat_jsonl_given_as_shards_says_how_to_convert_it(root):
+    jsonl = root / "chat.jsonl"
+    jsonl.write_text('{"messages": []}\n')
+    message = _problem(root, f"data.sources.asr.shards={jsonl}")
+    assert message.startswith(f"data.sources.asr.shards={jsonl}: chat.jsonl is JSON lines, not a tar shard")
+    assert f"qwenaudio-data chat-shards --jsonl {jsonl} --out DIR" in message
+
+
 def test_a_pipe_spec_is_refused_unless_allowed(root):
     spec = "data.sources.asr.shards='pipe:cat x.tar'"
     message = _problem(root, spec)
