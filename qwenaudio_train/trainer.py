@@ -214,8 +214,13 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
+        try:
+            return self._train(iter(self.loader))
+        finally:  # loader workers ignore SIGTERM (they must outlive a preemption save): stop them explicitly
+            self.loader.close()
+
+    def _train(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.cfg.trainer
-        batches = iter(self.loader)
         window: dict[str, Any] = _new_window()
         started, first_step = time.perf_counter(), self.step
         last_log = started

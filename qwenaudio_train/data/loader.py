@@ -258,6 +258,7 @@ class StatefulLoader:
             # outlive its workers to save (faults.py).
             kwargs.update(prefetch_factor=prefetch_factor, persistent_workers=False, worker_init_fn=ignore_stop_signals)
         self.loader = DataLoader(dataset, **kwargs)
+        self._live: Any = None  # the running DataLoader iterator (its workers), while iterated
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -268,11 +269,23 @@ class StatefulLoader:
         }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self.loader:
-            w = int(batch.pop("worker"))
-            self.states[w] = batch.pop("data_state")
-            self.next_worker = (w + 1) % self.workers
-            yield batch
+        self._live = iter(self.loader)
+        try:
+            for batch in self._live:
+                w = int(batch.pop("worker"))
+                self.states[w] = batch.pop("data_state")
+                self.next_worker = (w + 1) % self.workers
+                yield batch
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the loader's workers now. They ignore SIGTERM (a preempted rank must outlive them to save), so
+        the SIGTERM that interpreter exit sends to live daemonic workers would wait on them forever."""
+        live, self._live = self._live, None
+        shutdown = getattr(live, "_shutdown_workers", None)  # DataLoader's own graceful stop (done event + None)
+        if shutdown is not None:
+            shutdown()
 
     def data_counts(self) -> dict[str, dict[str, int]]:
         """Good/bad sample counts per source summed over this rank's workers (as of the last batch)."""
