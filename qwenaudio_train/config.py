@@ -194,6 +194,7 @@ class EvalJobConfig:
     baseline: Baseline = Baseline.untrained  # untrained (the run's step-0 weights, same seed) | none
     allow_pipe: bool = False  # allow a `pipe:<shell command>` split given here (never the one a checkpoint stores)
     out_dir: str | None = None  # default: <checkpoint>/eval_<split>
+    audio_root: str | None = None  # split=<file>.jsonl: audio paths must stay under it (default: the jsonl's folder)
 
 
 def _without_hydra_keys(cfg: DictConfig) -> DictConfig:

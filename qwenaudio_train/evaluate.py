@@ -58,7 +58,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     n_mels = model.cfg.n_mels
     out_dir = Path(job.out_dir) if job.out_dir else checkpoint_dir / f"eval_{Path(str(job.split)).stem}"
     split = resolve_split(str(job.split), train_cfg, out_dir, allow_pipe=job.allow_pipe)
-    ecfg = EvalConfig(batch_size=job.batch_size, max_new_tokens=job.max_new_tokens, max_samples=job.max_samples)
+    ecfg = EvalConfig(
+        batch_size=job.batch_size, max_new_tokens=job.max_new_tokens, max_samples=job.max_samples,
+        audio_root=job.audio_root,
+    )  # fmt: skip
     records, results = evaluate_model(model, tokenizer, split, ecfg, n_mels, info.rank, info.world_size, info.device)
     baseline = None
     if job.baseline == "untrained" and train_cfg is not None:

@@ -46,6 +46,7 @@ class EvalConfig:
     max_new_tokens: int = 96
     max_samples: int = 0  # per split, 0 = all
     progress_every: int = 10  # batches between two progress lines on rank 0 (0: none)
+    audio_root: str | None = None  # release eval .jsonl: the folder its audio paths must stay under (default: its own)
 
 
 def progress_line(done: int, total: int, seconds: float, rank: int = 0, world: int = 1) -> str:
@@ -64,13 +65,15 @@ def _say(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def split_samples(split: str | list[str], rank: int = 0, world: int = 1) -> Iterator[dict[str, Any]]:
+def split_samples(
+    split: str | list[str], rank: int = 0, world: int = 1, audio_root: str | None = None
+) -> Iterator[dict[str, Any]]:
     """This rank's raw samples of a split (``{"__key__", "__url__", "flac", "json"}``): a shard spec through
     ``iter_split``, release eval ``.jsonl`` files straight from their audio (no shards written). Errors of the
     spec (no shards, a missing jsonl, a bad line) are raised here, before any sample is read."""
     jsonl = release_jsonl_files(split)
     if jsonl is not None:
-        return ReleaseEvalSet(jsonl).samples(rank, world)
+        return ReleaseEvalSet(jsonl, root=audio_root).samples(rank, world)
     return iter_split(expand_shards(split), rank, world)
 
 
@@ -91,7 +94,7 @@ def generate_predictions(
     t0 = time.perf_counter()
     processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False)
     examples: list[Example] = []
-    for i, raw in enumerate(split_samples(split, rank, world)):
+    for i, raw in enumerate(split_samples(split, rank, world, cfg.audio_root)):
         if cfg.max_samples and i >= math.ceil(cfg.max_samples / world):
             break
         try:

@@ -62,3 +62,19 @@ def test_eval_jsonl_audio_under_its_root_is_read(tmp_path):
     jsonl.write_text("".join(json.dumps(dict(ln, gt="x", source="librispeech_test_clean")) + "\n" for ln in lines))
     read = [ln.audio for lines in ReleaseEvalSet([jsonl]).lines.values() for ln in lines]
     assert read == [tmp_path / "audio" / "x.wav", tmp_path / "audio" / "y.wav"]
+
+
+def test_qwenaudio_eval_takes_the_users_audio_root_for_a_jsonl(tmp_path):
+    """`qwenaudio-eval audio_root=DIR` reaches the reader: a path outside the jsonl's folder is read only when the
+    user names a root that holds it."""
+    from qwenaudio_train.eval.runner import split_samples
+
+    jsonl = tmp_path / "lists" / "eval.jsonl"
+    jsonl.parent.mkdir()
+    jsonl.write_text(
+        json.dumps({"audio": str(tmp_path / "audio" / "x.wav"), "gt": "x", "source": "librispeech_test_clean"}) + "\n"
+    )
+    with pytest.raises(ValueError, match="lies outside the audio root"):
+        split_samples(str(jsonl))
+    with pytest.raises(FileNotFoundError, match="x.wav"):  # under the user's root: accepted, then read (missing)
+        list(split_samples(str(jsonl), audio_root=str(tmp_path)))
