@@ -41,6 +41,33 @@ def real_audio_dir() -> Path:
     return _shared("fixtures/real_audio")
 
 
+@pytest.fixture(scope="session")
+def release_tiktoken(shared_spec: Path) -> tuple[object, set[str]]:
+    """A bare tiktoken Encoding of the released tokenizer, built from the shared files (not through our tokenizer),
+    and the audio tags (the release's AUDIO_ST) its make_context allows in text."""
+    import base64
+    import json
+
+    import tiktoken
+
+    from qwenaudio_train.tokenizer import QWEN_PAT_STR
+
+    ranks = {}
+    for line in (shared_spec / "qwen.tiktoken").read_bytes().splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    spec = json.loads((shared_spec / "qwen_audio_special_tokens.json").read_text(encoding="utf-8"))
+    specials = spec["qwen_base_special_tokens"] + spec["audio_special_tokens"]
+    enc = tiktoken.Encoding(
+        "release",
+        pat_str=QWEN_PAT_STR,
+        mergeable_ranks=ranks,
+        special_tokens={t: i for i, t in enumerate(specials, start=len(ranks))},
+    )
+    return enc, set(spec["audio_special_tokens"])
+
+
 _FOLDER_MARKERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "bench": pytest.mark.bench}
 
 

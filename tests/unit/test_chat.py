@@ -377,36 +377,11 @@ def test_chat_batch_matches_single_turn_chat(tok: AudioTokenizer, model: QwenAud
 # ---------------------------------------------------------------------------------------------------------------
 # Fidelity to the release's inference format (make_context, from_list_format)
 # ---------------------------------------------------------------------------------------------------------------
-def release_encoder(shared_spec: Path) -> tuple[object, set[str]]:
-    """A bare tiktoken Encoding of the released tokenizer, built from the shared files (not through our tokenizer),
-    and the audio tags (the release's AUDIO_ST) its make_context allows in text."""
-    import base64
-
-    import tiktoken
-
-    from qwenaudio_train.tokenizer import QWEN_PAT_STR
-
-    ranks = {}
-    for line in (shared_spec / "qwen.tiktoken").read_bytes().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    spec = json.loads((shared_spec / "qwen_audio_special_tokens.json").read_text(encoding="utf-8"))
-    specials = spec["qwen_base_special_tokens"] + spec["audio_special_tokens"]
-    enc = tiktoken.Encoding(
-        "release",
-        pat_str=QWEN_PAT_STR,
-        mergeable_ranks=ranks,
-        special_tokens={t: i for i, t in enumerate(specials, start=len(ranks))},
-    )
-    return enc, set(spec["audio_special_tokens"])
-
-
-def test_typed_control_tokens_encode_as_the_releases_make_context(shared_spec: Path) -> None:
+def test_typed_control_tokens_encode_as_the_releases_make_context(shared_spec: Path, release_tiktoken) -> None:
     from qwenaudio_train.tokenizer import load_tokenizer
 
     qwen = load_tokenizer(shared_spec / "qwen.tiktoken")
-    enc, audio_st = release_encoder(shared_spec)
+    enc, audio_st = release_tiktoken
 
     def release(text: str, pads: list[int] = []) -> list[int]:  # noqa: B006 (read only)
         """make_context's encode of one piece: only AUDIO_ST special, then each <audio>...</audio> -> pads."""

@@ -280,24 +280,9 @@ def test_split_audio_tags() -> None:
     assert split_audio_tags("") == [] and split_audio_tags("plain") == [("plain", False)]
 
 
-def test_audio_only_specials_equal_a_direct_tiktoken_encode(qwen: AudioTokenizer, shared_spec) -> None:
-    import tiktoken
-
-    ranks = {}
-    for line in (shared_spec / "qwen.tiktoken").read_bytes().splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    spec = json.loads((shared_spec / "qwen_audio_special_tokens.json").read_text(encoding="utf-8"))
-    specials = spec["qwen_base_special_tokens"] + spec["audio_special_tokens"]
-    enc = tiktoken.Encoding(
-        "release",
-        pat_str=QWEN_PAT_STR,
-        mergeable_ranks=ranks,
-        special_tokens={t: i for i, t in enumerate(specials, start=len(ranks))},
-    )
+def test_audio_only_specials_equal_a_direct_tiktoken_encode(qwen: AudioTokenizer, release_tiktoken) -> None:
+    enc, audio_st = release_tiktoken
     # What the release's make_context does: encode(text, allowed_special=set(AUDIO_ST)), nothing disallowed.
-    audio_st = set(spec["audio_special_tokens"])
     for text in (TYPED, MIXED, "<|im_end|>", " <|im_end|>x", "café <|extra_204|>"):
         assert qwen.encode(text, "audio") == enc.encode(text, allowed_special=audio_st, disallowed_special=()), text
     ids = qwen.encode(TYPED, "audio")
