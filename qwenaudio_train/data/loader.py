@@ -17,7 +17,9 @@ stops with the first errors of each source.
 
 from __future__ import annotations
 
+import atexit
 import copy
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -210,6 +212,17 @@ class MixtureBatches(IterableDataset):
             yield batch
 
 
+_RUNNING: weakref.WeakSet[StatefulLoader] = weakref.WeakSet()  # loaders whose workers are running
+
+
+@atexit.register  # registered after multiprocessing's own exit hook, so it runs before it (LIFO)
+def _close_running_loaders() -> None:
+    """At interpreter exit, stop the workers of loaders still being iterated (a test, a notebook, an error): they
+    ignore SIGTERM, which is how multiprocessing's exit hook would stop them, and it would wait on them forever."""
+    for loader in list(_RUNNING):
+        loader.close()
+
+
 class StatefulLoader:
     """A DataLoader over ``MixtureBatches`` whose ``state_dict()`` is the position of the last batch handed out."""
 
@@ -270,6 +283,7 @@ class StatefulLoader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         self._live = iter(self.loader)
+        _RUNNING.add(self)
         try:
             for batch in self._live:
                 w = int(batch.pop("worker"))
@@ -283,6 +297,7 @@ class StatefulLoader:
         """Stop the loader's workers now. They ignore SIGTERM (a preempted rank must outlive them to save), so
         the SIGTERM that interpreter exit sends to live daemonic workers would wait on them forever."""
         live, self._live = self._live, None
+        _RUNNING.discard(self)
         shutdown = getattr(live, "_shutdown_workers", None)  # DataLoader's own graceful stop (done event + None)
         if shutdown is not None:
             shutdown()
