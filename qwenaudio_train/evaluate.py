@@ -89,6 +89,11 @@ def _main(cfg: DictConfig) -> None:
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"qwenaudio-eval: {e}", file=sys.stderr)
         sys.exit(2)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # an orderly end: no rank leaves while rank 0 still writes the report
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def check_job(cfg: Any) -> None:
