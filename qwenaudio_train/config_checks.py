@@ -83,7 +83,7 @@ def pipe_problem(key: str, spec: str | None, allow_pipe: bool, flag: str = "data
     return None
 
 
-def _path_like(value: str) -> bool:
+def path_like(value: str) -> bool:
     """A value meant as a local path (a hub name is ``owner/name``: at most one slash, no leading ./~)."""
     return value.startswith((".", "/", "~")) or value.count("/") > 1
 
@@ -104,7 +104,7 @@ def _model_problems(cfg: TrainConfig) -> list[str]:
         if not value:
             continue
         path = Path(value).expanduser()
-        if key == "init_from" or _path_like(value):
+        if key == "init_from" or path_like(value):
             if not path.is_dir():
                 out.append(
                     f"model.{key}={value}: no such directory; give the local {what} directory"
@@ -161,7 +161,7 @@ def disk_problems(cfg: TrainConfig) -> list[str]:
     from qwenaudio_train.data.shards import ShardError, expand_shards
 
     tok = cfg.tokenizer_source()
-    if _path_like(tok) and not Path(tok).expanduser().exists():  # alone: a wrong data.root would repeat it per path
+    if path_like(tok) and not Path(tok).expanduser().exists():  # alone: a wrong data.root would repeat it per path
         fix = TOKENIZER_HINT.split(": ", 1)[1]
         return [f"model.tokenizer={tok}: no such file or directory. {fix[0].upper()}{fix[1:]}"]
     out = []

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from qwenaudio_train import checkpoint as ckpt
+from qwenaudio_train.config_checks import path_like
 
 if TYPE_CHECKING:
     from qwenaudio_train.config import TrainConfig
@@ -84,8 +85,7 @@ def tokenizer_of_checkpoint(checkpoint_dir: Path, configured: str) -> str:
     inside = run_dir_of(checkpoint_dir) / TOKENIZER_DIR
     if inside.is_dir():
         return str(inside)
-    looks_like_hub_name = not configured.startswith((".", "/", "~")) and configured.count("/") <= 1
-    if Path(configured).expanduser().exists() or looks_like_hub_name:
+    if Path(configured).expanduser().exists() or not path_like(configured):
         return configured  # a path that exists from here, or a hub name (org/name) from the local cache
     raise FileNotFoundError(
         f"the tokenizer of {checkpoint_dir} ({configured}) is not found from {Path.cwd()} and the run holds no "
