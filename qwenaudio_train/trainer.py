@@ -53,6 +53,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.dist = init_distributed()
+        self.grad_accum = cfg.trainer.grad_accum  # the one place read from: a resume may adjust it (world size change)
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_dir = checkpoint.checkpoint_dir(self.run_dir)
         self.tokenizer = load_tokenizer(cfg.tokenizer_source())
@@ -112,7 +113,7 @@ class Trainer:
         config = deepspeed_config(
             ds.zero_stage,
             self.cfg.data.batch_size,
-            self.cfg.trainer.grad_accum,
+            self.grad_accum,
             self.dist.world_size,
             self.cfg.optim.grad_clip,
             bf16=ds.bf16,
@@ -153,7 +154,7 @@ class Trainer:
             "sources": [{"name": s.name, "weight": s.weight, "hours": _source_hours(d, s)} for s in self.sources],
             "batch": {
                 "world_size": self.dist.world_size,
-                "grad_accum": self.cfg.trainer.grad_accum,
+                "grad_accum": self.grad_accum,
                 "micro_batch": d.batch_size,
                 "max_batch_seconds": d.max_batch_seconds,
                 "zero_stage": ds.zero_stage,
@@ -266,7 +267,7 @@ class Trainer:
         }
 
     def train_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
-        micro = [next(batches) for _ in range(self.cfg.trainer.grad_accum)]
+        micro = [next(batches) for _ in range(self.grad_accum)]
         # Target tokens of the whole step over all ranks: labels are shifted inside the model, so a label at
         # position 0 never counts. DeepSpeed divides gradients by world size and grad_accum, so each micro-batch's
         # token-loss sum is scaled by world * grad_accum / global_tokens to make the update that of the mean loss.
