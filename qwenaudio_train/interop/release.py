@@ -277,7 +277,6 @@ def model_to_release_config(model: QwenAudioModel, seq_length: int = 2048) -> di
     if problems:
         raise ValueError("the released code cannot build this model: " + "; ".join(problems))
     embedding = embedding_weight(model.llm)
-    dtype = embedding.dtype
     return {
         "architectures": ["QWenLMHeadModel"],
         "auto_map": {
@@ -287,9 +286,12 @@ def model_to_release_config(model: QwenAudioModel, seq_length: int = 2048) -> di
         "model_type": "qwen",
         "attn_dropout_prob": float(getattr(lc, "attention_dropout", 0.0)),
         "emb_dropout_prob": 0.0,
-        "bf16": dtype == torch.bfloat16,
-        "fp16": dtype == torch.float16,
-        "fp32": dtype == torch.float32,
+        # All three false, as the release's config.json: QWenLMHeadModel then picks the precision from the device,
+        # and a caller's `bf16=True` / `fp16=True` / `fp32=True` (the release README's way) is the only one set.
+        # Writing the checkpoint's dtype here made that call fail: 'Only one of "bf16", "fp16", "fp32" can be true'.
+        "bf16": False,
+        "fp16": False,
+        "fp32": False,
         "hidden_size": int(lc.hidden_size),
         "intermediate_size": 2 * int(lc.intermediate_size),
         "initializer_range": float(lc.initializer_range),

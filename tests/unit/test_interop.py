@@ -8,6 +8,7 @@ ln_post). The transformers Qwen2-Audio export is checked against transformers' o
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -292,6 +293,25 @@ def test_release_directory_round_trip_sharded(imported, tmp_path):
     bf16 = import_release_checkpoint(bin_dir, **IDS)
     assert bf16.cfg.dtype == "bfloat16" and bf16.llm.dtype == bf16.audio.proj.weight.dtype == torch.bfloat16
     assert torch.equal(bf16.audio.proj.weight, ref["audio.proj.weight"].bfloat16())
+
+
+def release_precision_check(config: dict, **kwargs: bool) -> None:
+    """QWenLMHeadModel.__init__ of the release (modeling_qwen.py): from_pretrained's kwargs set config fields, then
+    `assert config.bf16 + config.fp16 + config.fp32 <= 1, 'Only one of "bf16", "fp16", "fp32" can be true'`."""
+    merged = {**config, **kwargs}
+    assert merged["bf16"] + merged["fp16"] + merged["fp32"] <= 1, 'Only one of "bf16", "fp16", "fp32" can be true'
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_release_export_loads_with_any_precision_flag(imported, tmp_path, dtype):
+    # The release's config.json says bf16/fp16/fp32 all false (precision chosen at load); its README loads with
+    # bf16=True. An fp32 export that wrote "fp32": true made that call fail. The weights keep their dtype.
+    out = export_release_checkpoint(copy.deepcopy(imported).to(dtype), tmp_path / "release", seq_length=1024)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["bf16"], config["fp16"], config["fp32"]) == (False, False, False)
+    for flag in ("bf16", "fp16", "fp32"):
+        release_precision_check(config, **{flag: True})
+    assert import_release_checkpoint(out, **IDS).llm.dtype == dtype
 
 
 def test_plain_qwen_v1_llm_to_native_qwen2(tmp_path):
