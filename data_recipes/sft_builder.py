@@ -46,7 +46,7 @@ from qwenaudio_train.data.chat_shards import ChatShardWriter
 from qwenaudio_train.data.schema import SampleError, SampleMeta, audio_member
 from qwenaudio_train.data.shards import ShardError, expand_shards
 from qwenaudio_train.data.stream import iter_split
-from qwenaudio_train.tags import LANGUAGES, time_token
+from qwenaudio_train.tags import LANGUAGES, long_time
 
 KINDS = ("task", "grounding", "compare", "text")
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -119,7 +119,8 @@ def _note(pitch: int) -> str:
 
 
 def _span(start: float, end: float) -> str:
-    return f"from {time_token(start)} to {time_token(end)} seconds"
+    # Times past 30 s as <|window_k|><|t - 30 k|> (docs/long_audio.md); those up to 30 s are the release's tokens.
+    return f"from {long_time(start)} to {long_time(end)} seconds"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -545,7 +546,7 @@ def _grounding_phrase(meta: SampleMeta, rng: random.Random) -> tuple[str, float,
             phrase = tuple(tokens[i : i + n])
             occurrences = sum(tuple(tokens[j : j + n]) == phrase for j in range(len(tokens) - n + 1))
             start, end = words[i].start, words[i + n - 1].end
-            if occurrences == 1 and end > start and end <= 30.0 and len(" ".join(phrase)) > 1:
+            if occurrences == 1 and end > start and len(" ".join(phrase)) > 1:  # any time: long_time writes it
                 candidates.append((" ".join(phrase), start, end))
     return rng.choice(candidates) if candidates else None
 
@@ -562,7 +563,7 @@ def build_grounding(clip: Clip, rng: random.Random) -> Built | None:
         _user(first_q, 1),
         _assistant(first_a),
         _user(rng.choice(GROUNDING_Q).format(w=w)),
-        _assistant(GROUNDING_A.format(w=w, s=time_token(s), e=time_token(e))),
+        _assistant(GROUNDING_A.format(w=w, s=long_time(s), e=long_time(e))),
     ]
     return Built(f"{clip.key}-grounding", "grounding", clip.meta.task, msgs, [clip])
 

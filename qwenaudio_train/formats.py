@@ -4,6 +4,8 @@ read back. One home for both directions, so the training targets and the scorers
 Owns, each as a `format_*` / `parse_*` pair (`parse_*(format_*(x)) == x`, tested in `tests/unit/test_formats.py`):
 * labels: one label, a label set joined with ", " (SEC, MIC) and "key: label" (tasks sharing an instruction);
 * SRWT word timestamps: `<|0.00|><|sil|><|0.54|>word<|0.86|>next<|1.20|>` (the release's format);
+* times past 30 s, in every format above and below: `<|window_k|>` + the released token of `t - 30 k`
+  (`tags.long_time`, docs/long_audio.md); a text whose times are all <= 30 s is exactly the release's;
 * time spans (SED events, SD speaker turns): `<|0.50|>dog bark<|1.20|><|0.90|>car horn<|3.00|>` (our convention);
 * inline entities (SER, SF): the transcript with each value wrapped in the released entity tokens;
 * note analysis (MNA): `<|pitch|><|midi_pitch_60|><|velocity|><|midi_velocity_100|><|instrument|>x<|sonic|>a, b`.
@@ -22,10 +24,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from qwenaudio_train.data.schema import Word
-from qwenaudio_train.tags import INSTRUMENT, PITCH, SIL, SONIC, TIME_TOKEN_RE, VELOCITY, parse_tags, special, time_token
+from qwenaudio_train.tags import (
+    INSTRUMENT,
+    LONG_TIME_RE,
+    PITCH,
+    SIL,
+    SONIC,
+    VELOCITY,
+    WINDOW_SECONDS,
+    long_time,
+    long_time_centis,
+    parse_tags,
+    special,
+)
 
 # Any `<|...|>` token (tags, time tokens, `<|endoftext|>`): the release's pattern, used to clean model output.
 SPECIAL_TOKEN_RE = re.compile(r"<\|.*?\|>")
@@ -34,8 +49,9 @@ AUDIO_SPAN_RE = re.compile(r"<audio>.*?</audio>|</?audio>", re.S)
 
 
 def centis(seconds: float) -> int:
-    """`seconds` as whole centiseconds (the time tokens' 10 ms), clamped to the token range 0..30 s."""
-    return min(max(int(round(float(seconds) * 100)), 0), 3000)
+    """`seconds` as whole centiseconds (the time tokens' 10 ms), clamped to the writable range 0..3600 s (times
+    past 30 s are written `<|window_k|><|t - 30 k|>`, `tags.long_time`)."""
+    return long_time_centis(seconds)
 
 
 def strip_prefix(text: str) -> str:
@@ -83,8 +99,17 @@ def parse_keyed(text: str, key: str) -> str | None:
 # ---------------------------------------------------------------------------------------------------------------
 # SRWT: words with timestamps
 # ---------------------------------------------------------------------------------------------------------------
-# The release's scorer pattern: any number of decimals (the tokenizer only ever decodes two).
-SRWT_TIME_RE = re.compile(r"<\|(\d{1,2}\.\d+)\|>")
+# The release's scorer pattern (any number of decimals; the tokenizer only ever decodes two), with the optional
+# window marker of a time past 30 s in front (group 1; group 2 the token's number). Without markers, the release's.
+SRWT_TIME_RE = re.compile(r"(?:<\|window_(\d{1,3})\|>)?<\|(\d{1,2}\.\d+)\|>")
+
+
+def srwt_seconds(match: re.Match[str]) -> float:
+    """Seconds of an `SRWT_TIME_RE` match: the token's number, plus 30 s per window of a marker in front (summed
+    in decimal, so `<|window_1|><|0.01|>` is float("30.01"))."""
+    if match.group(1) is None:
+        return float(match.group(2))
+    return float(Decimal(match.group(2)) + Decimal(int(match.group(1))) * Decimal(int(WINDOW_SECONDS)))
 
 
 def format_srwt(words: Sequence[Word | tuple[str, float, float]]) -> str:
@@ -92,9 +117,10 @@ def format_srwt(words: Sequence[Word | tuple[str, float, float]]) -> str:
     before a word is `<|sil|>` followed by the word's start time.
 
     e.g. `<|0.00|><|sil|><|0.54|>word<|0.86|>next<|1.20|>`. Times are rounded to 10 ms; a word that starts before
-    the previous one ends is moved to that end (boundaries never go backwards).
+    the previous one ends is moved to that end (boundaries never go backwards). Times past 30 s are written
+    `<|window_k|><|t - 30 k|>` (`tags.long_time`): `...word<|29.90|>next<|window_1|><|0.40|>`.
     """
-    out = [time_token(0.0)]
+    out = [long_time(0.0)]
     t = 0  # centiseconds of the last time token written
     for w in words:
         text, start, end = (w.word, w.start, w.end) if isinstance(w, Word) else w
@@ -104,8 +130,8 @@ def format_srwt(words: Sequence[Word | tuple[str, float, float]]) -> str:
         s = max(centis(start), t)
         e = max(centis(end), s)
         if s > t:
-            out += [SIL, time_token(s / 100)]
-        out += [text, time_token(e / 100)]
+            out += [SIL, long_time(s / 100)]
+        out += [text, long_time(e / 100)]
         t = e
     return "".join(out)
 
@@ -132,13 +158,14 @@ def parse_srwt_segments(text: str, implied_start: float | None = None) -> list[T
     is a segment from ``implied_start`` to the first time token (a continuation decoded after a prompt ending in
     ``<|0.00|>``). Other special tokens (``<|en|>``, ``<|endoftext|>``...) and ``<audio>`` spans are dropped from
     segments, surrounding whitespace is stripped, and empty segments (two adjacent time tokens) are skipped. A
-    segment holding ``<|sil|>`` is a silence.
+    segment holding ``<|sil|>`` is a silence. A time past 30 s is its ``<|window_k|>`` marker and time token
+    together (``SRWT_TIME_RE``), read as ``30 k`` + the token's time.
     """
     text = AUDIO_SPAN_RE.sub(" ", text)
     times = list(SRWT_TIME_RE.finditer(text))
     if not times:
         return None
-    bounds = [(m.start(), m.end(), float(m.group(1))) for m in times]
+    bounds = [(m.start(), m.end(), srwt_seconds(m)) for m in times]
     if implied_start is not None:
         bounds.insert(0, (0, 0, implied_start))
     segments = []
@@ -170,14 +197,16 @@ def parse_srwt_release(text: str) -> tuple[list[str], list[tuple[float, float]]]
     kept; two adjacent time tokens give an empty segment), segment ``k`` spans time tokens ``k`` and ``k + 1``;
     text before the first and after the last time token is dropped. A text without any time token is a pattern
     error. Segments go through the release's ``"\t".join`` / ``split("\t")`` round trip, so a tab splits one.
+    A time past 30 s (``<|window_k|>`` + token, which the release never writes) is read as one time of
+    ``30 k`` + the token's time, its marker belonging to no segment; texts without markers read as the release's.
     """
     text = text.replace("<|startoftranscript|>", "").replace("<|transcribe|>", "")
     if "<|en|>" in text:
         text = text.replace("<|en|>", "")
     elif "<|zh|>" in text:
         text = text.replace("<|zh|>", "")
-    times = [float(m.group(1)) for m in SRWT_TIME_RE.finditer(text)]
-    segments = SRWT_TIME_RE.split(text)[::2][1:-1]  # split() also returns the captured numbers: keep the texts
+    times = [srwt_seconds(m) for m in SRWT_TIME_RE.finditer(text)]
+    segments = SRWT_TIME_RE.split(text)[::3][1:-1]  # split() also returns the 2 captured groups: keep the texts
     if len(times) != len(segments) + 1:
         return None
     return "\t".join(segments).split("\t"), [(times[k], times[k + 1]) for k in range(len(times) - 1)]
@@ -193,7 +222,8 @@ def format_spans(spans: Sequence[Span]) -> str:
     """Time-span target: `<|start|>label<|end|>` per span, ordered by start (then end), no separators.
 
     e.g. `<|0.50|>dog bark<|1.20|><|0.90|>car horn<|3.00|>`. Unlike SRWT, spans may overlap and do not share
-    boundaries. Times are rounded to 10 ms and clamped to 0..30 s; an end before its start is moved to the start.
+    boundaries. Times are rounded to 10 ms (clamped to 0..3600 s); an end before its start is moved to the start.
+    A time past 30 s is `<|window_k|><|t - 30 k|>` (`tags.long_time`): `<|29.00|>speech<|window_1|><|4.50|>`.
     ValueError on an empty label or one containing a special token.
     """
     rows = []
@@ -204,7 +234,7 @@ def format_spans(spans: Sequence[Span]) -> str:
         s = centis(start)
         rows.append((s, max(centis(end), s), label))
     rows.sort(key=lambda r: (r[0], r[1]))  # stable: equal spans keep the caller's order
-    return "".join(f"{time_token(s / 100)}{label}{time_token(e / 100)}" for s, e, label in rows)
+    return "".join(f"{long_time(s / 100)}{label}{long_time(e / 100)}" for s, e, label in rows)
 
 
 def parse_spans(text: str) -> list[Span]:
@@ -212,20 +242,22 @@ def parse_spans(text: str) -> list[Span]:
 
     Accepts text with or without the tag prefix. Malformed parts are skipped so partial model outputs still score
     what they got right: text without a start time, a start time followed by another time (the later one starts
-    the next span), a label without an end time.
+    the next span), a label without an end time. A time past 30 s is its `<|window_k|>` marker and the time token
+    right after it (`tags.LONG_TIME_RE`), read as `30 k` + the token's time.
     """
-    pieces = TIME_TOKEN_RE.split(strip_prefix(text))  # [text, s, cs, text, s, cs, text, ...]
+    pieces = LONG_TIME_RE.split(strip_prefix(text))  # [text, window, s, cs, text, window, s, cs, text, ...]
     out: list[Span] = []
     start: float | None = None
     label: str | None = None
-    for i in range(1, len(pieces), 3):
-        t = int(pieces[i]) + int(pieces[i + 1]) / 100
+    for i in range(1, len(pieces), 4):
+        window = int(pieces[i]) if pieces[i] else 0
+        t = window * WINDOW_SECONDS + int(pieces[i + 1]) + int(pieces[i + 2]) / 100
         if start is not None and label:
             out.append((label, round(start, 2), round(t, 2)))
             start, label = None, None
         else:
             start = t
-        seg = pieces[i + 2].strip()
+        seg = pieces[i + 3].strip()
         if seg and start is not None:
             label = seg
     return out
