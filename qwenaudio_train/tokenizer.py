@@ -15,6 +15,9 @@ Back-ends:
   (b) any transformers tokenizer (a directory, or a hub name already in the local cache), with the 208 + 3314
       special tokens registered as special tokens in released order (only those it lacks get new ids).
 
+Times past 30 s (docs/long_audio.md): `long_time_tokens=True` appends `tags.LONG_TIME_TOKENS` (audio tags) right after
+the last released id; the saved sidecar records it. Without it, nothing is appended (released and demo ids as before).
+
 Must not: know about tags grammar beyond the token lists of `tags.py`, load audio, or import torch.
 """
 
@@ -36,6 +39,7 @@ from qwenaudio_train.tags import (
     ENDOFTEXT,
     IM_END,
     IM_START,
+    LONG_TIME_TOKENS,
     SPECIAL_TOKENS,
 )
 
@@ -66,12 +70,12 @@ def _check_allowed(allowed_special: str) -> None:
         raise ValueError(f"allowed_special={allowed_special!r}: choose one of {ALLOWED_SPECIAL}")
 
 
-def split_audio_tags(text: str) -> list[tuple[str, bool]]:
+def split_audio_tags(text: str, tags: frozenset[str] = AUDIO_TAGS) -> list[tuple[str, bool]]:
     """`text` as (piece, is_audio_tag) pairs in order, text pieces never empty; joined, the pieces are `text`."""
     out: list[tuple[str, bool]] = []
     pos = 0
     for m in _TAG_CANDIDATE_RE.finditer(text):
-        if m.group(0) in AUDIO_TAGS:
+        if m.group(0) in tags:
             if m.start() > pos:
                 out.append((text[pos : m.start()], False))
             out.append((m.group(0), True))
@@ -141,28 +145,29 @@ def load_tiktoken_ranks(path: str | Path) -> dict[bytes, int]:
 class _TiktokenBackend:
     name = "tiktoken"
 
-    def __init__(self, ranks: dict[bytes, int], source: str = "") -> None:
+    def __init__(self, ranks: dict[bytes, int], source: str = "", long_time: bool = False) -> None:
         import tiktoken
 
-        self.ranks = ranks
-        self.source = source
+        self.ranks, self.source, self.long_time = ranks, source, long_time
+        self.audio_tags = AUDIO_TAGS | frozenset(LONG_TIME_TOKENS) if long_time else AUDIO_TAGS
         # Special ids follow the ranks, as in the release: with qwen.tiktoken this gives <|endoftext|> = 151643.
-        self.special = {tok: i for i, tok in enumerate(SPECIAL_TOKENS, start=len(ranks))}
+        specials = SPECIAL_TOKENS + LONG_TIME_TOKENS if long_time else SPECIAL_TOKENS
+        self.special = {tok: i for i, tok in enumerate(specials, start=len(ranks))}
         self.enc = tiktoken.Encoding("Qwen", pat_str=QWEN_PAT_STR, mergeable_ranks=ranks, special_tokens=self.special)
         self.decoder: dict[int, bytes] = {v: k for k, v in ranks.items()}
         self.special_decoder = {v: k for k, v in self.special.items()}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"ranks": self.ranks, "source": self.source}
+        return {"ranks": self.ranks, "source": self.source, "long_time": self.long_time}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["ranks"], state["source"])  # type: ignore[misc]
+        self.__init__(state["ranks"], state["source"], state.get("long_time", False))  # type: ignore[misc]
 
     def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
         # The release NFC-normalises before encoding; tokens not allowed are text (its `disallowed_special=()`).
         text = unicodedata.normalize("NFC", text)
         if allowed_special == "audio":
-            return self.enc.encode(text, allowed_special=AUDIO_TAGS, disallowed_special=())
+            return self.enc.encode(text, allowed_special=self.audio_tags, disallowed_special=())
         return self.enc.encode(text, allowed_special="all")
 
     def decode(self, ids: list[int]) -> str:
@@ -204,15 +209,16 @@ class _TiktokenBackend:
                 f.write(f"{base64.b64encode(tok).decode('ascii')} {rank}\n")
 
 
-def add_audio_special_tokens(hf_tokenizer: Any) -> int:
-    """Register the 208 + 3314 released special tokens on a transformers tokenizer, in released order.
+def add_audio_special_tokens(hf_tokenizer: Any, long_time: bool = False) -> int:
+    """Register the 208 + 3314 released special tokens on a transformers tokenizer, in released order (then the
+    window markers `tags.LONG_TIME_TOKENS` when `long_time`).
 
     Tokens it already knows as added tokens keep their ids; a token present only in its model vocabulary keeps
     that id and becomes special; the others are appended, so their ids ascend in released order. `<|endoftext|>`
     becomes bos/eos/pad only where the tokenizer has none. Returns the number of new ids.
     """
     added = hf_tokenizer.get_added_vocab()
-    todo = [tok for tok in SPECIAL_TOKENS if tok not in added]
+    todo = [tok for tok in SPECIAL_TOKENS + (LONG_TIME_TOKENS if long_time else ()) if tok not in added]
     before = len(hf_tokenizer)
     if todo:
         hf_tokenizer.add_special_tokens({"extra_special_tokens": todo}, replace_extra_special_tokens=False)
@@ -225,11 +231,14 @@ def add_audio_special_tokens(hf_tokenizer: Any) -> int:
 class _HFBackend:
     name = "transformers"
 
-    def __init__(self, hf_tokenizer: Any) -> None:
-        add_audio_special_tokens(hf_tokenizer)
+    def __init__(self, hf_tokenizer: Any, long_time: bool = False) -> None:
+        # A saved long-time tokenizer holds its markers already: it stays one.
+        self.long_time = long_time or LONG_TIME_TOKENS[0] in hf_tokenizer.get_added_vocab()
+        add_audio_special_tokens(hf_tokenizer, self.long_time)
         self.tok = hf_tokenizer
         self.source = str(getattr(hf_tokenizer, "name_or_path", ""))
-        ids = hf_tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+        self.audio_tags = AUDIO_TAGS | frozenset(LONG_TIME_TOKENS) if self.long_time else AUDIO_TAGS
+        ids = hf_tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS + (LONG_TIME_TOKENS if self.long_time else ())))
         self._special_ids = set(ids) | set(hf_tokenizer.all_special_ids)
 
     def encode(self, text: str, allowed_special: AllowedSpecial = "all") -> list[int]:
@@ -237,7 +246,7 @@ class _HFBackend:
             return list(self.tok.encode(text, add_special_tokens=False))
         # Audio tags become ids; every other piece is encoded with its special tokens split into ordinary text.
         ids: list[int] = []
-        for piece, is_tag in split_audio_tags(text):
+        for piece, is_tag in split_audio_tags(text, self.audio_tags):
             if is_tag:
                 ids.append(self.token_to_id(piece))
             else:
@@ -296,6 +305,11 @@ class AudioTokenizer:
     def backend_name(self) -> str:
         """ "tiktoken" or "transformers"."""
         return self.backend.name
+
+    @property
+    def long_time_tokens(self) -> bool:
+        """Whether the window markers of times past 30 s (`tags.LONG_TIME_TOKENS`) are tokens of this tokenizer."""
+        return bool(getattr(self.backend, "long_time", False))
 
     @property
     def hf_tokenizer(self) -> Any:
@@ -395,6 +409,8 @@ class AudioTokenizer:
             "audio_pad_id": self.audio_pad_id,
             "n_special_tokens": len(SPECIAL_TOKENS),
         }
+        if self.long_time_tokens:  # written only when set: a default tokenizer's sidecar stays as it was
+            sidecar["long_time_tokens"] = True
         (out / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
         return out
 
@@ -414,14 +430,17 @@ def _is_plain_fast_tokenizer_dir(p: Path) -> bool:
     return cls in ("TokenizersBackend", "PreTrainedTokenizerFast")
 
 
-def load_tokenizer(path_or_name: str | Path) -> AudioTokenizer:
+def load_tokenizer(path_or_name: str | Path, long_time_tokens: bool = False) -> AudioTokenizer:
     """Build an AudioTokenizer from a `*.tiktoken` ranks file, a directory holding `qwen.tiktoken` (back-end a),
-    or a transformers tokenizer directory / cached hub name (back-end b). Never runs remote code."""
+    or a transformers tokenizer directory / cached hub name (back-end b). Never runs remote code.
+    `long_time_tokens`: append the window markers (module docstring); a directory saved with them keeps them."""
     p = Path(path_or_name)
+    sidecar = p / SIDECAR_FILE
+    long_time = long_time_tokens or (sidecar.is_file() and '"long_time_tokens": true' in sidecar.read_text("utf-8"))
     if p.is_file() and p.name.endswith(".tiktoken"):
-        return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p), str(p)))
+        return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p), str(p), long_time))
     if p.is_dir() and (p / QWEN_TIKTOKEN_FILE).is_file():
-        return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p / QWEN_TIKTOKEN_FILE), str(p)))
+        return AudioTokenizer(_TiktokenBackend(load_tiktoken_ranks(p / QWEN_TIKTOKEN_FILE), str(p), long_time))
     from transformers import PreTrainedTokenizerFast
 
     hf: Any
@@ -441,14 +460,17 @@ def load_tokenizer(path_or_name: str | Path) -> AudioTokenizer:
             f"{QWEN_TIKTOKEN_FILE}, or a transformers tokenizer (directory or hub name in the local cache; hub "
             f"downloads need network). Cause: {e}"
         ) from e
-    return AudioTokenizer(_HFBackend(hf))
+    return AudioTokenizer(_HFBackend(hf, long_time))
 
 
-def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 1000) -> AudioTokenizer:
+def train_bpe_tokenizer(
+    texts: Iterable[str], out_dir: str | Path, vocab_size: int = 1000, long_time_tokens: bool = False
+) -> AudioTokenizer:
     """Train a small byte-level BPE on `texts`, save it in transformers format in `out_dir`, load it back (back-end b).
 
     `vocab_size` counts the BPE vocabulary (256 byte symbols + merges; fewer if the corpus runs out of pairs); the
-    3522 special tokens come after it, in released order. Deterministic for a given corpus; pre-tokenisation uses
+    3522 special tokens come after it, in released order (then the window markers with `long_time_tokens`).
+    Deterministic for a given corpus; pre-tokenisation uses
     Qwen's regex, normalisation NFC (as the release). Special tokens written in `texts` are dropped before training.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -473,5 +495,5 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     )
     tok.train_from_iterator(corpus, trainer, length=len(corpus))
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False)
-    out = AudioTokenizer(_HFBackend(hf)).save_pretrained(out_dir)
+    out = AudioTokenizer(_HFBackend(hf, long_time_tokens)).save_pretrained(out_dir)
     return load_tokenizer(out)

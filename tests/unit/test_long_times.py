@@ -6,6 +6,10 @@ the window markers after the last released id (released ids untouched, nothing a
 
 from __future__ import annotations
 
+import base64
+import pickle
+from pathlib import Path
+
 import pytest
 
 from qwenaudio_train import tags as T
@@ -19,6 +23,7 @@ from qwenaudio_train.formats import (
     parse_srwt_release,
     parse_srwt_segments,
 )
+from qwenaudio_train.tokenizer import load_tokenizer, train_bpe_tokenizer
 
 EDGES = (0.0, 29.99, 30.0, 30.01, 95.37, 599.99)
 WRITTEN = (
@@ -148,3 +153,59 @@ def test_event_f1_on_long_outputs() -> None:
     # 1 s segments: ref dog 28..30, speech 95..99, car 590..599 (18); hyp has dog 28..31 (one more): tp 18, fp 1
     assert s["segment_f1"] == pytest.approx(36 / 37)
     assert s["segment_error_rate"] == pytest.approx(1 / 18)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tokenizers: the markers only when asked, after the last released id, contiguous
+# ---------------------------------------------------------------------------------------------------------------
+LONG_TEXT = "<|0.00|>a<|29.99|>b<|window_1|><|0.01|><|sil|><|window_19|><|29.99|>"
+
+
+@pytest.fixture(scope="module")
+def released(shared_spec: Path):
+    return load_tokenizer(shared_spec / "qwen.tiktoken"), load_tokenizer(shared_spec / "qwen.tiktoken", True)
+
+
+def test_released_tokenizer_keeps_its_ids(released) -> None:
+    plain, long = released
+    assert not plain.long_time_tokens and long.long_time_tokens
+    assert plain.vocab_size == 155165 and long.vocab_size == 155165 + 119
+    for tok, idx in T.RELEASED_SPECIAL_IDS.items():
+        assert long.token_to_id(tok) == idx == plain.token_to_id(tok)
+    assert [long.token_to_id(t) for t in T.LONG_TIME_TOKENS] == list(range(155165, 155165 + 119))
+    with pytest.raises(KeyError):
+        plain.token_to_id("<|window_1|>")
+    ids = long.encode(LONG_TEXT)
+    assert long.decode(ids) == LONG_TEXT and parse_srwt(long.decode(ids)) == parse_srwt(LONG_TEXT)
+    assert ids.count(long.token_to_id("<|window_1|>")) == 1 and ids == long.encode(LONG_TEXT, allowed_special="audio")
+    # without the option the marker is ordinary text (several BPE ids), and short texts encode alike in both
+    assert len(plain.encode("<|window_1|>")) > 1 and plain.decode(plain.encode(LONG_TEXT)) == LONG_TEXT
+    short = "<|0.00|><|sil|><|0.54|>word<|30.00|>"
+    assert plain.encode(short) == long.encode(short)
+
+
+def test_tiktoken_option_survives_save_and_pickle(tmp_path: Path) -> None:
+    ranks = tmp_path / "bytes.tiktoken"
+    ranks.write_text("".join(f"{base64.b64encode(bytes([i])).decode()} {i}\n" for i in range(256)), encoding="utf-8")
+    tok = load_tokenizer(ranks, long_time_tokens=True)
+    assert tok.token_to_id("<|window_1|>") == 256 + len(T.SPECIAL_TOKENS)
+    again = load_tokenizer(tok.save_pretrained(tmp_path / "saved"))
+    assert again.long_time_tokens and again.encode(LONG_TEXT) == tok.encode(LONG_TEXT)
+    assert pickle.loads(pickle.dumps(tok)).encode(LONG_TEXT) == tok.encode(LONG_TEXT)
+    plain_dir = load_tokenizer(ranks).save_pretrained(tmp_path / "plain")
+    assert "long_time_tokens" not in (plain_dir / "qwenaudio_tokenizer.json").read_text()
+    assert not load_tokenizer(plain_dir).long_time_tokens
+
+
+def test_bpe_option_contiguous_after_the_released_tokens(tmp_path: Path) -> None:
+    texts = ["the quick brown fox", "jumps over the lazy dog"] * 10
+    plain = train_bpe_tokenizer(texts, tmp_path / "plain", vocab_size=280)
+    long = train_bpe_tokenizer(texts, tmp_path / "long", vocab_size=280, long_time_tokens=True)
+    assert not plain.long_time_tokens and plain.vocab_size + 119 == long.vocab_size
+    last = long.token_to_id(T.SPECIAL_TOKENS[-1])
+    assert [long.token_to_id(t) for t in T.LONG_TIME_TOKENS] == list(range(last + 1, last + 120))
+    assert all(plain.token_to_id(t) == long.token_to_id(t) for t in T.SPECIAL_TOKENS[::50])
+    reloaded = load_tokenizer(tmp_path / "long")
+    assert reloaded.long_time_tokens and reloaded.encode(LONG_TEXT) == long.encode(LONG_TEXT)
+    audio_only = long.encode(LONG_TEXT, allowed_special="audio")
+    assert audio_only == long.encode(LONG_TEXT) and long.decode(audio_only) == LONG_TEXT
