@@ -14,6 +14,7 @@ languages. Layout (what ``configs/data/synthetic.yaml`` and ``synthetic_full.yam
     DIR/train/<task>/shard-000000.tar ... + manifest.json    one shard set per task (a mixture source each)
     DIR/valid/shard-000000.tar ...       + manifest.json    all tasks interleaved
     DIR/test/...                                            likewise
+    DIR/train/long_asr/, train/long_srwt/, valid_long/, test_long/   long-form speech (demo and full only)
     DIR/manifest.json                                       sizes, seed, per split/task/language totals
     DIR/text.txt                                            every sample's target text, one per line (BPE)
 
@@ -57,6 +58,11 @@ The full preset adds (every label is computed from what was generated, never dra
   instrument / drums / bass / meter / tempo / instrument count, and an emotion from mode and tempo
   (``MUSIC_EMOTIONS``, a synthetic convention: happy, tense, calm, sad).
 
+Long-form speech (demo and full presets, ``Sizes.long``; ``tasks_long.py``): ``long_asr`` and ``long_srwt``, one
+speaker reading grammar sentences with 0.3-1.5 s pauses for 1-5 min (demo: 1-2 min); the samples are the
+registry's ``asr`` (the whole transcript) and ``srwt`` (word times past 30 s written ``<|window_k|><|t - 30 k|>``),
+in shard sets of their own, and their targets are not in text.txt: every other shard and the BPE stay as they were.
+
 Held-out splits. First five tasks: splits drawn from disjoint seed streams; a valid or test sentence never
 occurs in an earlier split. Full preset: content is owned by one split (``split_of``: 80/10/10 by a hash of the
 content): sentences (those of the first five tasks keep their split), parallel meanings, commands, speakers
@@ -77,6 +83,7 @@ The package, one room per module (each module's docstring says what it owns and 
     tasks_voices.py   several voices: osr sv sd                            @planner(...), and a renderer per
     tasks_sound.py    sec, and sound scenes: sed aac aqa                   family, registered with @renderer(...)
     tasks_music.py    mna, and music pieces: mic mgr mc mqa smer
+    tasks_long.py     long-form speech: long_asr long_srwt (their own planner, renderer and seed streams)
     build.py          render, build_corpus, the manifest and summary, the CLI (run by ``__main__.py``)
 
 Owns: the grammars and lexicons, the sound, note and music recipes, the label conventions above, planning and
@@ -113,6 +120,7 @@ from data_recipes.synthetic.plan import Job, plan_full_split, plan_split
 from data_recipes.synthetic.presets import (
     ASR_LANGUAGES,
     FULL_TASKS,
+    LONG_TASKS,
     NEW_TASKS,
     NUMPY_SOURCE,
     PRESETS,
@@ -123,6 +131,7 @@ from data_recipes.synthetic.presets import (
 )
 from data_recipes.synthetic.sounds import CAPTION_PHRASES, CONTINUOUS_SOUNDS, SEC_CLASSES, SOUND_NAMES
 from data_recipes.synthetic.speech import AGE_GROUPS, DIALECTS, EMOTIONS
+from data_recipes.synthetic.tasks_long import plan_long_split
 from data_recipes.synthetic.tasks_music import _recipe_id
 from data_recipes.synthetic.text import (
     COMMANDS,
@@ -149,6 +158,7 @@ __all__ = [  # what the tests and conftests use, plus the types of build_corpus'
     "GRAMMARS",
     "INSTRUMENTS",
     "KEYWORDS",
+    "LONG_TASKS",
     "MQA_QUESTIONS",
     "MUSIC_EMOTIONS",
     "NEW_TASKS",
@@ -178,6 +188,7 @@ __all__ = [  # what the tests and conftests use, plus the types of build_corpus'
     "music_labels",
     "parallel_sentence",
     "plan_full_split",
+    "plan_long_split",
     "plan_split",
     "render",
 ]

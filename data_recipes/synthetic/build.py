@@ -22,8 +22,19 @@ from typing import Any
 import numpy as np
 
 from data_recipes.synthetic.plan import _RENDER, RENDERERS, Job, _rng, plan_full_split, plan_split
-from data_recipes.synthetic.presets import ASR_LANGUAGES, FULL_TASKS, NEW_TASKS, PRESETS, SPLITS, SR, TASKS, Sizes
+from data_recipes.synthetic.presets import (
+    ASR_LANGUAGES,
+    FULL_TASKS,
+    LONG_TASKS,
+    NEW_TASKS,
+    PRESETS,
+    SPLITS,
+    SR,
+    TASKS,
+    Sizes,
+)
 from data_recipes.synthetic.speech import _speech
+from data_recipes.synthetic.tasks_long import LONG_RENDERERS, plan_long_split
 from data_recipes.synthetic.text import GRAMMARS
 from qwenaudio_train.audio import encode_flac
 from qwenaudio_train.data.schema import SampleMeta
@@ -35,9 +46,12 @@ DESCRIPTION = "The offline multi-task corpus: synthetic speech (espeak-ng), soun
 
 def render(job: Job) -> tuple[str, bytes, SampleMeta]:
     """One sample: (key, 16 kHz FLAC bytes, metadata). A pure function of the job."""
-    rng = _rng(job.seed, _RENDER, job.split, job.task, job.index)
-    make = RENDERERS.get(job.task, _speech)  # asr, srwt, lid: _speech
-    wav, meta = make(job, rng)
+    if job.task in LONG_RENDERERS:  # long_asr, long_srwt: their own seed streams (tasks_long)
+        wav, meta = LONG_RENDERERS[job.task](job)
+    else:
+        rng = _rng(job.seed, _RENDER, job.split, job.task, job.index)
+        make = RENDERERS.get(job.task, _speech)  # asr, srwt, lid: _speech
+        wav, meta = make(job, rng)
     wav = np.clip(wav, -1.0, 1.0).astype(np.float32)
     meta.duration = len(wav) / SR
     return job.key, encode_flac(wav, SR), meta
@@ -83,6 +97,10 @@ def build_corpus(
         legacy.update((s, split) for s in taken - before)
     for split in SPLITS:
         plans[split] += plan_full_split(split, sizes.of(split), seed, legacy, [t for t in NEW_TASKS if t in tasks])
+    # Long-form speech last, into shard sets of their own and out of text.txt: nothing else moves (tasks_long).
+    long_plans = {
+        s: plan_long_split(s, sizes.long_of(s), seed, legacy, sizes.long_seconds, asr_languages) for s in SPLITS
+    }
     manifests: dict[str, dict[str, Any]] = {}
     targets: list[str] = []
 
@@ -108,6 +126,20 @@ def build_corpus(
                     tee(_render_all(_shuffled(jobs, seed, split), pool)), os.path.join(out, split), max_count=shard_size
                 )
             log(f"{split}: {len(jobs)} samples written ({time.perf_counter() - started:.1f} s)")
+        for split, jobs in long_plans.items():
+            if not jobs:
+                continue
+            if split == "train":
+                for task in LONG_TASKS:
+                    mine = [j for j in jobs if j.task == task]
+                    path = os.path.join(out, "train", task)
+                    manifests[f"train/{task}"] = write_shards(_render_all(mine, pool), path, max_count=4)
+            else:
+                path = os.path.join(out, f"{split}_long")
+                manifests[f"{split}_long"] = write_shards(
+                    _render_all(_shuffled(jobs, seed, split), pool), path, max_count=4
+                )
+            log(f"{split} (long): {len(jobs)} samples written ({time.perf_counter() - started:.1f} s)")
     finally:
         if pool is not None:
             pool.shutdown()
@@ -147,10 +179,11 @@ def target_text(meta: SampleMeta) -> str:
 
 
 def _summarise(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per split: {task: {language: {samples, hours}}} merged over the split's shard sets."""
+    """Per split: {task: {language: {samples, hours}}} merged over the split's shard sets (the long tasks' under
+    "<split>_long", so the other splits' totals are those of their own shard sets)."""
     out: dict[str, Any] = {}
     for name, m in manifests.items():
-        split = name.split("/")[0]
+        split = name.split("/")[0] if not name.startswith("train/long_") else "train_long"
         for task, langs in sorted(m["task_languages"].items(), key=lambda kv: _task_order(kv[0])):
             for lang, b in langs.items():
                 slot = out.setdefault(split, {}).setdefault(task, {}).setdefault(lang, {"samples": 0, "hours": 0.0})
@@ -185,6 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     for split in SPLITS:
         p.add_argument(f"--{split}", type=int, default=None, help=f"{split} samples per task (overrides the preset)")
+    p.add_argument(
+        "--long",
+        default=None,
+        help="long-form samples per long task (long_asr, long_srwt) as TRAIN,VALID,TEST (default: the preset's; "
+        "0,0,0 when --train, --valid or --test is given)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: min(2, cpu count))")
     p.add_argument(
         "--asr-languages",
@@ -197,10 +236,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     preset = PRESETS[a.preset]
+    resized = any(getattr(a, s) is not None for s in SPLITS)
+    try:
+        long = preset.long if a.long is None and not resized else tuple(int(x) for x in (a.long or "0,0,0").split(","))
+    except ValueError:
+        long = ()
+    if len(long) != 3 or min(long) < 0:
+        p.error(f"--long {a.long!r}: give three sample counts >= 0, TRAIN,VALID,TEST (e.g. 16,4,4)")
     sizes = Sizes(
         *(getattr(a, s) if getattr(a, s) is not None else preset.of(s) for s in SPLITS),
         tasks=preset.tasks,
         asr_languages=preset.asr_languages,
+        long=(long[0], long[1], long[2]),
+        long_seconds=preset.long_seconds,
     )
     langs = sizes.asr_languages if a.asr_languages is None else tuple(x for x in a.asr_languages.split(",") if x)
     bad = [x for x in langs if x not in GRAMMARS]

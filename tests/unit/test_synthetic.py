@@ -549,3 +549,59 @@ def test_full_data_config_has_one_source_per_task():
     assert list(cfg.data.sources) == list(S.PRESETS["full"].tasks)
     assert all(src.shards == f"artifacts/synthetic_full/train/{t}" for t, src in cfg.data.sources.items())
     assert cfg.data.valid == "artifacts/synthetic_full/valid" and cfg.data.test == "artifacts/synthetic_full/test"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Long-form speech (issue 13): long_asr / long_srwt in the demo and full presets, in shard sets of their own
+# ---------------------------------------------------------------------------------------------------------------
+def test_long_tasks_only_in_demo_and_full(tmp_path):
+    assert S.PRESETS["tiny"].long == S.PRESETS["full_tiny"].long == (0, 0, 0)
+    demo, full = S.PRESETS["demo"], S.PRESETS["full"]
+    assert min(demo.long) > 0 and min(full.long) > 0 and demo.long[0] <= 32
+    assert 60.0 <= demo.long_seconds[0] and full.long_seconds == (60.0, 300.0)
+    for bad in ("1,2", "1,-1,1", "a,b,c"):
+        with pytest.raises(SystemExit):
+            S.main(["--out", str(tmp_path), "--long", bad])
+
+
+def test_long_form_corpus(tmp_path):
+    from qwenaudio_train.formats import parse_srwt
+
+    root = str(tmp_path)
+    sizes = S.Sizes(train=1, valid=1, test=1, tasks=("asr",), long=(2, 1, 1), long_seconds=(35.0, 45.0))
+    top = S.build_corpus(root, sizes, seed=0, workers=1, log=lambda _: None)
+    assert set(top["shard_sets"]) == {"train/asr", "valid", "test", "train/long_asr", "train/long_srwt"} | {
+        "valid_long",
+        "test_long",
+    }
+    sets = {
+        name: [(r["__key__"], SampleMeta.from_json(r["json"], r["__key__"])) for r in _shard_set(root, name)]
+        for name in top["shard_sets"]
+    }
+    assert [len(sets[n]) for n in ("train/long_asr", "train/long_srwt", "valid_long", "test_long")] == [2, 2, 2, 2]
+    sentences: dict[str, set[str]] = {}
+    for name in ("train/long_asr", "train/long_srwt", "valid_long", "test_long"):
+        for key, m in sets[name]:
+            long_task = key.split("-")[0]
+            assert m.task == {"long_asr": "asr", "long_srwt": "srwt"}[long_task] == m.meta["long_form"].split("_")[1]
+            assert 35.0 <= m.duration < 45.0 + 6.0 and m.words and m.words[-1].end > 30.0
+            if m.audio_language == "en":  # the whole transcript is the target
+                assert m.target.split() == " ".join(w.word for w in m.words).split()  # espeak may join "in the"
+            target = get_task(m.task).format_target(m)
+            if m.task == "srwt":  # times past 30 s carry their window marker and read back exactly
+                assert "<|window_1|>" in target
+                parsed = parse_srwt(target)
+                assert [p[0] for p in parsed] == [w.word for w in m.words]
+                times = [t for w in m.words for t in (w.start, w.end)]
+                assert [t for p in parsed for t in p[1:]] == pytest.approx(times, abs=0.0051)
+            split = name.split("/")[0].replace("_long", "")
+            sentences.setdefault(split, set()).add(m.target)
+    assert not sentences["train"] & sentences["valid"] and not sentences["train"] & sentences["test"]
+    with open(os.path.join(root, "text.txt"), encoding="utf-8") as f:
+        assert len(f.read().splitlines()) == 3  # the long targets stay out of the tokenizer's text
+    job = S.plan_long_split("valid", 1, 0, {}, (31.0, 32.0))[0]
+    assert S.render(job)[1] == S.render(job)[1]
+
+
+def _shard_set(root: str, name: str) -> list[dict]:
+    return [s for t in sorted(glob.glob(os.path.join(root, name, "*.tar"))) for s in iter_shard(t)]
