@@ -407,9 +407,20 @@ def load(engine: Any, path: Path, rank: int, load_optimizer: bool = True) -> tup
     rng_file = path / f"rng_rank{rank}.pt"
     if rng_file.is_file():
         set_rng_state(_load_file(rng_file, _numpy_safe_globals()))
-    data_file = path / f"data_state_rank{rank}.json"
-    data_state = json.loads(data_file.read_text()) if data_file.is_file() else None
-    return state, data_state
+    return state, _data_state(path, rank)
+
+
+def _data_state(path: Path, rank: int) -> dict[str, Any] | None:
+    """Every rank's saved data position merged into one (``data.loader.merge_rank_states``): any rank of any world
+    size finds its logical streams there. None when the checkpoint holds none."""
+    from qwenaudio_train.data.loader import merge_rank_states
+
+    saved = {}
+    for file in path.glob("data_state_rank*.json"):
+        suffix = file.stem.removeprefix("data_state_rank")
+        if suffix.isdigit():
+            saved[int(suffix)] = json.loads(file.read_text())
+    return merge_rank_states(saved, rank)
 
 
 def _numpy_safe_globals() -> list[Any]:

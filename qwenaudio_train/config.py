@@ -95,9 +95,11 @@ class DataConfig:
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     valid: str | None = None  # shard spec of the held-out split used by eval
     test: str | None = None
-    batch_size: int = 8  # samples per micro-batch per rank (the cap when max_batch_seconds is set)
+    batch_size: int = 8  # samples per micro-batch per rank when no budget is set (max_batch_seconds/_tokens)
     chunk_batches: int = 16  # duration bucketing: batches per sorted chunk (1 = off)
-    max_batch_seconds: float = 0.0  # audio budget per micro-batch, padded; 0 = fixed batch_size
+    max_batch_seconds: float = 0.0  # audio budget per micro-batch, padded (rows x longest clip); 0 = none
+    max_batch_tokens: int = 0  # LLM token budget per micro-batch, padded (rows x longest; packed: sum); 0 = none
+    max_batch_size: int = 256  # with a budget: the most samples in one micro-batch (batch_size is then no cap)
     sort_by: SortBy = SortBy.duration  # duration | task_duration (also low LLM padding; chunk_batches ~128)
     weighting: Weighting = Weighting.explicit  # explicit (each source's weight) | hours (hours ** (1 / temperature))
     temperature: float = 1.0  # with weighting=hours: 1 = proportional to hours, larger = flatter
@@ -256,6 +258,7 @@ _AT_LEAST_ONE = {  # key -> what it counts: 0 would divide by zero or make no ba
     "data.batch_size": "samples per micro-batch per rank",
     "data.chunk_batches": "batches per duration-sorted chunk (1 = no bucketing)",
     "data.open_shards": "shards read at once per source",
+    "data.max_batch_size": "the most samples in one budgeted micro-batch",
 }
 
 
@@ -268,7 +271,8 @@ def value_problems(obj: TrainConfig) -> list[str]:
         if value < 1:
             out.append(f"{key}={value}: must be >= 1 ({what})")
     for key, value in (("trainer.max_steps", obj.trainer.max_steps), ("optim.lr", obj.optim.lr),
-                       ("data.max_batch_seconds", obj.data.max_batch_seconds), ("data.num_workers",
+                       ("data.max_batch_seconds", obj.data.max_batch_seconds), ("data.max_batch_tokens",
+                       obj.data.max_batch_tokens), ("data.num_workers",
                        obj.data.num_workers), ("trainer.eval_every", obj.trainer.eval_every)):  # fmt: skip
         if value < 0:
             out.append(f"{key}={value}: must be >= 0")

@@ -26,6 +26,7 @@ import torch.distributed as dist
 
 from qwenaudio_train import checkpoint, faults
 from qwenaudio_train.config import DataConfig, TrainConfig, to_container
+from qwenaudio_train.data.budget import length_fn_for
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
 from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
@@ -194,9 +195,15 @@ class Trainer:
             chunk_batches=d.chunk_batches,
             open_shards=d.open_shards,
             max_batch_seconds=d.max_batch_seconds,
+            max_batch_tokens=d.max_batch_tokens,
+            max_batch_size=d.max_batch_size,
+            packing=bool(getattr(d, "packing", False)),
             sort_by=d.sort_by,
             max_bad_fraction=d.max_bad_fraction,
         )
+        # The data order: world size x accumulation logical streams, fixed for the run (a resume keeps the saved
+        # number: an elastic resume sets the accumulation to loader_streams(data_state) // world size first).
+        accum = int(getattr(self, "grad_accum", self.cfg.trainer.grad_accum))
         return StatefulLoader(
             sources,
             processor,
@@ -207,6 +214,8 @@ class Trainer:
             self.dist.world_size,
             d.num_workers,
             state=data_state,
+            n_streams=self.dist.world_size * accum,
+            length_fn=length_fn_for(processor) if d.max_batch_tokens > 0 else None,
             **formats,
         )
 

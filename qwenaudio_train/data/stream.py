@@ -6,8 +6,9 @@ Stages (each with its own serialisable state, so a checkpoint can hold the data 
    reader; local file: headers are skipped by seeking, so resuming inside a shard costs at most one shard's
    headers).
 2. ``SourceStream`` - one task source: its shard list, reshuffled each epoch from ``(seed, source, epoch)``,
-   split across the *slots* (rank x loader worker) without duplicates, and ``open_shards`` shards read at once
-   and interleaved at random for local shuffling. Infinite: epochs follow each other (step-based training).
+   split across the *slots* (the loader's logical streams, ``loader.py``) without duplicates, and ``open_shards``
+   shards read at once and interleaved at random for local shuffling. Infinite: epochs follow each other
+   (step-based training).
 3. ``MixtureStream`` - draws the next sample's source by weight with one RNG per slot.
 
 State of a slot = the RNG state + per source ``(epoch, next_shard, open cursors)``: a few hundred bytes, and
@@ -15,7 +16,10 @@ restoring it never replays the stream, so resuming at batch 10 or 10,000 costs t
 
 Splitting across slots: with at least as many shards as slots, each slot owns whole shards (shard ``i`` of the
 epoch's order goes to slot ``i % n_slots``); with fewer shards, every slot reads every shard and keeps sample
-``j`` when ``j % n_slots == slot``. Either way no sample is seen twice in an epoch across slots.
+``j`` when ``j % n_slots == slot``. Either way no sample is seen twice in an epoch across slots. The second way
+walks every shard once per slot (for local uncompressed tars the skipped members are seeked over, so mostly
+headers; compressed or ``pipe:`` shards are read whole by every slot): ``few_shard_warning`` says so at start-up,
+with the fix (re-shard to at least as many shards as slots). Byte-range splitting would need a per-shard index.
 
 Damaged shards: a shard that is not a readable tar (or a missing one) or a tar cut mid-member ends its cursor;
 the source logs it (once per shard and slot, naming it) and hands out one *bad record* in its place
@@ -91,6 +95,20 @@ class SourceSpec:
     name: str
     shards: list[str]
     weight: float = 1.0
+
+
+def few_shard_warning(spec: SourceSpec, n_slots: int) -> str | None:
+    """The start-up warning for a source with fewer shards than slots (every slot then walks every shard), or None."""
+    n = len(spec.shards)
+    if n >= n_slots:
+        return None
+    return (
+        f"data source {spec.name!r} has {n} shard(s) for {n_slots} logical streams (world size x grad_accum): "
+        f"every stream walks all its shards and keeps 1 sample in {n_slots} ({n_slots}x reads for compressed or "
+        f"pipe: shards, {n_slots}x tar headers for local ones). Re-shard it into at least {n_slots} shards: re-run "
+        "its recipe with a smaller --shard-samples (python -m data_recipes.<recipe> --root ... --out ... "
+        "--shard-samples N), or `qwenaudio-data chat-shards --shard-samples N` for chat data"
+    )
 
 
 class SourceStream:

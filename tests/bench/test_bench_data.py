@@ -528,3 +528,85 @@ def test_resume_cost(record, short_clip_sources, bench_tokenizer):
         f"offsets); fit: {intercept:.1f} ms + {slope:.3f} ms per sample skipped inside open shards + "
         f"{step_effect:.2f} ms at step 10,000; replaying 10,000 batches without decoding took {forward_s:.1f} s",
     )
+
+
+MANY_SHARDS = 10_000
+RESUME_AT_MANY = (10, 6_000)  # 6,000 batches x 8 = 48,000 samples: past the first epoch of 10^4 shards x 4
+
+
+@pytest.fixture(scope="module")
+def many_shard_sources(tmp_path_factory) -> list[SourceSpec]:
+    """One source of 10^4 tiny shards (4 clips of 0.2 s each), written directly with tarfile (fast)."""
+    import io
+    import tarfile
+
+    root = tmp_path_factory.mktemp("shards_10k")
+    flac = A.encode_flac(tone_clip(0.2, 0))
+
+    def add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+
+    for s in range(MANY_SHARDS):
+        with tarfile.open(root / f"shard-{s:06d}.tar", "w") as tf:
+            for j in range(4):
+                key = f"m{s:06d}_{j}"
+                add(tf, f"{key}.flac", flac)
+                add(tf, f"{key}.json", sec_meta(s * 4 + j, 0.2, "bench/many").to_json())
+    return [SourceSpec("many", expand_shards(str(root)), 1.0)]
+
+
+def test_resume_cost_at_10k_shards(record, many_shard_sources, bench_tokenizer):
+    """The resume state and its cost do not grow with the number of shards or the position in the shard list: the
+    state holds the epoch and an index into the epoch's shard order (recomputed from the seed), not a shard list."""
+    tok = bench_tokenizer
+    wanted = {k for base in RESUME_AT_MANY for k in range(base, base + 8)}
+    t0 = time.perf_counter()
+    stream = BatchStream(many_shard_sources, _null_processor, tok.eod_id, RESUME_CFG, seed=0)
+    states, expect = {}, {}
+    for k in range(1, max(wanted) + 2):
+        b = next(stream)
+        if k - 1 in states:
+            expect[k - 1] = b["keys"]
+        if k in wanted:
+            states[k] = b["data_state"]
+    forward_s = time.perf_counter() - t0
+    processor = SampleProcessor(tok, train=True, spec_augment=True)
+    drawn: dict[int, list[str]] = {}
+
+    def resume(k: int) -> None:
+        s = BatchStream(many_shard_sources, processor, tok.eod_id, RESUME_CFG, seed=0, state=states[k])
+        drawn[k] = next(s)["keys"]
+
+    with threads(1):
+        t = interleaved({str(k): (lambda k=k: resume(k)) for k in sorted(states)}, rounds=6, per_round=1, budget_s=8.0)
+    assert all(drawn[k] == expect[k] for k in states)
+    groups = {}
+    for base in RESUME_AT_MANY:
+        group = [k for k in sorted(states) if base <= k < base + 8]
+        src = states[base]["chunk_start"]["sources"]["many"]
+        groups[str(base)] = {
+            "median_ms_over_states": round(float(np.median([np.median(t[str(k)]) * 1e3 for k in group])), 3),
+            "epoch": src["epoch"],
+            "next_shard": src["next_shard"],
+            "state_json_bytes": len(json.dumps(states[base])),
+        }
+    lo, hi = (groups[str(b)]["median_ms_over_states"] for b in RESUME_AT_MANY)
+    results = {
+        "shards": MANY_SHARDS,
+        "samples_per_shard": 4,
+        "samples_reread_per_resume": RESUME_CFG.batch_size * RESUME_CFG.chunk_batches,
+        "resume_then_next_batch": groups,
+        "ratio_late_over_10": round(hi / lo, 3),
+        "forward_without_decoding_s": round(forward_s, 2),
+        "resumed_batches_match": True,
+        "goal": {"target": "the same cost at batch 10 and 6,000 with 10^4 shards", "met": bool(hi / lo < 1.25)},
+    }
+    record(
+        "resume_cost_10k_shards",
+        results,
+        f"10^4 shards: resume + next batch {lo:.2f} ms at batch 10, {hi:.2f} ms at batch 6,000 (epoch "
+        f"{groups['6000']['epoch']}, shard {groups['6000']['next_shard']} of the epoch; ratio {hi / lo:.2f}; state "
+        f"{groups['6000']['state_json_bytes']} bytes)",
+    )

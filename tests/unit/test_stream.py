@@ -179,7 +179,9 @@ def test_stateful_loader_resume(shard_root, workers):
     assert resumed == ref[5:]
 
 
-def test_loader_refuses_other_world_size(shard_root):
+def test_loader_refuses_an_earlier_format_state_of_another_world_size(shard_root):
+    # A state of the earlier one-slot-per-rank-x-worker format maps onto logical streams only on its own world size
+    # with one worker; today's states resume on any world size and worker count (test_data_order.py).
     proc = SampleProcessor(_Tok(), train=True)
     state = {"world": 4, "workers": 1, "next": 0, "slots": {}}
     with pytest.raises(DataError, match="world size 4"):
