@@ -78,6 +78,7 @@ class Aishell1(Recipe):
                 text_language="zh",
                 audio_language="zh",
                 meta={"speaker": wav.parent.name},
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
         if untranscribed:
             print(

@@ -84,6 +84,7 @@ class Aishell2(Recipe):
                 text_language="zh",
                 audio_language="zh",
                 meta={"speaker": path.parent.name},
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
         if unmatched:
             print(

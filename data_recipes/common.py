@@ -31,6 +31,10 @@ The API (small and stable: the sound/music recipes use it too)::
   audio its release lacks (a known gap): the item is skipped and counted as ``skipped_missing``. Relative paths
   are not resolved: pass full paths.
 * ``long_audio`` says what to do with audio longer than 30 s (``LONG_AUDIO_S``):
+  ``"keep"`` (a target that follows the whole clip: transcripts, translations, utterance labels; timed targets
+  too, their times past 30 s written with window markers, docs/long_audio.md) keeps it whole up to
+  ``max_seconds`` (``--max-seconds``, default ``MAX_KEEP_S`` = 600 s as ``data.max_audio_seconds``; 30 gives
+  the old skip) and counts longer ones as ``skipped_long``;
   ``"skip"`` (default: the target cannot be re-based) drops the item and counts it as ``skipped_long``;
   ``"windows"`` (clip-level targets) splits it with ``audio.split_windows`` into 30-s windows keyed
   ``<key>-w000, <key>-w001 ...`` that each carry the item's target and meta (remainders shorter than
@@ -46,7 +50,7 @@ The API (small and stable: the sound/music recipes use it too)::
   options; ``present_subsets`` is a ``default_subsets`` that keeps the subsets whose files are present)::
 
       python -m data_recipes.<corpus> --root RAW_DIR --out OUT_DIR [--subsets A B ...] [--max-samples N]
-                                      [--workers N] [--shard-samples N]
+                                      [--workers N] [--shard-samples N] [--max-seconds S]
 
 Output layout::
 
@@ -92,6 +96,7 @@ from qwenaudio_train.data.schema import SampleMeta, Word
 from qwenaudio_train.data.shards import MANIFEST, write_shards
 
 LONG_AUDIO_S = float(CHUNK_LENGTH)  # 30 s: longer clips follow the item's long_audio policy
+MAX_KEEP_S = 600.0  # long_audio="keep" keeps clips up to this (data.max_audio_seconds's default); --max-seconds
 MIN_WINDOW_S = 0.5  # a trailing window shorter than this is dropped when splitting long clip-level audio
 MAX_BAD_LISTED = 50
 
@@ -218,9 +223,12 @@ def _meta(item: RawItem, source: str, duration: float) -> SampleMeta:
     )
 
 
-def prepare(item: RawItem, source: str) -> tuple[list[Encoded], str | None, str | None]:
+def prepare(
+    item: RawItem, source: str, max_seconds: float = MAX_KEEP_S
+) -> tuple[list[Encoded], str | None, str | None]:
     """Decode and encode one item: ``(samples, skip_reason, message)``; skip_reason is None, "long", "bad" or
     "missing" (``audio=None``). Raises LayoutError for an audio file the layout promises but that is missing.
+    ``max_seconds`` caps the clips that ``long_audio="keep"`` keeps whole.
     """
     if item.audio is None:
         return [], "missing", f"{item.key}: audio absent from the release"
@@ -236,6 +244,10 @@ def prepare(item: RawItem, source: str) -> tuple[list[Encoded], str | None, str 
     seconds = wav.shape[0] / SAMPLE_RATE
     if seconds <= LONG_AUDIO_S:
         return [(item.key, encode_flac(wav), _meta(item, source, seconds))], None, None
+    if item.long_audio == "keep":
+        if seconds > max_seconds:
+            return [], "long", f"{item.key}: {seconds:.1f} s > {max_seconds:.0f} s (--max-seconds)"
+        return [(item.key, encode_flac(wav), _meta(item, source, seconds))], None, None
     if item.long_audio == "skip":
         return [], "long", f"{item.key}: {seconds:.1f} s > {LONG_AUDIO_S:.0f} s"
     out: list[Encoded] = []
@@ -248,13 +260,15 @@ def prepare(item: RawItem, source: str) -> tuple[list[Encoded], str | None, str 
         elif callable(item.long_audio):
             win = item.long_audio(item, i, start, end)
         else:
-            raise ValueError(f"{item.key}: long_audio must be 'skip', 'windows' or a callable, got {item.long_audio!r}")
+            raise ValueError(
+                f"{item.key}: long_audio must be 'keep', 'skip', 'windows' or a callable, got {item.long_audio!r}"
+            )
         if win is not None:
             out.append((f"{item.key}-w{i:03d}", encode_flac(w), _meta(win, source, w.shape[0] / SAMPLE_RATE)))
     return out, None, None
 
 
-def _prepare_packed(args: tuple[RawItem, str]) -> tuple[list[Encoded], str | None, str | None]:
+def _prepare_packed(args: tuple[RawItem, str, float]) -> tuple[list[Encoded], str | None, str | None]:
     return prepare(*args)
 
 
@@ -281,10 +295,13 @@ def convert(
     workers: int = 1,
     max_count: int = 1000,
     max_size: float = 5e8,
+    max_seconds: float = MAX_KEEP_S,
 ) -> dict[str, Any]:
     """Convert the requested subsets (default: ``recipe.default_subsets(root)``) to ``out/<subset>/<task>/``
     shard sets; return the summary (also written to ``out/manifest.json``). ``max_count``/``max_size`` bound one
-    shard tar. See the module docstring for the layout and the error policy."""
+    shard tar; ``max_seconds`` caps the clips kept whole. See the module docstring for the layout and errors."""
+    if max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0 (the longest clip kept whole), got {max_seconds}")
     root_p, out_p = Path(root), Path(out)
     if not root_p.is_dir():
         raise recipe.missing(root_p, "the corpus root directory")
@@ -315,7 +332,18 @@ def convert(
         for subset in chosen:
             for task in recipe.tasks_of(subset):
                 stats = _convert_one(
-                    recipe, root_p, out_p, subset, task, max_samples, pool, workers, max_count, max_size, summary["bad"]
+                    recipe,
+                    root_p,
+                    out_p,
+                    subset,
+                    task,
+                    max_samples,
+                    pool,
+                    workers,
+                    max_count,
+                    max_size,
+                    summary["bad"],
+                    max_seconds,
                 )
                 summary["subsets"].setdefault(subset, {})[task] = stats
                 t = summary["tasks"].setdefault(task, {"samples": 0, "hours": 0.0})
@@ -350,17 +378,18 @@ def _convert_one(
     max_count: int,
     max_size: float,
     bad_list: list[dict[str, str]],
+    max_seconds: float = MAX_KEEP_S,
 ) -> dict[str, Any]:
     source = recipe.source(subset)
     counts = {"long": 0, "bad": 0, "missing": 0}
 
     def samples() -> Iterator[Encoded]:
         n = 0
-        jobs = ((item, source) for item in recipe.items(root, subset, task))
+        jobs = ((item, source, max_seconds) for item in recipe.items(root, subset, task))
         # Bounded batches keep memory flat on million-item corpora; map keeps the order (reproducible shards).
         for batch in _batched(jobs, max(1, workers) * 32):
             results = pool.map(_prepare_packed, batch) if pool is not None else map(_prepare_packed, batch)
-            for (item, _), (encoded, reason, message) in zip(batch, results):
+            for (item, _, _), (encoded, reason, message) in zip(batch, results):
                 if reason is not None:
                     counts[reason] += 1
                     if reason == "bad":
@@ -389,8 +418,8 @@ def _convert_one(
         )
     if counts["long"]:
         print(
-            f"{recipe.name}/{subset}/{task}: skipped {counts['long']} clips longer than {LONG_AUDIO_S:.0f} s "
-            "(target cannot be re-based)",
+            f"{recipe.name}/{subset}/{task}: skipped {counts['long']} long clips (over {LONG_AUDIO_S:.0f} s with a "
+            f"target that cannot be re-based, or over --max-seconds {max_seconds:.0f})",
             file=sys.stderr,
         )
     return {
@@ -433,9 +462,25 @@ def main(recipe: Recipe, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-samples", type=int, default=None, help="at most N samples per shard set")
     parser.add_argument("--workers", type=int, default=1, help="decoding/encoding processes (default 1)")
     parser.add_argument("--shard-samples", type=int, default=1000, help="samples per shard tar (default 1000)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=MAX_KEEP_S,
+        help=f"longest clip kept whole where the target follows the whole clip (default {MAX_KEEP_S:.0f}, as "
+        "data.max_audio_seconds; 30 skips every clip over 30 s, as before long audio)",
+    )
     args = parser.parse_args(argv)
     try:
-        summary = convert(recipe, args.root, args.out, args.subsets, args.max_samples, args.workers, args.shard_samples)
+        summary = convert(
+            recipe,
+            args.root,
+            args.out,
+            args.subsets,
+            args.max_samples,
+            args.workers,
+            args.shard_samples,
+            max_seconds=args.max_seconds,
+        )
     except (LayoutError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -75,6 +75,7 @@ locales: """ + ", ".join(LOCALES)
                 text_language=lang,
                 audio_language=lang,
                 meta={"client_id": row.get("client_id", ""), "locale": locale},
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
 
 

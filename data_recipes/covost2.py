@@ -127,6 +127,7 @@ pairs: """ + ", ".join(PAIRS)
                 text_language=TAG[tgt],
                 audio_language=TAG[src],
                 meta={"transcript": (row.get("sentence") or "").strip(), "client_id": row.get("client_id", "")},
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
 
 

@@ -4,7 +4,7 @@ Columns are mapped on the command line::
 
     python -m data_recipes.hf_datasets --root SAVED_DIR --out OUT --task asr --target-column text \\
         [--audio-column audio] [--text-language en] [--audio-language en | --audio-language-column lang] \\
-        [--meta-column question ...] [--key-column id] [--name mycorpus] [--long-audio skip|windows] \\
+        [--meta-column question ...] [--key-column id] [--name mycorpus] [--long-audio skip|windows|keep] \\
         [--subsets train test]
 
 ROOT is a ``Dataset`` or ``DatasetDict`` directory; the subsets are the ``DatasetDict``'s splits (a single
@@ -23,7 +23,8 @@ integer (its name). ``--meta-column COL`` or ``COL=FIELD`` copies a column into 
 audio language = text language; ``lid`` ``meta.language`` = audio language; ``sec``/``mic`` ``meta.labels``.
 Samples' ``source`` is ``<name>/<split>`` (``--name`` defaults to ROOT's folder name); keys are
 ``<name>-<split>-<key column or row index>``. ``--long-audio windows`` splits clips over 30 s into windows (only
-for clip-level targets); the default skips and counts them.
+for clip-level targets), ``--long-audio keep`` keeps them whole (up to ``--max-seconds``, 600 s); the default skips and
+counts them.
 
 Owns: column mapping and audio-cell decoding. Must not: download (the dataset is read from disk only) or use the
 ``Audio`` decoder.
@@ -92,8 +93,8 @@ ROOT/    a datasets.Dataset or DatasetDict written by save_to_disk (dataset_info
         audio_root: str | None = None,
         long_audio: str = "skip",
     ) -> None:
-        if long_audio not in ("skip", "windows"):
-            raise ValueError(f"--long-audio must be skip or windows, got {long_audio!r}")
+        if long_audio not in ("skip", "windows", "keep"):
+            raise ValueError(f"--long-audio must be skip, windows or keep, got {long_audio!r}")
         self.task = task.lower()
         self.tasks = (self.task,)
         self.target_column, self.audio_column = target_column, audio_column
@@ -217,9 +218,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-root", default=None, help="base of relative audio paths (default ROOT)")
     parser.add_argument(
         "--long-audio",
-        choices=("skip", "windows"),
+        choices=("skip", "windows", "keep"),
         default="skip",
-        help="clips over 30 s: skip (default) or split into windows (clip-level targets only)",
+        help="clips over 30 s: skip (default), split into windows (clip-level targets only) or keep whole",
     )
 
 

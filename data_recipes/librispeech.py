@@ -10,7 +10,8 @@ Raw layout (the OpenSLR tarballs extracted; ``RAW_DIR`` is the ``LibriSpeech/`` 
 Samples: key ``librispeech-<utt-id>``, target = the transcript as the corpus writes it (upper case, no
 punctuation: spoken form), audio and text language ``en``, ``meta.speaker`` and ``meta.chapter``; source
 ``librispeech/<subset>``. Without ``--subsets`` every subset present under the root is converted. Utterances
-longer than 30 s (a few in the training subsets) are skipped and counted: a transcript cannot be re-based.
+longer than 30 s (a few in the training subsets) are kept whole (the transcript follows the whole utterance; the
+windowed encoder reads them); ``--max-seconds`` caps them (30: skipped and counted, as before).
 
 Owns: reading the LibriSpeech layout. Must not: normalise text (the eval scorer does).
 """
@@ -77,6 +78,7 @@ subsets: """ + ", ".join(SUBSETS)
                         text_language="en",
                         audio_language="en",
                         meta={"speaker": speaker_dir.name, "chapter": chapter_dir.name},
+                        long_audio="keep",  # the target follows the whole utterance: kept whole
                     )
 
 

@@ -1,7 +1,7 @@
 """Your own data: a manifest (JSONL or CSV, one row per clip) -> shards of any registry task, split train/valid/test.
 
     python -m data_recipes.manifest --manifest my.jsonl --out OUT [--audio-root DIR] [--valid-fraction 0.05]
-        [--test-fraction 0.05] [--name NAME] [--long-audio skip|windows] [--max-bad-fraction 0.05]
+        [--test-fraction 0.05] [--name NAME] [--long-audio skip|windows|keep] [--max-bad-fraction 0.05]
         [--max-samples N] [--workers N] [--shard-samples N]
 
 The format is chosen by the extension (``.jsonl``: one JSON object per line; ``.csv``: a header line, UTF-8).
@@ -39,7 +39,8 @@ unreadable audio stops the run when more than ``--max-bad-fraction`` of the rows
 converted as bad (skipped, counted as ``skipped_bad`` and listed in the summary's ``bad``, as in every recipe).
 Clips over 30 s follow the common long-audio policy: skipped and counted (default); ``--long-audio windows`` cuts
 them into 30-s windows carrying the clip's target, for clip-level tasks only (rows of transcript and timestamp
-tasks are still skipped: their target cannot follow a cut).
+tasks are still skipped: their target cannot follow a cut); ``--long-audio keep`` keeps every row whole up to
+600 s (``common.MAX_KEEP_S``), timestamp tasks included (times past 30 s get window markers, docs/long_audio.md).
 
 Owns: reading and checking a user's manifest. Must not: decode audio beyond headers (common.py does) or guess a
 task's target format (the task registry's formatters decide).
@@ -235,8 +236,8 @@ MANIFEST.csv      header audio,task,target,text_language[,audio_language,words,s
             raise ManifestError(
                 f"--valid-fraction {valid_fraction} and --test-fraction {test_fraction}: need 0..1, sum < 1"
             )
-        if long_audio not in ("skip", "windows"):
-            raise ManifestError(f"--long-audio must be skip or windows, got {long_audio!r}")
+        if long_audio not in ("skip", "windows", "keep"):
+            raise ManifestError(f"--long-audio must be skip, windows or keep, got {long_audio!r}")
         self.root = Path(audio_root) if audio_root is not None else self.path.parent
         self.name = name or make_key(self.path.stem)
         self.valid_fraction, self.test_fraction = valid_fraction, test_fraction
@@ -327,7 +328,9 @@ MANIFEST.csv      header audio,task,target,text_language[,audio_language,words,s
             audio_language=audio_language,
             words=words,
             meta=meta,
-            long_audio=self.long_audio if task.metric not in TIME_ALIGNED_METRICS else "skip",
+            long_audio=self.long_audio
+            if self.long_audio == "keep" or task.metric not in TIME_ALIGNED_METRICS
+            else "skip",
         )
         # The task's own builders decide whether the row is usable (languages are tags, required meta fields
         # present, a label in the task's closed set): a row that would fail in training fails here instead.
@@ -451,9 +454,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="corpus name for sources and keys (default: the manifest's stem)")
     parser.add_argument(
         "--long-audio",
-        choices=("skip", "windows"),
+        choices=("skip", "windows", "keep"),
         default="skip",
-        help="clips over 30 s: skip (default) or 30-s windows (clip-level tasks only)",
+        help="clips over 30 s: skip (default), 30-s windows (clip-level tasks only) or keep whole (up to 600 s)",
     )
     parser.add_argument(
         "--max-bad-fraction", type=float, default=0.05, help="stop when more rows than this have bad audio (0.05)"

@@ -23,7 +23,7 @@ counted as ``skipped_missing``.
 
 Samples: key ``meld-<split>-dia<D>-utt<U>``, target = the emotion label as the CSV writes it (neutral, joy,
 sadness, anger, surprise, fear, disgust), audio and text language ``en``, ``meta.sentiment``, ``meta.speaker``,
-``meta.transcript``; source ``meld/<split>``. Utterances longer than 30 s are skipped and counted.
+``meta.transcript``; source ``meld/<split>``. Utterances longer than 30 s are kept whole (``--max-seconds`` caps them).
 
 Owns: reading the MELD layout. Must not: decode video (extract the audio first, as above).
 """
@@ -102,6 +102,7 @@ class Meld(Recipe):
                     "speaker": row.get("Speaker", ""),
                     "transcript": row.get("Utterance", ""),
                 },
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
 
 

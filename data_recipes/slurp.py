@@ -118,6 +118,7 @@ class Slurp(Recipe):
                         text_language="en",
                         audio_language="en",
                         meta=dict(meta),
+                        long_audio="keep",  # the target follows the whole utterance: kept whole
                     )
 
 

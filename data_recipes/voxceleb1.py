@@ -19,7 +19,8 @@ Subsets and tasks:
   parts (it was made for speaker identification): keep that in mind when reading sgc test accuracy.
 * ``veri_test``, ``veri_test2`` -> ``sv``: one sample per trial: the two utterances concatenated with 1 s of
   silence (``SV_GAP_S``); target ``same`` / ``different``; ``meta.speakers`` [a, b], ``meta.utterances``.
-  Pairs longer than 30 s in total are skipped and counted (cutting would lose part of the second voice).
+  Pairs longer than 30 s in total are kept whole (cutting would lose part of the second voice); ``--max-seconds``
+  caps them (skipped and counted).
 
 Keys: ``voxceleb1-<speaker>-<video>-<nnnnn>`` (sgc), ``voxceleb1-<list>-<line number>`` (sv). Audio language
 ``en`` (the celebrities' interviews are mostly English; VoxCeleb has no per-utterance language labels), text
@@ -120,6 +121,7 @@ class VoxCeleb1(Recipe):
                 text_language="en",
                 audio_language="en",
                 meta={"speaker": speaker},
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
 
     def _trials(self, root: Path, subset: str) -> Iterator[RawItem]:
@@ -137,6 +139,7 @@ class VoxCeleb1(Recipe):
                 text_language="en",
                 audio_language="en",
                 meta={"speakers": [a.split("/")[0], b.split("/")[0]], "utterances": [a, b]},
+                long_audio="keep",  # the target follows the whole utterance: kept whole
             )
 
 

@@ -54,6 +54,7 @@ def assert_common(
 # --------------------------------------------------------------------------------------------------------------
 def test_librispeech(tmp_path: Path) -> None:
     expected = fx.build_librispeech(tmp_path / "raw")
+    expected["dev-clean"]["librispeech-84-121123-0001"] = "A VERY LONG UTTERANCE"  # 31 s: kept whole (issue 13)
     summary = convert(librispeech.RECIPE, tmp_path / "raw", tmp_path / "out")
     assert set(summary["subsets"]) == {"dev-clean", "test-other"}  # the subsets present, in the corpus's order
     for subset, want in expected.items():
@@ -62,11 +63,19 @@ def test_librispeech(tmp_path: Path) -> None:
         assert_common(metas, "asr", f"librispeech/{subset}", "en")
     m = metas["librispeech-1688-142285-0000"]
     assert m.meta == {"speaker": "1688", "chapter": "142285"} and abs(m.duration - 0.3) < 1e-3
-    # The 31-s utterance is skipped and counted, never cut.
+    # The 31-s utterance is kept whole (issue 13: its transcript follows the whole utterance), never cut ...
     dev = summary["subsets"]["dev-clean"]["asr"]
-    assert dev["skipped_long"] == 1 and dev["samples"] == 3
-    assert read_manifest(tmp_path / "out" / "dev-clean" / "asr")["skipped"]["long"] == 1
-    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["totals"]["skipped_long"] == 1
+    assert dev["skipped_long"] == 0 and dev["samples"] == 4
+    long_ones = [m for m in read_set(tmp_path / "out" / "dev-clean" / "asr").values() if m.duration > 30.0]
+    assert len(long_ones) == 1 and abs(long_ones[0].duration - 31.0) < 1e-3
+    # ... and --max-seconds caps what is kept: 30 skips it and counts it, as before long audio.
+    capped = convert(librispeech.RECIPE, tmp_path / "raw", tmp_path / "capped", max_seconds=30.0)
+    assert capped["subsets"]["dev-clean"]["asr"]["skipped_long"] == 1
+    assert capped["subsets"]["dev-clean"]["asr"]["samples"] == 3
+    assert read_manifest(tmp_path / "capped" / "dev-clean" / "asr")["skipped"]["long"] == 1
+    assert json.loads((tmp_path / "capped" / "manifest.json").read_text())["totals"]["skipped_long"] == 1
+    with pytest.raises(ValueError, match="max_seconds must be > 0"):
+        convert(librispeech.RECIPE, tmp_path / "raw", tmp_path / "none", max_seconds=0)
 
 
 def test_librispeech_missing_files_are_named(tmp_path: Path) -> None:
@@ -315,16 +324,20 @@ def test_long_audio_policies_bad_audio_and_max_samples(tmp_path: Path, capsys: p
         _toy_item("bad", 0, audio=b"not audio"),
         _toy_item("gone", 0, audio=None),
         _toy_item("ok", 0.5),
+        _toy_item("keep", 65.0, "keep"),
+        _toy_item("toolong", 70.0, "keep"),
     ]
-    summary = convert(_Toy(items), tmp_path, tmp_path / "out", subsets=["a"])
+    summary = convert(_Toy(items), tmp_path, tmp_path / "out", subsets=["a"], max_seconds=66.0)
     metas = read_set(tmp_path / "out/a/vsc")
+    # keep: whole up to max_seconds (the 70-s one is over it: skipped as long)
+    assert round(metas["keep"].duration, 3) == 65.0 and metas["keep"].target == "cough"
     # 65 s -> 30 + 30 + 5; the rebase callable keeps windows 0 and 2 of 30 + 30 + 10 with their offsets.
-    assert sorted(metas) == ["ok", "reb-w000", "reb-w002", "win-w000", "win-w001", "win-w002"]
+    assert sorted(metas) == ["keep", "ok", "reb-w000", "reb-w002", "win-w000", "win-w001", "win-w002"]
     assert [round(metas[f"win-w00{i}"].duration, 3) for i in range(3)] == [30.0, 30.0, 5.0]
     assert metas["reb-w002"].meta == {"window": [60.0, 70.0]}
     assert metas["win-w001"].target == "cough" and metas["win-w001"].meta == {"n": 1}
     s = summary["subsets"]["a"]["vsc"]
-    assert (s["samples"], s["skipped_long"], s["skipped_bad"], s["skipped_missing"]) == (6, 1, 1, 1)
+    assert (s["samples"], s["skipped_long"], s["skipped_bad"], s["skipped_missing"]) == (7, 2, 1, 1)
     assert summary["bad"][0]["key"] == "bad"
     assert "skipping undecodable clip bad:" in capsys.readouterr().err
     capped = convert(_Toy(items), tmp_path, tmp_path / "capped", subsets=["a"], max_samples=2)
