@@ -306,7 +306,7 @@ def _upgrade(state: dict[str, Any], rank: int) -> dict[str, Any] | None:
         return None
     slot = state.get("slots", {}).get("0")
     slots = {str(rank): dict(slot, batches=0)} if slot is not None else {}
-    return {"version": STATE_VERSION, "n_streams": int(state["world"]), "slots": slots}
+    return {"version": STATE_VERSION, "n_streams": int(state["world"]), "slots": slots, "upgraded_from": 1}
 
 
 def merge_rank_states(states: dict[int, dict[str, Any]], rank: int) -> dict[str, Any] | None:
@@ -322,7 +322,8 @@ def merge_rank_states(states: dict[int, dict[str, Any]], rank: int) -> dict[str,
     if len(sizes) != 1:
         raise DataError(f"the checkpoint's data state files disagree on the number of streams ({sorted(sizes)})")
     slots = {k: v for u in upgraded.values() if u is not None for k, v in u["slots"].items()}
-    return {"version": STATE_VERSION, "n_streams": sizes.pop(), "slots": slots}
+    merged = {"version": STATE_VERSION, "n_streams": sizes.pop(), "slots": slots}
+    return merged | ({"upgraded_from": 1} if any("upgraded_from" in u for u in upgraded.values() if u) else {})
 
 
 def loader_streams(data_state: dict[str, Any] | None) -> int | None:
@@ -427,6 +428,12 @@ class StatefulLoader:
                 f"the checkpoint's data order has {saved} logical streams (world size x trainer.grad_accum when the "
                 f"run started), which world size {world} does not divide: run on {divisors} ranks, or start the data "
                 "stream afresh with trainer.resume_data=false (the model and optimizer still resume)"
+            )
+        if n_streams is not None and n_streams != saved and state.get("upgraded_from"):
+            raise DataError(
+                f"the checkpoint's data position was saved by an earlier version (one stream per rank, {saved} ranks), "
+                f"which maps onto this run only with trainer.grad_accum=1 ({n_streams} streams asked): resume with "
+                "trainer.resume_data=false to start the data stream afresh (the model and optimizer still resume)"
             )
         if n_streams is not None and n_streams != saved:
             raise DataError(

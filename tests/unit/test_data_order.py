@@ -122,6 +122,8 @@ def test_a_state_of_the_earlier_one_slot_per_rank_format_maps_onto_streams(root)
     assert loader_streams(merged) == 2
     it = iter(StatefulLoader(_sources(root), _proc(), 0, CFG, seed=5, rank=1, world=2, state=merged))
     assert [_sig(next(it)) for _ in range(3)] == expected
+    with pytest.raises(DataError, match="earlier version .* only with trainer.grad_accum=1"):
+        StatefulLoader(_sources(root), _proc(), 0, CFG, seed=5, rank=1, world=2, state=merged, n_streams=4)
     two_workers = dict(files[1], workers=2, slots={"0": old, "1": old})
     with pytest.raises(DataError, match="earlier version with world size 2 x 2 loader workers"):
         StatefulLoader(_sources(root), _proc(), 0, CFG, seed=5, rank=1, world=2, state=two_workers)
