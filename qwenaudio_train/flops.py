@@ -141,16 +141,22 @@ class BatchInfo:
 
     @classmethod
     def from_batch(cls, batch: Mapping[str, Any]) -> BatchInfo:
-        """From a collated batch (`input_ids`, `attention_mask`, `labels`, `audio_lengths`). Call it on the host
+        """From a collated batch (`input_ids`, `attention_mask`, `labels`, `audio_lengths`; `sample_spans` when the
+        rows are packed: each sample's attention then covers its own tokens only). Call it on the host
         copy, before the batch moves to the device: reading device tensors would stall the step."""
         mask = batch["attention_mask"]
         labels = batch["labels"]
         lengths = batch.get("audio_lengths")
+        spans = batch.get("sample_spans")  # packed rows (data.packing): (row, start, end) of each sample
+        segments: list[list[tuple[int, int]]] = [[] for _ in range(mask.shape[0])]
+        for row, start, end in spans.tolist() if spans is not None else []:
+            segments[row].append((start, end - start))
         return cls(
             clip_frames=tuple(int(n) for n in (lengths.tolist() if lengths is not None else [])),
             row_tokens=tuple(int(n) for n in mask.sum(-1).tolist()),
             row_length=int(mask.shape[1]),
             target_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),
+            row_segments=tuple(tuple(n for _, n in sorted(row)) for row in segments) if spans is not None else None,
         )
 
 

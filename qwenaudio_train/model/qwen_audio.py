@@ -42,6 +42,12 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 IGNORE_INDEX = -100
+# The batch keys `forward` takes (a batch may lack the optional ones), and those it reads as Python ints: a trainer
+# leaves these on the host, since reading them from the device would stall it (a sync per micro-batch).
+MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths", "position_ids",
+                "sample_spans", "audio_spans", "target_index")  # fmt: skip
+HOST_INPUTS = ("audio_lengths", "audio_spans")
+
 
 # The layout `save_pretrained` writes and `from_pretrained` reads.
 AUDIO_DIR = "audio"
@@ -86,7 +92,7 @@ def embedding_rows(llm: PreTrainedModel | PeftModel) -> int:
 class QwenAudioOutput:
     """logits [B, S, V] (None with return_logits=False); with labels: loss = loss_sum / n_tokens (mean over
     target tokens), loss_sum and n_tokens (scalars) for exact normalisation across micro-batches and ranks,
-    sample_loss_sum [B] and sample_tokens [B] for per-task logging."""
+    sample_loss_sum [N] and sample_tokens [N] per sample (N = B, or the packed samples) for per-task logging."""
 
     logits: torch.Tensor | None
     loss: torch.Tensor | None = None
@@ -94,6 +100,24 @@ class QwenAudioOutput:
     n_tokens: torch.Tensor | None = None
     sample_loss_sum: torch.Tensor | None = None
     sample_tokens: torch.Tensor | None = None
+
+
+def _token_samples(sample_spans: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """sample_spans [N, 3] (row, start, end) -> [B, S]: the sample each token belongs to, -1 for padding. Tensor
+    ops on the spans' device (no host round trip)."""
+    B, S = shape
+    rows = torch.arange(B, device=sample_spans.device)[None, :, None]
+    pos = torch.arange(S, device=sample_spans.device)[None, None, :]
+    row, start, end = (sample_spans[:, i, None, None] for i in range(3))
+    inside = (row == rows) & (pos >= start) & (pos < end)  # [N, B, S]
+    ids = torch.arange(1, sample_spans.shape[0] + 1, device=sample_spans.device)[:, None, None]
+    return (inside.long() * ids).sum(0) - 1
+
+
+def _gather_rows(index: torch.Tensor, _module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Forward pre-hook of the LM head: hidden [B, S, H] -> [1, K, H] at the flat positions `index` (whatever the
+    causal LM does around its head, e.g. logit soft-capping, still applies)."""
+    return (args[0].flatten(0, 1).index_select(0, index)[None], *args[1:])
 
 
 class QwenAudioModel(nn.Module):
@@ -127,11 +151,17 @@ class QwenAudioModel(nn.Module):
         input_ids: torch.Tensor,
         audio_features: torch.Tensor | None = None,
         audio_lengths: torch.Tensor | list[int] | None = None,
+        audio_spans: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """input_ids [B, S] -> inputs_embeds [B, S, H] with the k-th audio span overwritten by
         [bos, clip k's N_k positions, eos] (the release's fusion)."""
         embeds = self.llm.get_input_embeddings()(input_ids)  # [B, S, H]
-        spans = self.audio_spans(input_ids)
+        # audio_spans [A, 3] (row, start, end) from the collator (`data.packing.audio_spans`), kept on the host,
+        # spare the `nonzero()` sync of finding them on the device.
+        if audio_spans is None:
+            spans = self.audio_spans(input_ids)
+        else:
+            spans = [(int(b), int(s), int(e)) for b, s, e in audio_spans.tolist()]
         n_clips = 0 if audio_features is None else audio_features.shape[0]
         if len(spans) != n_clips:
             raise ValueError(f"input_ids hold {len(spans)} audio spans but {n_clips} audio clips were given")
@@ -176,38 +206,72 @@ class QwenAudioModel(nn.Module):
         audio_lengths: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_logits: bool = True,
+        position_ids: torch.Tensor | None = None,
+        sample_spans: torch.Tensor | None = None,
+        audio_spans: torch.Tensor | None = None,
+        target_index: torch.Tensor | None = None,
     ) -> QwenAudioOutput:
         """input_ids/attention_mask/labels [B, S], audio_features [A, n_mels, L], audio_lengths [A] mel frames.
 
         Position ids follow the attention mask (cumsum - 1), as `generate` does, so left- and right-padded rows
-        see the same positions. With `return_logits=False` (native transformers LMs only) the LM head runs on
-        target positions only, and `logits` is None: the loss is the same, the [B, S, V] logits never exist.
+        see the same positions, unless `position_ids` [B, S] are given. With `return_logits=False` (native
+        transformers LMs only) the LM head runs on target positions only, and `logits` is None: the loss is the
+        same, the [B, S, V] logits never exist.
+
+        Packed rows (`data.packing`): `sample_spans` [N, 3] (row, start, end) of each sample, with `position_ids`
+        restarting at 0 per sample: attention is confined to each sample (block-diagonal causal) and
+        sample_loss_sum / sample_tokens are per sample ([N], in sample_spans' order), not per row.
+        Host-side bookkeeping from the collator (no device sync): `audio_spans` (see `embed`) and `target_index`
+        [K], the flat positions (row * S + t) whose next token is a target (`data.packing.target_index`).
         """
-        embeds = self.embed(input_ids, audio_features, audio_lengths)
-        position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        embeds = self.embed(input_ids, audio_features, audio_lengths, audio_spans)
+        if position_ids is None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        llm_mask: Any = attention_mask
+        token_sample = None  # [B, S] the sample of each token (-1: padding) when rows are packed
+        if sample_spans is not None:
+            token_sample = _token_samples(sample_spans, input_ids.shape)
+            llm_mask = self._packed_mask(embeds, token_sample, position_ids)
         llm_kwargs: dict[str, Any] = dict(
-            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+            inputs_embeds=embeds, attention_mask=llm_mask, position_ids=position_ids, use_cache=False
         )
         if labels is None:
             return QwenAudioOutput(logits=self.llm(**llm_kwargs).logits)
 
+        B, S = labels.shape
+        n_samples = B if sample_spans is None else sample_spans.shape[0]
+        if token_sample is None:
+            token_sample = torch.arange(B, device=labels.device)[:, None].expand(B, S)
         # Position t predicts labels[t + 1]; the last position predicts nothing.
         targets = labels[:, 1:]  # [B, S-1]
         is_target = targets != IGNORE_INDEX
+        logits = None
         if return_logits:
             logits = self.llm(**llm_kwargs).logits  # [B, S, V]
             token_loss = F.cross_entropy(
                 logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-            ).view_as(targets)  # [B, S-1], 0 where ignored
-            sample_loss_sum = token_loss.sum(-1)
+            )  # [B * (S-1)], 0 where ignored
+            samples = token_sample[:, :-1].flatten().clamp(min=0)  # a padding position adds 0 to sample 0
+            counts = is_target.flatten().long()
+        elif target_index is not None:
+            # The target positions' hidden states are gathered in front of the LM head (index_select: no sync).
+            handle = self.llm.get_output_embeddings().register_forward_pre_hook(partial(_gather_rows, target_index))
+            try:
+                kept = self.llm(**llm_kwargs).logits[0]  # [K, V] in row-major order
+            finally:
+                handle.remove()
+            next_labels = labels.flatten().index_select(0, target_index + 1)
+            token_loss = F.cross_entropy(kept.float(), next_labels, reduction="none")  # [K]
+            samples = token_sample.flatten().index_select(0, target_index)
+            counts = torch.ones_like(samples)
         else:
-            logits = None
             keep = F.pad(is_target, (0, 1), value=False)  # [B, S] positions whose next token is a target
             kept = self.llm(**llm_kwargs, logits_to_keep=keep).logits  # [K, V] in row-major order
             token_loss = F.cross_entropy(kept.float(), targets[is_target], reduction="none")  # [K]
-            rows = is_target.nonzero()[:, 0]
-            sample_loss_sum = token_loss.new_zeros(labels.shape[0]).index_add(0, rows, token_loss)
-        sample_tokens = is_target.sum(-1)
+            samples = token_sample[:, :-1][is_target]
+            counts = torch.ones_like(samples)
+        sample_loss_sum = token_loss.new_zeros(n_samples).index_add(0, samples, token_loss)
+        sample_tokens = counts.new_zeros(n_samples).index_add(0, samples, counts)
         loss_sum = sample_loss_sum.sum()
         n_tokens = sample_tokens.sum()
         return QwenAudioOutput(
@@ -217,6 +281,30 @@ class QwenAudioModel(nn.Module):
             n_tokens=n_tokens,
             sample_loss_sum=sample_loss_sum,
             sample_tokens=sample_tokens,
+        )
+
+    def _packed_mask(self, embeds: torch.Tensor, token_sample: torch.Tensor, position_ids: torch.Tensor) -> Any:
+        """The LLM's attention mask for packed rows, in the form its attention implementation takes.
+
+        flash_attention_2: None; transformers then splits each row where `position_ids` restart (varlen kernel).
+        eager / sdpa / flex_attention: transformers' causal mask intersected with "same sample", built by its own
+        mask interface (a 4D additive mask, a 4D boolean mask, a document BlockMask), which the LLM then takes as
+        it is. An all-ones 2D mask stands in for padding: the padding tail is a segment of its own (it never sees a
+        sample, and no query row is empty), and transformers' packing detection from `position_ids` (a host sync)
+        does not run.
+        """
+        from transformers.masking_utils import create_causal_mask, packed_sequence_mask_function
+
+        config = self.llm.config
+        if str(getattr(config, "_attn_implementation", "eager")).startswith("flash_attention"):
+            return None
+        return create_causal_mask(
+            config=config,
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(token_sample.shape, dtype=torch.bool, device=embeds.device),
+            past_key_values=None,
+            position_ids=position_ids,
+            and_mask_function=packed_sequence_mask_function(token_sample),
         )
 
     # -- generation -----------------------------------------------------------------------------------------

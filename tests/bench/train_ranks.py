@@ -86,7 +86,7 @@ def compare(trainer: Any) -> dict[str, Any]:
 
     def bare_step(batch: dict[str, Any]) -> float:
         global_tokens = all_reduce_sum([target_tokens(batch)], torch.device("cpu"))[0]
-        out = ddp(**{k: batch[k] for k in MODEL_INPUTS}, return_logits=False)
+        out = ddp(**{k: batch[k] for k in MODEL_INPUTS if k in batch}, return_logits=False)
         (out.loss_sum * (world / max(global_tokens, 1.0))).backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         optimizer.step()
@@ -96,7 +96,7 @@ def compare(trainer: Any) -> dict[str, Any]:
     engine = trainer.engine
 
     def engine_step(batch: dict[str, Any]) -> float:
-        out = engine(**{k: batch[k] for k in MODEL_INPUTS}, return_logits=False)
+        out = engine(**{k: batch[k] for k in MODEL_INPUTS if k in batch}, return_logits=False)
         engine.backward(out.loss_sum * (1.0 / max(target_tokens(batch), 1)))
         engine.step()
         return float(out.loss_sum.detach())
