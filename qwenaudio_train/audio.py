@@ -5,8 +5,10 @@ encoder frames -> audio positions), loading/decoding, resampling, Whisper log-me
 Must not: know about tokens, tasks or models.
 
 Data flow: bytes/path --load_audio--> float32 mono 16 kHz --log_mel_spectrogram--> [n_mels, samples // 160]
---spec_augment (training only)--> encoder. Clips longer than 30 s are the caller's decision: `split_windows`
-cuts them into 30-s windows, `pad_or_trim` reproduces the release's cut.
+--spec_augment (training only)--> encoder. Clips longer than 30 s are the caller's decision: `windowed_log_mel`
+gives the mel of consecutive 30-s windows (each computed as if alone) that the encoder reads window by window
+(`window_frames` / `split_frames` are the counts), `split_windows` cuts a waveform into windows (recipes),
+`pad_or_trim` reproduces the release's cut.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import io
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -30,6 +33,8 @@ N_SAMPLES = CHUNK_LENGTH * SAMPLE_RATE  # 480000
 N_FRAMES = N_SAMPLES // HOP_LENGTH  # 3000 mel frames
 N_MELS = 80  # Whisper-large-v2; 128 for large-v3-style encoders
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames per second
+MIN_WINDOW_SAMPLES = 3 * HOP_LENGTH  # 30 ms: the shortest clip (or last window) with an audio position
+MAX_AUDIO_SECONDS = 600.0  # data.max_audio_seconds: the longest clip windowed encoding takes
 
 # Decoders soundfile's bundled libsndfile handles; named in error messages so users know what to convert to.
 READABLE_FORMATS = "wav/flac/mp3/ogg"
@@ -59,12 +64,32 @@ def pooled_frames(n_encoder_frames: int) -> int:
     return (n_encoder_frames - 2) // 2 + 1
 
 
+def window_frames(num_samples: int) -> list[int]:
+    """Mel frames of each 30-s window a clip is encoded in: `[samples // hop]` up to 30 s (the release's count),
+    beyond that N_FRAMES per full window and `rest // hop` for the last one. A remainder shorter than
+    MIN_WINDOW_SAMPLES (3 hops, 30 ms: no audio position) is dropped; a clip of <= 30 s is never cut."""
+    if num_samples <= N_SAMPLES:
+        return [max(num_samples, 0) // HOP_LENGTH]
+    full, rest = divmod(num_samples, N_SAMPLES)
+    return [N_FRAMES] * full + ([rest // HOP_LENGTH] if rest >= MIN_WINDOW_SAMPLES else [])
+
+
+def split_frames(n_mel_frames: int) -> list[int]:
+    """The windows of a clip's mel as the encoder reads them: N_FRAMES each, the last holding the rest (the
+    inverse of `sum(window_frames(samples))`). A clip of <= 3000 frames is one window."""
+    if n_mel_frames <= N_FRAMES:
+        return [n_mel_frames]
+    full, rest = divmod(n_mel_frames, N_FRAMES)
+    return [N_FRAMES] * full + ([rest] if rest else [])
+
+
 def audio_positions(num_samples: int) -> int:
     """Number of audio positions (pad tokens) a clip of `num_samples` 16 kHz samples occupies.
 
-    The text span is this plus 2 (audio bos/eos). 30 s gives 750 (752 with bos/eos).
+    The text span is this plus 2 (audio bos/eos). 30 s gives 750 (752 with bos/eos). A longer clip is encoded
+    in 30-s windows (`window_frames`) whose positions join into one span: the sum over its windows.
     """
-    return pooled_frames(encoder_frames(mel_frames(num_samples)))
+    return sum(pooled_frames(encoder_frames(f)) for f in window_frames(num_samples))
 
 
 def audio_span_length(num_samples: int) -> int:
@@ -265,6 +290,40 @@ def log_mel_spectrogram(
     peak = log_spec.amax(dim=(-2, -1), keepdim=True)
     log_spec = torch.maximum(log_spec, peak - 8.0)
     return (log_spec + 4.0) / 4.0
+
+
+def windowed_log_mel(
+    wav: torch.Tensor | np.ndarray, n_mels: int = N_MELS, device: str | torch.device | None = None, **options: Any
+) -> torch.Tensor:
+    """Log-mel of a clip of any length as the encoder reads it: [n_mels, sum(window_frames(samples))].
+
+    Up to 30 s this is `log_mel_spectrogram(wav)`. A longer clip is cut into consecutive 30-s windows (the last
+    holds the rest; a remainder under MIN_WINDOW_SAMPLES is dropped, see `window_frames`) and each window's
+    log-mel is computed as if it were a clip of its own (its own STFT edges and max-8 floor), so a window's
+    frames equal that window encoded alone; the windows are concatenated along time. `options` go to
+    `log_mel_spectrogram` unchanged.
+    """
+    x = wav if isinstance(wav, torch.Tensor) else torch.from_numpy(np.asarray(wav))
+    if x.ndim != 1:
+        raise ValueError(f"windowed_log_mel expects one clip [samples], got {tuple(x.shape)}")
+    n = x.shape[0]
+    if n <= N_SAMPLES:
+        return log_mel_spectrogram(x, n_mels=n_mels, device=device, **options)
+    full, rest = divmod(n, N_SAMPLES)
+    # The full windows as one batch: log_mel_spectrogram floors each row on its own, so a row equals it alone.
+    parts = list(log_mel_spectrogram(x[: full * N_SAMPLES].reshape(full, N_SAMPLES), n_mels, device, **options))
+    if rest >= MIN_WINDOW_SAMPLES:
+        parts.append(log_mel_spectrogram(x[full * N_SAMPLES :], n_mels, device, **options))
+    return torch.cat(parts, dim=-1)
+
+
+def spec_augment_windows(mel: torch.Tensor, generator: torch.Generator | None = None, **options: Any) -> torch.Tensor:
+    """SpecAugment of a windowed clip's mel [n_mels, L]: each 30-s window (`split_frames`) is masked as a clip
+    of its own, in order, from one `generator`; a clip of <= 30 s gets exactly `spec_augment(mel)`'s masks."""
+    parts = torch.split(mel, split_frames(mel.shape[-1]), dim=-1)
+    if len(parts) == 1:
+        return spec_augment(mel, generator=generator, **options)
+    return torch.cat([spec_augment(p, generator=generator, **options) for p in parts], dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class Choice(str, Enum):
 
 
 class LongAudio(Choice):
+    window = "window"  # a clip over 30 s is encoded in 30-s windows joined into one span (up to max_audio_seconds)
     reject = "reject"  # a clip over 30 s is a bad sample (skipped and counted)
     truncate = "truncate"  # cut to 30 s (targets are not re-based)
 
@@ -106,14 +107,17 @@ class DataConfig:
     open_shards: int = 2  # shards read at once per source (local shuffling)
     num_workers: int = 1  # DataLoader workers per rank
     spec_augment: bool = True
-    long_audio: LongAudio = LongAudio.reject  # reject | truncate
+    long_audio: LongAudio = LongAudio.window  # window (30-s windows, one span) | reject | truncate
+    max_audio_seconds: float = 600.0  # long_audio=window: longer clips are bad samples (memory grows linearly)
     max_bad_fraction: float = 0.05
     format: DataFormat = DataFormat.tagged  # tagged (multi-task pretraining samples) | chat (ChatML, stage 2)
     max_tokens: int | None = None  # chat: conversations longer than this are skipped and counted, never cut
     system: str = "You are a helpful assistant."  # chat: default system prompt
     allow_pipe: bool = False  # allow `pipe:<shell command>` shard specs (they run the command): never from a checkpoint
-    packing: bool = False  # pack each micro-batch's samples into shared LLM rows (attention and positions per sample)
-    max_tokens_per_row: int = 2048  # with packing: the row budget; must hold the longest sample (else an error)
+
+    def clip_policy(self) -> dict[str, Any]:
+        """The processors' long-clip arguments (``processing.fit_clip``): ``long_audio`` and ``max_audio_seconds``."""
+        return {"long_audio": self.long_audio, "max_audio_seconds": self.max_audio_seconds}
 
 
 @dataclass
@@ -260,7 +264,6 @@ _AT_LEAST_ONE = {  # key -> what it counts: 0 would divide by zero or make no ba
     "data.batch_size": "samples per micro-batch per rank",
     "data.chunk_batches": "batches per duration-sorted chunk (1 = no bucketing)",
     "data.open_shards": "shards read at once per source",
-    "data.max_tokens_per_row": "tokens per packed LLM row (data.packing)",
     "data.max_batch_size": "the most samples in one budgeted micro-batch",
 }
 
@@ -279,6 +282,8 @@ def value_problems(obj: TrainConfig) -> list[str]:
                        obj.data.num_workers), ("trainer.eval_every", obj.trainer.eval_every)):  # fmt: skip
         if value < 0:
             out.append(f"{key}={value}: must be >= 0")
+    if obj.data.max_audio_seconds <= 0:
+        out.append(f"data.max_audio_seconds={obj.data.max_audio_seconds}: must be > 0 (the longest clip, in seconds)")
     if obj.data.weighting == Weighting.explicit:
         for name, src in obj.data.sources.items():
             if src.weight is None:

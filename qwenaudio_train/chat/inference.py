@@ -27,22 +27,26 @@ def _mel_of_file(path: str, mtime_ns: int, size: int, n_mels: int, max_samples: 
     wav = A.load_audio(path)
     if len(wav) > max_samples:
         raise A.AudioError(
-            f"{path}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s; the encoder takes at most "
-            f"{max_samples / A.SAMPLE_RATE:.0f} s: cut or split it first"
+            f"{path}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s; chat takes at most "
+            f"{max_samples / A.SAMPLE_RATE:g} s (max_audio_seconds): cut or split it first"
         )
-    if len(wav) < A.HOP_LENGTH * 3:
-        raise A.AudioError(f"{path}: audio too short ({len(wav)} samples; needs >= {A.HOP_LENGTH * 3})")
-    return A.log_mel_spectrogram(wav, n_mels=n_mels), len(wav)
+    if len(wav) < A.MIN_WINDOW_SAMPLES:
+        raise A.AudioError(f"{path}: audio too short ({len(wav)} samples; needs >= {A.MIN_WINDOW_SAMPLES})")
+    return A.windowed_log_mel(wav, n_mels=n_mels), len(wav)
 
 
-def load_mel(path: str | os.PathLike[str], n_mels: int = A.N_MELS) -> tuple[torch.Tensor, int]:
+def load_mel(
+    path: str | os.PathLike[str], n_mels: int = A.N_MELS, max_audio_seconds: float = A.MAX_AUDIO_SECONDS
+) -> tuple[torch.Tensor, int]:
     """(log-mel [n_mels, L], samples) of an audio file, cached by path and modification time (chat re-renders
-    the whole history every turn). AudioError naming the file if it is missing, unreadable or too long."""
+    the whole history every turn). A clip over 30 s is read in 30-s windows (`audio.windowed_log_mel`: its span
+    holds `audio.audio_positions(samples)`, the sum over its windows) up to `max_audio_seconds`. AudioError
+    naming the file if it is missing, unreadable, too short or longer than that."""
     p = os.path.abspath(os.fspath(path))
     if not os.path.isfile(p):
         raise A.AudioError(f"audio file not found: {os.fspath(path)!r}")
     st = os.stat(p)
-    return _mel_of_file(p, st.st_mtime_ns, st.st_size, n_mels, A.N_SAMPLES)
+    return _mel_of_file(p, st.st_mtime_ns, st.st_size, n_mels, int(max_audio_seconds * A.SAMPLE_RATE))
 
 
 def _history_messages(history: Sequence[Any] | None) -> list[Message]:

@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(fn=cmd_tokenizer)
     c = sub.add_parser("check", help="decode every sample of the shards and report problems")
     c.add_argument("shards", nargs="+", help="shard files, globs, brace patterns or directories")
-    c.add_argument("--long-audio", choices=("reject", "truncate"), default="reject",
-                   help="as data.long_audio: are clips over 30 s problems (reject) or cut by training (truncate)")  # fmt: skip
+    c.add_argument("--long-audio", choices=("window", "reject", "truncate"), default="window",
+                   help="as data.long_audio: clips over 30 s are encoded in 30-s windows up to 600 s (window, the "
+                   "default), problems (reject) or cut by training (truncate)")  # fmt: skip
     c.set_defaults(fn=cmd_check)
     j = sub.add_parser(
         "chat-shards",

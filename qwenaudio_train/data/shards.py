@@ -388,7 +388,7 @@ def format_report(report: dict[str, Any], max_problems: int = 20) -> str:
 
 
 def check_sample(
-    sample: dict[str, Any], long_audio: str = "reject", notes: list[str] | None = None
+    sample: dict[str, Any], long_audio: str = "window", notes: list[str] | None = None
 ) -> tuple[SampleMeta, float]:
     """Decode one raw sample fully; return (meta, audio seconds) or raise SampleError saying what is wrong.
 
@@ -434,13 +434,14 @@ def check_sample(
     return meta, seconds
 
 
-def check_shards(paths: PathSpec, long_audio: str = "reject") -> dict[str, Any]:
+def check_shards(paths: PathSpec, long_audio: str = "window") -> dict[str, Any]:
     """Decode every sample of the given tars (or directories of tars, searched recursively) and report problems
     by shard and key.
 
     Never raises on bad data: missing or unreadable shards, duplicate keys, metadata that fails
-    ``SampleMeta.from_json``, missing members, an unknown task, audio that does not decode, a clip over the
-    encoder's 30 s (unless ``long_audio="truncate"``, as ``data.long_audio``) or too short, or a duration that
+    ``SampleMeta.from_json``, missing members, an unknown task, audio that does not decode, a clip the
+    encoder cannot take under ``long_audio`` (as ``data.long_audio``: ``window``, the default, takes clips up to
+    600 s in 30-s windows; ``reject`` refuses clips over 30 s; ``truncate`` cuts them) or too short, or a duration that
     disagrees with the metadata all become entries of ``problems``: what the loader would skip, and more
     (``check_sample``). Audio that training converts (another rate, stereo) is a note, not a problem. Returns a
     JSON-serialisable dict::

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qwenaudio_train.audio import encoder_frames, pooled_frames
+from qwenaudio_train.audio import encoder_frames, pooled_frames, split_frames
 
 if TYPE_CHECKING:  # transformers is imported lazily, by the functions that build
     from transformers import WhisperConfig
@@ -91,9 +91,10 @@ class AudioEncoder(nn.Module):
         return self.n_layers + 1
 
     def positions(self, lengths: torch.Tensor | list[int]) -> list[int]:
-        """Audio positions per clip for mel-frame lengths: pooled_frames(encoder_frames(L))."""
+        """Audio positions per clip for mel-frame lengths: pooled_frames(encoder_frames(L)), summed over the 30-s
+        windows (`audio.split_frames`) of a clip longer than 3000 frames."""
         lengths = lengths.tolist() if isinstance(lengths, torch.Tensor) else list(lengths)
-        return [pooled_frames(encoder_frames(int(n))) for n in lengths]
+        return [sum(pooled_frames(encoder_frames(w)) for w in split_frames(int(n))) for n in lengths]
 
     def _attention_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> Any:
         """valid [A, T] bool -> the key-padding mask in the form the layers' attention implementation takes.
@@ -164,9 +165,46 @@ class AudioEncoder(nn.Module):
         """mel [A, n_mels, L], lengths [A] mel frames -> (features [A, Nmax, H], positions [A] long).
 
         features[i, :positions[i]] are clip i's audio positions (rows past that are undefined);
-        positions[i] = pooled_frames(encoder_frames(lengths[i])) = audio.audio_positions(samples of clip i).
+        positions[i] = `self.positions(lengths)[i]` = audio.audio_positions(samples of clip i).
         bos/eos are not included: see `audio_bos_eos_token`.
+
+        A clip longer than 3000 frames (30 s) holds consecutive windows (`audio.windowed_log_mel`: 3000 frames
+        each, the last the rest): the windows of all clips run as one encoder batch, each window exactly as if
+        it were a clip of its own, and each clip's features are its windows' positions joined in order.
         """
+        lengths_list = lengths.tolist() if isinstance(lengths, torch.Tensor) else [int(n) for n in lengths]
+        windows = [split_frames(int(n)) for n in lengths_list]
+        if all(len(w) == 1 for w in windows):
+            return self._encode(mel, lengths_list)
+        if mel.dim() != 3 or len(lengths_list) != mel.shape[0] or max(lengths_list) > mel.shape[2]:
+            raise ValueError(
+                f"expected mel [A, {self.n_mels}, L >= max(lengths)] and one length per clip, got mel "
+                f"{tuple(mel.shape)} and lengths {lengths_list}"
+            )
+        rows, window_lengths = [], []
+        for a, clip_windows in enumerate(windows):
+            start = 0
+            for w in clip_windows:
+                rows.append(mel[a, :, start : start + w])
+                window_lengths.append(w)
+                start += w
+        w_max = max(window_lengths)
+        window_mel = torch.stack([F.pad(r, (0, w_max - r.shape[1])) for r in rows])  # [W, n_mels, <= 3000]
+        feats, _ = self._encode(window_mel, window_lengths)  # [W, Nw, H]
+        n_w = [pooled_frames(encoder_frames(w)) for w in window_lengths]
+        # Re-join: clip a's rows are its windows' first n_w rows, in order; one gather keeps autograd simple.
+        stride, index, k = feats.shape[1], [], 0
+        for clip_windows in windows:
+            index.append([(k + j) * stride + i for j in range(len(clip_windows)) for i in range(n_w[k + j])])
+            k += len(clip_windows)
+        positions = [len(r) for r in index]
+        n_max = max(positions)
+        flat_index = torch.tensor([r + [0] * (n_max - len(r)) for r in index], dtype=torch.long, device=feats.device)
+        joined = feats.reshape(-1, feats.shape[-1])[flat_index.reshape(-1)].reshape(len(windows), n_max, -1)
+        return joined, torch.tensor(positions, dtype=torch.long, device=feats.device)
+
+    def _encode(self, mel: torch.Tensor, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` of clips of <= 3000 frames each (one window per clip)."""
         x, t_list = self.encode_frames(mel, lengths)  # [A, Tmax, d]
         n_list = [pooled_frames(t) for t in t_list]
         if x.shape[1] >= 2:

@@ -64,16 +64,20 @@ def test_audio_positions_match_release_formula() -> None:
     lengths = list(range(0, 2000)) + [int(v) for v in rng.integers(0, 70 * 16000, 3000)]
     lengths += [479_999, 480_000, 480_001, 16000 * 31, 10**7]
     for n in lengths:
-        assert A.audio_positions(n) == release_audio_positions(n), n
-        assert A.audio_span_length(n) == release_audio_positions(n) + 2
+        # Up to 30 s the release's count; a longer clip is encoded in 30-s windows (issue 13): the sum of the
+        # release's count over its windows, a last window under 3 hops (no position) dropped.
+        windows = [min(n - s, 480_000) for s in range(0, n, 480_000)] if n > 480_000 else [n]
+        expected = sum(release_audio_positions(w) for w in windows)
+        assert A.audio_positions(n) == expected, n
+        assert A.audio_span_length(n) == expected + 2
 
 
 def test_audio_positions_landmarks() -> None:
     assert A.audio_positions(480_000) == 750
     assert A.audio_span_length(480_000) == 752
     assert A.MAX_AUDIO_POSITIONS == 750
-    # > 30 s is capped (the release cuts at 30 s; longer audio must be split by the caller).
-    assert A.audio_positions(16000 * 65) == 750
+    # > 30 s is encoded in 30-s windows joined into one span (the release cut at 30 s): 30 + 30 + 5 s.
+    assert A.audio_positions(16000 * 65) == 750 + 750 + 125
     # Very short clips: below 3 mel frames (480 samples, 30 ms) there is nothing to encode.
     assert A.audio_positions(0) == 0
     assert A.audio_positions(479) == 0

@@ -138,12 +138,14 @@ def test_the_check_and_the_loader_agree_on_what_is_bad(tmp_path):
             meta = {"task": task, "text_language": "en", "target": "label", "duration": duration, "source": "t"}
             _add(tf, f"{key}.flac", audio)
             _add(tf, f"{key}.json", json.dumps(meta).encode())
-    bad = {"long", "short", "unknowntask"}
+    bad = {"short", "unknowntask"}  # "long" (31 s) is encoded in 30-s windows by default (data.long_audio=window)
 
     report = check_shards(str(shard))
     by_key = {p["key"]: p["message"] for p in report["problems"]}
     assert set(by_key) == bad, format_report(report)
-    assert "longer than the encoder's 30 s" in by_key["long"] and "data.long_audio=truncate" in by_key["long"]
+    rejected = {p["key"]: p["message"] for p in check_shards(str(shard), long_audio="reject")["problems"]}
+    assert set(rejected) == bad | {"long"}
+    assert "longer than the encoder's 30 s" in rejected["long"] and "data.long_audio=truncate" in rejected["long"]
     assert "too short" in by_key["short"] and "unknown task 'no_such_task'" in by_key["unknowntask"]
     assert {n["key"] for n in report["notes"]} == {"rate8k", "rate44k", "stereo"}  # converted by training: notes
     assert "long" not in {p["key"] for p in check_shards(str(shard), long_audio="truncate")["problems"]}
@@ -159,3 +161,7 @@ def test_the_check_and_the_loader_agree_on_what_is_bad(tmp_path):
             assert str(e.value) == by_key[raw["__key__"]]
         else:
             assert proc(raw).key == raw["__key__"]
+        if raw["__key__"] == "long":
+            with pytest.raises(SampleError) as e:
+                SampleProcessor(_Tok(), train=True, seed=0, long_audio="reject")(raw)
+            assert str(e.value) == rejected["long"]
