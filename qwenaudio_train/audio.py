@@ -292,6 +292,31 @@ def log_mel_spectrogram(
     return (log_spec + 4.0) / 4.0
 
 
+# Frames of the release's padded log-mel that `release_log_mel` keeps past a clip's end: the release's encoder
+# reads at most frame L + 1 of a clip of L frames (its conv stack on the batch cut to an even length).
+RELEASE_CARRY_FRAMES = 2
+
+
+def release_log_mel(wav: torch.Tensor | np.ndarray, n_mels: int = N_MELS) -> torch.Tensor:
+    """The release's front-end for one clip, for evaluating released checkpoints as the release does:
+    [n_mels, L + RELEASE_CARRY_FRAMES] with L = `mel_frames(samples)`.
+
+    The release pads (or cuts) every clip to 30 s *before* the log-mel, so its max-8 floor is taken over all 3000
+    frames, the frames after the clip's end included (a loud ending leaks into frame L, which can lift the floor:
+    `log_mel_spectrogram` differs there by up to ~0.2 on ~1% of clips), and its encoder's last convolution window
+    reads that padded log-mel instead of zeros. Frames [0, L) are the release's; the carried frames are what its
+    encoder reads past the end (zeros past 30 s, where the release's cut gives the conv's zero padding). An encoder
+    with `release_compat` on takes these lengths and subtracts the carry.
+    """
+    x = wav if isinstance(wav, torch.Tensor) else torch.from_numpy(np.asarray(wav))
+    if x.ndim != 1:
+        raise ValueError(f"release_log_mel expects a 1-D waveform, got shape {tuple(x.shape)}")
+    n_frames = mel_frames(x.shape[0])
+    mel = log_mel_spectrogram(pad_or_trim(x, N_SAMPLES), n_mels=n_mels)  # [n_mels, 3000], floored over all
+    keep = n_frames + RELEASE_CARRY_FRAMES
+    return F.pad(mel[:, :keep], (0, max(0, keep - mel.shape[1])))
+
+
 def windowed_log_mel(
     wav: torch.Tensor | np.ndarray, n_mels: int = N_MELS, device: str | torch.device | None = None, **options: Any
 ) -> torch.Tensor:

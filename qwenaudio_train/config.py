@@ -190,6 +190,17 @@ _VALID = {("deepspeed", "zero_stage"): (0, 1, 2, 3)}
 
 
 @dataclass
+class EvalAudioConfig:
+    """How evaluation computes the audio input."""
+
+    # The release's front-end and encoder edge (log-mel floored over the 30-s padded clip, the last convolution
+    # window reading the padded log-mel, clips cut at 30 s): scoring a released checkpoint then reproduces the
+    # release's own per-clip outputs (with eval batch_size=1, or the release's own batches). Off: each clip is
+    # computed on its real length, as training does.
+    release_compat: bool = False
+
+
+@dataclass
 class EvalJobConfig:
     """The schema of ``configs/eval.yaml`` (``qwenaudio-eval``)."""
 
@@ -203,6 +214,7 @@ class EvalJobConfig:
     allow_pipe: bool = False  # allow a `pipe:<shell command>` split given here (never the one a checkpoint stores)
     out_dir: str | None = None  # default: <checkpoint>/eval_<split>
     audio_root: str | None = None  # split=<file>.jsonl: audio paths must stay under it (default: the jsonl's folder)
+    audio: EvalAudioConfig = field(default_factory=EvalAudioConfig)
 
 
 def _without_hydra_keys(cfg: DictConfig) -> DictConfig:

@@ -60,7 +60,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     split = resolve_split(str(job.split), train_cfg, out_dir, allow_pipe=job.allow_pipe)
     ecfg = EvalConfig(
         batch_size=job.batch_size, max_new_tokens=job.max_new_tokens, max_samples=job.max_samples,
-        audio_root=job.audio_root,
+        audio_root=job.audio_root, release_compat=job.audio.release_compat,
     )  # fmt: skip
     records, results = evaluate_model(model, tokenizer, split, ecfg, n_mels, info.rank, info.world_size, info.device)
     baseline = None

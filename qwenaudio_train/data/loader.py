@@ -17,11 +17,12 @@ chunk: resuming re-reads one chunk of raw bytes (no decoding) and continues, wha
 form one sequence (item ``i`` is raw batch ``i // A`` of its stream ``a = i % A``); worker ``w`` of ``N``
 produces the items with ``i % N == w``, so the DataLoader's round-robin hands them out in order and ``N`` may
 change between runs. Every worker runs all the rank's streams but decodes only its own items: it pulls and
-sorts the others' raw samples without decoding them. That re-reads the rank's raw bytes ``N`` times (headers
-only for local uncompressed tars, whose skipped members are seeked over; everything for compressed or ``pipe:``
-shards) and keeps decoding, the real cost, split ``N`` ways. The loader's state is, per stream, its position
-after the last batch handed out, its good/bad counts and how many batches it gave: independent of ``W`` and
-``N``. A batch whose samples were all bad is skipped for the stream's next one (the other streams' batches
+sorts the others' raw samples without decoding them. That reads the rank's raw bytes ``N`` times and keeps
+decoding, the real cost, split ``N`` ways; a worker keeps the bytes of its own batches only (the others' samples
+keep their metadata), so a rank holds about one chunk of raw bytes per stream. Each worker opens ``A x sources x
+open_shards`` shards at once: with a large ``A``, mind ``ulimit -n``. The loader's state is, per stream, its
+position after the last batch handed out, its good/bad counts and how many batches it gave: independent of ``W``
+and ``N``. A batch whose samples were all bad is skipped for the stream's next one (the other streams' batches
 wait), so batch ``k`` of a stream is its ``k``-th non-empty batch whatever the topology.
 
 Bad samples (undecodable audio, bad JSON, missing members, unknown task) are skipped and counted per source;
@@ -45,17 +46,18 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from qwenaudio_train.audio import AudioError
 from qwenaudio_train.data.budget import LengthFn, chunk_full, cut_batches
+from qwenaudio_train.data.data_state import STATE_VERSION, fresh_stream_state, upgrade
+
+# DataError, merge_rank_states and loader_streams are re-exported: the trainer and checkpoint.load use them from here.
+from qwenaudio_train.data.data_state import DataError as DataError
+from qwenaudio_train.data.data_state import loader_streams as loader_streams
+from qwenaudio_train.data.data_state import merge_rank_states as merge_rank_states
 from qwenaudio_train.data.processing import SampleProcessor, collate, parse_meta
 from qwenaudio_train.data.schema import SampleError
 from qwenaudio_train.data.stream import MixtureStream, SourceSpec, _stable_int, few_shard_warning
 from qwenaudio_train.faults import ignore_stop_signals
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 2  # the per-stream data state; version 1 (no "n_streams") held one slot per rank x worker
-
-
-class DataError(RuntimeError):
-    """The data stream is unusable (too many bad samples, incompatible resume state)."""
 
 
 @dataclass
@@ -104,15 +106,19 @@ class BatchStream:
         collate_fn: Callable[..., dict] = collate,
         length_fn: LengthFn | None = None,
         check_bad: bool = True,
+        on_chunk: Callable[[list[list[tuple[dict, Any]]], int], None] | None = None,
     ):
         # parse_fn/collate_fn: the sample format (tagged multi-task samples by default; chat.parse_chat_meta and
         # chat.collate_chat for conversations). parse_fn's result needs a `duration` for bucketing. length_fn:
         # estimated LLM tokens of a raw sample (budget.length_fn_for), needed by max_batch_tokens.
-        # check_bad=False: the caller checks the bad-sample share on counts it sums (StatefulLoader).
+        # check_bad=False: the caller checks the bad-sample share on counts it sums (StatefulLoader). on_chunk(chunk,
+        # first): called with each new chunk and the index of its next batch (a loader worker drops the bytes of
+        # the batches other workers decode).
         if cfg.max_batch_tokens > 0 and length_fn is None:
             raise ValueError("data.max_batch_tokens needs a length_fn (budget.length_fn_for(processor))")
         self.sources, self.processor, self.pad_id, self.cfg = sources, processor, pad_id, cfg
         self.parse_fn, self.collate_fn, self.length_fn, self.check_bad = parse_fn, collate_fn, length_fn, check_bad
+        self.on_chunk = on_chunk
         self.seed, self.slot, self.n_slots = seed, slot, n_slots
         st = copy.deepcopy(state) if state else {}
         self.counts: dict[str, dict[str, int]] = st.get("counts", {"good": {}, "bad": {}})
@@ -125,6 +131,8 @@ class BatchStream:
         self._chunk: list[list[tuple[dict, Any]]] | None = None
         if self.chunk_start is not None:
             self._chunk = self._pull_chunk(replay=True)
+            if on_chunk is not None:
+                on_chunk(self._chunk, self.next_batch)
 
     # -- state ---------------------------------------------------------------------------------------------
     def position(self) -> dict[str, Any]:
@@ -195,6 +203,8 @@ class BatchStream:
         if self._chunk is None or self.next_batch >= len(self._chunk):
             self._chunk = self._pull_chunk()
             self.next_batch = 0
+            if self.on_chunk is not None:
+                self.on_chunk(self._chunk, 0)
         batch_id = self.next_batch
         self.next_batch += 1
         return self._chunk[batch_id], batch_id
@@ -254,24 +264,30 @@ class MixtureBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
-        w = info.id if info is not None else 0
+        w, n, n_acc = info.id if info is not None else 0, self.workers, len(self.streams)
+        planned = [0] * n_acc  # batches planned per stream: stream a's j-th batch is the rank's item j * n_acc + a
+
+        def keep_own(a: int) -> Callable[[list[list[tuple[dict, Any]]], int], None]:
+            def strip(chunk: list[list[tuple[dict, Any]]], first: int) -> None:
+                # Batches this worker never decodes keep their metadata only: a chunk's raw bytes are held 1/N times.
+                for b, batch in enumerate(chunk):
+                    if b < first or ((planned[a] + b - first) * n_acc + a) % n != w:
+                        batch[:] = [({k: v for k, v in raw.items() if k.startswith("__")}, meta) for raw, meta in batch]
+
+            return strip
+
         streams = [
-            BatchStream(
-                *self.args,
-                slot=sid,
-                n_slots=self.n_streams,
-                state=self.states.get(sid),
-                check_bad=False,
-                **self.formats,
-            )
-            for sid in self.streams
-        ]
+            BatchStream(*self.args, slot=sid, n_slots=self.n_streams, state=self.states.get(sid), check_bad=False,
+                        on_chunk=keep_own(a), **self.formats)
+            for a, sid in enumerate(self.streams)
+        ]  # fmt: skip
         i = 0
         while True:
-            a = i % len(streams)
+            a = i % n_acc
             stream = streams[a]
             items, batch_id = stream.plan()
-            if i % self.workers == w:
+            planned[a] += 1
+            if i % n == w:
                 batch = stream.decode(items, batch_id)
                 item: dict[str, Any] = batch if batch is not None else {"__empty__": True}
                 item.update(__stream__=self.streams[a], __pos__=stream.position(), __delta__=stream.take_delta())
@@ -290,51 +306,6 @@ def _close_running_loaders() -> None:
     ignore SIGTERM, which is how multiprocessing's exit hook would stop them, and it would wait on them forever."""
     for loader in list(_RUNNING):
         loader.close()
-
-
-def _fresh_stream_state() -> dict[str, Any]:
-    return {"chunk_start": None, "chunk_index": -1, "next_batch": 0, "counts": {"good": {}, "bad": {}},
-            "errors": {}, "batches": 0}  # fmt: skip
-
-
-def _upgrade(state: dict[str, Any], rank: int) -> dict[str, Any] | None:
-    """A version-1 state (one slot per rank x worker) of ``rank`` as logical streams, or None when it cannot map:
-    with one worker per rank its slot ``rank`` of ``world`` is exactly logical stream ``rank`` of ``L = world``."""
-    if "n_streams" in state:
-        return state
-    if state.get("workers") != 1 or set(state.get("slots", {})) - {"0"}:
-        return None
-    slot = state.get("slots", {}).get("0")
-    slots = {str(rank): dict(slot, batches=0)} if slot is not None else {}
-    return {"version": STATE_VERSION, "n_streams": int(state["world"]), "slots": slots, "upgraded_from": 1}
-
-
-def merge_rank_states(states: dict[int, dict[str, Any]], rank: int) -> dict[str, Any] | None:
-    """One data state from every rank's saved file (``{saved rank: its state}``): the union of the streams, which
-    any rank of any world size dividing ``n_streams`` reads its own from. A version-1 state that cannot map onto
-    streams is returned as ``rank``'s own (the loader then says why it cannot resume it)."""
-    if not states:
-        return None
-    upgraded = {r: _upgrade(s, r) for r, s in states.items()}
-    if any(u is None for u in upgraded.values()):
-        return states.get(rank)
-    sizes = {int(u["n_streams"]) for u in upgraded.values() if u is not None}
-    if len(sizes) != 1:
-        raise DataError(f"the checkpoint's data state files disagree on the number of streams ({sorted(sizes)})")
-    slots = {k: v for u in upgraded.values() if u is not None for k, v in u["slots"].items()}
-    merged = {"version": STATE_VERSION, "n_streams": sizes.pop(), "slots": slots}
-    return merged | ({"upgraded_from": 1} if any("upgraded_from" in u for u in upgraded.values() if u) else {})
-
-
-def loader_streams(data_state: dict[str, Any] | None) -> int | None:
-    """``L``, the number of logical streams a saved data state (``checkpoint.load``'s) was made with; the run's
-    gradient accumulation on world size ``W`` is ``L // W``. None without a state or for one that cannot map."""
-    if not data_state:
-        return None
-    if "n_streams" in data_state:
-        return int(data_state["n_streams"])
-    upgraded = _upgrade(data_state, 0)
-    return int(upgraded["n_streams"]) if upgraded is not None else None
 
 
 class StatefulLoader:
@@ -375,9 +346,9 @@ class StatefulLoader:
                 "trainer.resume_data=false (the model and optimizer still resume)"
             )
         self.states: dict[int, Any] = {
-            sid: dict(_fresh_stream_state(), **copy.deepcopy(saved[str(sid)]))
+            sid: dict(fresh_stream_state(), **copy.deepcopy(saved[str(sid)]))
             if str(sid) in saved
-            else _fresh_stream_state()
+            else fresh_stream_state()
             for sid in self.streams
         }
         if rank == 0:
@@ -412,7 +383,7 @@ class StatefulLoader:
         if state is None:
             return None
         if "n_streams" not in state:  # version 1: this rank's own file, not merged by checkpoint.load
-            upgraded = _upgrade(state, rank) if state.get("world") == world else None
+            upgraded = upgrade(state, rank) if state.get("world") == world else None
             if upgraded is None:
                 raise DataError(
                     f"the checkpoint's data position was saved by an earlier version with world size "

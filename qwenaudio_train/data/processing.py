@@ -110,10 +110,14 @@ class SampleProcessor:
         max_audio_seconds: float = A.MAX_AUDIO_SECONDS,
         long_audio: str = "window",
         seed: int = 0,
+        release_compat: bool = False,
     ):
         if long_audio not in LONG_AUDIO_POLICIES:
             raise ValueError(f"data.long_audio={long_audio!r}: choose one of {LONG_AUDIO_POLICIES}")
         self.tok = tokenizer
+        # Evaluation of released checkpoints: the release's front-end (`audio.release_log_mel`), clips cut at 30 s
+        # as the release does; the model's encoder must run with `release_compat` too.
+        self.release_compat = release_compat
         self.n_mels = n_mels
         self.train = train
         self.spec_augment = spec_augment
@@ -123,8 +127,12 @@ class SampleProcessor:
 
     def __call__(self, raw: dict[str, Any], meta: SampleMeta | None = None, aug_seed: int = 0) -> Example:
         key = raw.get("__key__", "?")
-        meta, task, wav = validate_sample(raw, meta, self.max_samples, self.long_audio)
-        mel = A.windowed_log_mel(wav, n_mels=self.n_mels)  # one 30-s window (the release's) or several
+        if self.release_compat:
+            meta, task, wav = validate_sample(raw, meta, A.N_SAMPLES, "truncate")
+            mel = A.release_log_mel(wav, n_mels=self.n_mels)
+        else:
+            meta, task, wav = validate_sample(raw, meta, self.max_samples, self.long_audio)
+            mel = A.windowed_log_mel(wav, n_mels=self.n_mels)  # one 30-s window (the release's) or several
         if self.train and self.spec_augment:
             g = torch.Generator().manual_seed(aug_seed)
             mel = A.spec_augment_windows(mel, generator=g)

@@ -47,6 +47,7 @@ class EvalConfig:
     max_samples: int = 0  # per split, 0 = all
     progress_every: int = 10  # batches between two progress lines on rank 0 (0: none)
     audio_root: str | None = None  # release eval .jsonl: the folder its audio paths must stay under (default: its own)
+    release_compat: bool = False  # the release's front-end and encoder edge (eval.yaml audio.release_compat)
 
 
 def progress_line(done: int, total: int, seconds: float, rank: int = 0, world: int = 1) -> str:
@@ -92,7 +93,7 @@ def generate_predictions(
     device = device or torch.device("cpu")
     show = rank == 0 and cfg.progress_every > 0
     t0 = time.perf_counter()
-    processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False)
+    processor = SampleProcessor(tokenizer, n_mels=n_mels, train=False, release_compat=cfg.release_compat)
     examples: list[Example] = []
     for i, raw in enumerate(split_samples(split, rank, world, cfg.audio_root)):
         if cfg.max_samples and i >= math.ceil(cfg.max_samples / world):
@@ -106,6 +107,7 @@ def generate_predictions(
         share = f" (rank {rank} of {world})" if world > 1 else ""
         _say(f"eval: {len(examples)} samples read in {time.perf_counter() - t0:.0f} s{share}; generating")
     model.eval()
+    model.audio.release_compat = cfg.release_compat  # the encoder edge matching the processor's front-end
     out: list[dict[str, Any]] = []
     stop_ids = [tokenizer.eod_id, tokenizer.im_end_id]
     t_gen = time.perf_counter()

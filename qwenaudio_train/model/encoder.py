@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qwenaudio_train.audio import encoder_frames, pooled_frames, split_frames
+from qwenaudio_train.audio import RELEASE_CARRY_FRAMES, encoder_frames, pooled_frames, split_frames
 
 if TYPE_CHECKING:  # transformers is imported lazily, by the functions that build
     from transformers import WhisperConfig
@@ -55,6 +55,9 @@ class AudioEncoder(nn.Module):
         self.n_mels = self.whisper_config.num_mel_bins
         self.max_mel_frames = self.whisper_config.max_source_positions * 2
         self.dropout = self.whisper_config.dropout
+        # The release's front-end edge (evaluating released checkpoints; see `encode_frames` and
+        # `audio.release_log_mel`): off for training, where a clip's output depends on that clip alone.
+        self.release_compat = False
 
         self.conv1 = whisper_encoder.conv1  # Conv1d(n_mels, d, k3, p1)
         self.conv2 = whisper_encoder.conv2  # Conv1d(d, d, k3, s2, p1)
@@ -94,7 +97,13 @@ class AudioEncoder(nn.Module):
         """Audio positions per clip for mel-frame lengths: pooled_frames(encoder_frames(L)), summed over the 30-s
         windows (`audio.split_frames`) of a clip longer than 3000 frames."""
         lengths = lengths.tolist() if isinstance(lengths, torch.Tensor) else list(lengths)
-        return [sum(pooled_frames(encoder_frames(w)) for w in split_frames(int(n))) for n in lengths]
+        return [sum(pooled_frames(encoder_frames(w)) for w in split_frames(n)) for n in self._real_lengths(lengths)]
+
+    def _real_lengths(self, lengths: list[int]) -> list[int]:
+        """Mel frames of each clip itself: in `release_compat` mode every clip carries RELEASE_CARRY_FRAMES frames
+        of the release's padded log-mel past its end (`audio.release_log_mel`), which are not the clip's."""
+        carry = RELEASE_CARRY_FRAMES if self.release_compat else 0
+        return [int(n) - carry for n in lengths]
 
     def _attention_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> Any:
         """valid [A, T] bool -> the key-padding mask in the form the layers' attention implementation takes.
@@ -127,6 +136,7 @@ class AudioEncoder(nn.Module):
         Hidden rows at t >= T_i are undefined. Before the pool and the final layer norm.
         """
         lengths_list = lengths.tolist() if isinstance(lengths, torch.Tensor) else [int(n) for n in lengths]
+        lengths_list = self._real_lengths(lengths_list)
         if mel.dim() != 3 or mel.shape[1] != self.n_mels or len(lengths_list) != mel.shape[0]:
             raise ValueError(
                 f"expected mel [A, {self.n_mels}, L] and {mel.shape[0] if mel.dim() == 3 else '?'} lengths, "
@@ -144,11 +154,17 @@ class AudioEncoder(nn.Module):
         mel_valid = torch.arange(l_max, device=device)[None, :] < lengths_t[:, None]  # [A, Lmax]
         t_valid = torch.arange(t_max, device=device)[None, :] < torch.tensor(t_list, device=device)[:, None]
 
-        x = mel[:, :, :l_max].to(device=device, dtype=dtype)  # compute follows the longest real clip
-        # Zero what lies past each clip's end before both convolutions: each conv then sees exactly the zero
-        # padding it would see if the clip ran alone.
-        x = x * mel_valid[:, None, :].to(dtype)
-        x = F.gelu(self.conv1(x)) * mel_valid[:, None, :].to(dtype)  # [A, d, Lmax]
+        if self.release_compat:
+            # The release's own cut: the batch's longest clip rounded up to even frames; each clip's convolutions
+            # read the padded log-mel past its end (the carried frames), the longest one the conv's zero padding.
+            x = mel[:, :, : 2 * t_max].to(device=device, dtype=dtype)
+            x = F.gelu(self.conv1(x))
+        else:
+            x = mel[:, :, :l_max].to(device=device, dtype=dtype)  # compute follows the longest real clip
+            # Zero what lies past each clip's end before both convolutions: each conv then sees exactly the zero
+            # padding it would see if the clip ran alone.
+            x = x * mel_valid[:, None, :].to(dtype)
+            x = F.gelu(self.conv1(x)) * mel_valid[:, None, :].to(dtype)  # [A, d, Lmax]
         x = F.gelu(self.conv2(x))  # [A, d, Tmax]
         x = x.permute(0, 2, 1)  # [A, Tmax, d]
         # Module calls, not `.weight` reads: ZeRO-3 gathers a module's parameters only when the module is called.
@@ -173,8 +189,8 @@ class AudioEncoder(nn.Module):
         it were a clip of its own, and each clip's features are its windows' positions joined in order.
         """
         lengths_list = lengths.tolist() if isinstance(lengths, torch.Tensor) else [int(n) for n in lengths]
-        windows = [split_frames(int(n)) for n in lengths_list]
-        if all(len(w) == 1 for w in windows):
+        windows = [split_frames(int(n)) for n in self._real_lengths(lengths_list)]
+        if self.release_compat or all(len(w) == 1 for w in windows):  # the release cuts at 30 s: no windows
             return self._encode(mel, lengths_list)
         if mel.dim() != 3 or len(lengths_list) != mel.shape[0] or max(lengths_list) > mel.shape[2]:
             raise ValueError(
