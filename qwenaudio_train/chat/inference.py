@@ -23,8 +23,13 @@ from qwenaudio_train.chat.render import DEFAULT_SYSTEM, Conversation, Message, c
 
 
 @functools.lru_cache(maxsize=32)
-def _mel_of_file(path: str, mtime_ns: int, size: int, n_mels: int, max_samples: int) -> tuple[torch.Tensor, int]:
+def _mel_of_file(
+    path: str, mtime_ns: int, size: int, n_mels: int, max_samples: int, release_compat: bool = False
+) -> tuple[torch.Tensor, int]:
     wav = A.load_audio(path)
+    if release_compat:  # the release's process_audio: cut at 30 s, log-mel of the clip padded to 30 s
+        wav = wav[: A.N_SAMPLES]
+        return A.release_log_mel(wav, n_mels=n_mels), len(wav)
     if len(wav) > max_samples:
         raise A.AudioError(
             f"{path}: audio is {len(wav) / A.SAMPLE_RATE:.1f} s; chat takes at most "
@@ -36,17 +41,22 @@ def _mel_of_file(path: str, mtime_ns: int, size: int, n_mels: int, max_samples: 
 
 
 def load_mel(
-    path: str | os.PathLike[str], n_mels: int = A.N_MELS, max_audio_seconds: float = A.MAX_AUDIO_SECONDS
+    path: str | os.PathLike[str],
+    n_mels: int = A.N_MELS,
+    max_audio_seconds: float = A.MAX_AUDIO_SECONDS,
+    release_compat: bool = False,
 ) -> tuple[torch.Tensor, int]:
     """(log-mel [n_mels, L], samples) of an audio file, cached by path and modification time (chat re-renders
     the whole history every turn). A clip over 30 s is read in 30-s windows (`audio.windowed_log_mel`: its span
     holds `audio.audio_positions(samples)`, the sum over its windows) up to `max_audio_seconds`. AudioError
-    naming the file if it is missing, unreadable, too short or longer than that."""
+    naming the file if it is missing, unreadable, too short or longer than that. `release_compat`: the release's
+    front-end instead (`audio.release_log_mel`, the clip cut at 30 s), for a model whose encoder runs with
+    `model.audio.release_compat`."""
     p = os.path.abspath(os.fspath(path))
     if not os.path.isfile(p):
         raise A.AudioError(f"audio file not found: {os.fspath(path)!r}")
     st = os.stat(p)
-    return _mel_of_file(p, st.st_mtime_ns, st.st_size, n_mels, int(max_audio_seconds * A.SAMPLE_RATE))
+    return _mel_of_file(p, st.st_mtime_ns, st.st_size, n_mels, int(max_audio_seconds * A.SAMPLE_RATE), release_compat)
 
 
 def _history_messages(history: Sequence[Any] | None) -> list[Message]:
@@ -112,8 +122,10 @@ def _reply(tokenizer: Any, new_ids: Sequence[int], stop_ids: set[int]) -> str:
     return tokenizer.decode(out)
 
 
-def _prompt_example(tokenizer: Any, msgs: list[Message], refs: list[str], n_mels: int) -> ChatExample:
-    loaded = [load_mel(r, n_mels) for r in refs]
+def _prompt_example(
+    tokenizer: Any, msgs: list[Message], refs: list[str], n_mels: int, release_compat: bool = False
+) -> ChatExample:
+    loaded = [load_mel(r, n_mels, release_compat=release_compat) for r in refs]
     positions = [A.audio_positions(n) for _, n in loaded]
     conv = Conversation(messages=msgs)
     ids, _ = render(conv, tokenizer, positions, add_generation_prompt=True, system=None)
@@ -161,7 +173,8 @@ def chat(
     msgs.append(Message("user", build_query(query, audio)))
     canon, refs = canonicalize(Conversation(messages=msgs), system=None)  # a system turn in history: ValueError
     n_mels = model.audio.n_mels
-    ex = _prompt_example(tokenizer, canon, refs, n_mels)
+    # model.audio.release_compat (qwenaudio-chat --release-compat): the release's front-end for its encoder edge
+    ex = _prompt_example(tokenizer, canon, refs, n_mels, model.audio.release_compat)
     batch = collate_chat([ex], tokenizer.eod_id, left_pad=True)
     stop_ids = {tokenizer.im_end_id, tokenizer.eod_id}
     streamer = _CallbackStreamer(tokenizer, stream, stop_ids) if stream is not None else None
@@ -201,7 +214,7 @@ def chat_batch(
         msgs, refs = canonicalize(conv, system)
         if root is not None:
             refs = [r if os.path.isabs(r) else os.path.join(os.fspath(root), r) for r in refs]
-        examples.append(_prompt_example(tokenizer, msgs, refs, n_mels))
+        examples.append(_prompt_example(tokenizer, msgs, refs, n_mels, model.audio.release_compat))
     batch = collate_chat(examples, tokenizer.eod_id, left_pad=True)
     stop_ids = {tokenizer.im_end_id, tokenizer.eod_id}
     device = _device_of(model)

@@ -114,7 +114,7 @@ class ChatShell(cmd.Cmd):
             self.error(":audio needs a file path")
             return
         try:
-            _, samples = load_mel(path, self.model.audio.n_mels)
+            _, samples = load_mel(path, self.model.audio.n_mels, release_compat=self.model.audio.release_compat)
         except AudioError as e:
             self.error(str(e))
             return
@@ -173,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run Python code shipped in the model's llm/ folder (only for a model you trust; never taken from the "
         "folder's own config)",
     )
+    p.add_argument(
+        "--release-compat",
+        action="store_true",
+        help="the release's audio front-end and encoder edge (clips cut at 30 s): a released checkpoint answers "
+        "as with the release's own code (docs/evaluation.md)",
+    )
     args = p.parse_args(argv)
     from transformers.utils import logging as hf_logging
 
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, OSError, ValueError) as e:
         print(f"qwenaudio-chat: {e}", file=sys.stderr)
         return 2
+    model.audio.release_compat = args.release_compat
     print(f"qwenaudio-chat: {args.model} loaded. Commands: {COMMANDS}", flush=True)
     repl(
         model,

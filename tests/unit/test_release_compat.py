@@ -158,3 +158,21 @@ def test_eval_processor_and_model_in_compat_mode_equal_the_release(shared_spec, 
         audio.release_compat = False
     for i, r in enumerate(ref):
         torch.testing.assert_close(feats[i, : positions[i]], r, rtol=0, atol=1e-5)
+
+
+def test_chat_front_end_in_compat_mode(tmp_path):
+    """`chat()` / `qwenaudio-chat --release-compat` read a file the release's way: cut at 30 s, the release's log-mel;
+    the span counts the release's positions."""
+    from qwenaudio_train.chat.inference import load_mel
+
+    wav = _clips()[3]  # over 30 s
+    path = tmp_path / "long.flac"
+    path.write_bytes(A.encode_flac(wav))
+    decoded = A.load_audio(path.read_bytes(), name="long.flac")
+    mel, samples = load_mel(path, release_compat=True)
+    assert samples == A.N_SAMPLES
+    torch.testing.assert_close(mel, A.release_log_mel(decoded[: A.N_SAMPLES]), rtol=0, atol=0)
+    n = A.mel_frames(samples)
+    torch.testing.assert_close(mel[:, :n], reference_log_mel(decoded)[:, :n], rtol=0, atol=1e-5)
+    plain, plain_samples = load_mel(path)  # the default reads it whole, in 30-s windows
+    assert plain_samples == len(decoded) and plain.shape[1] == A.mel_frames(len(decoded) - A.N_SAMPLES) + 3000
