@@ -122,6 +122,12 @@ def _model_problems(cfg: TrainConfig) -> list[str]:
             n = (_read_json(path / MODEL_CONFIG) or {}).get("n_mels")
             if isinstance(n, int) and n != model.n_mels:
                 out.append(f"model.n_mels={model.n_mels}: model.init_from={value} takes {n}; set model.n_mels={n}")
+    if model.preset != "tiny" and not model.init_from and not model.llm_source:  # a 7B LLM of random weights
+        out.append(
+            f"model.preset={model.preset} has no LLM weights: give model.init_from=<a converted or exported model> "
+            "or model.llm_source=<a Qwen2 directory> (`python -m qwenaudio_train.interop qwen-v1-llm Qwen/Qwen-7B DIR` "
+            "converts the paper's Qwen-7B; docs/interop.md)"
+        )
     return out
 
 

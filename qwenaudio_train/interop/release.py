@@ -246,6 +246,8 @@ def release_to_model_config(cfg: Mapping[str, Any], **overrides: Any) -> ModelCo
         llm_intermediate_size=int(cfg["intermediate_size"]) // 2,
         llm_max_position_embeddings=int(cfg.get("max_position_embeddings", cfg.get("seq_length", 2048))),
         llm_tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        llm_rms_norm_eps=float(cfg["layer_norm_epsilon"]),
+        llm_rope_theta=float(cfg.get("rotary_emb_base", 10000)),
         vocab_size=int(cfg["vocab_size"]),
         audio_start_id=start,
         audio_end_id=start + 1,  # the release finds </audio> as audio_start_id + 1

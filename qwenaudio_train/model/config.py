@@ -1,7 +1,9 @@
 """Model dimensions and sources: `ModelConfig`, its presets, dtype names, and the transformers configs they give.
 
 Owns: `ModelConfig` (every dimension, source checkpoint, special id and dtype of the model; the typed `model` config
-section), the attention back-ends (`ATTN_IMPLEMENTATIONS`, `check_attn_backend`), `PRESETS` (tiny for CPU tests, qwen_audio_7b), the release's special ids, dtype names -> torch dtypes,
+section), the attention back-ends (`ATTN_IMPLEMENTATIONS`, `check_attn_backend`), `PRESETS` (tiny for CPU tests;
+qwen_audio_7b, qwen2_audio_7b and qwen_audio_qwen2_7b, named for the models whose dims they carry), the release's
+special ids, dtype names -> torch dtypes,
 and `whisper_config_from_dims` / `qwen2_config_from_dims` (dims -> transformers configs for models built without a
 source checkpoint).
 Must not: build modules, load weights or import transformers at module level (the config schema imports
@@ -44,11 +46,11 @@ class ModelConfig:
     from the dims with random weights (no download).
     """
 
-    preset: str = "tiny"  # "tiny" | "qwen_audio_7b"
+    preset: str = "tiny"  # "tiny" | "qwen_audio_7b" | "qwen2_audio_7b" | "qwen_audio_qwen2_7b"
     encoder_source: str | None = None  # e.g. "openai/whisper-large-v2" or a local dir of a Whisper model
     llm_source: str | None = None  # e.g. "Qwen/Qwen2-7B" or a local dir of any causal LM
 
-    n_mels: int = 80  # both presets; 128 for large-v3-style encoders
+    n_mels: int = 80  # 80 (Whisper-large-v2); qwen2_audio_7b needs 128 (large-v3), which its YAML sets
     # Whisper encoder dims (used when encoder_source is None)
     encoder_d_model: int | None = None
     encoder_layers: int | None = None
@@ -63,6 +65,8 @@ class ModelConfig:
     llm_intermediate_size: int | None = None
     llm_max_position_embeddings: int | None = None
     llm_tie_word_embeddings: bool | None = None
+    llm_rms_norm_eps: float | None = None  # RMSNorm epsilon
+    llm_rope_theta: float | None = None  # rotary base
 
     # Rows of the LLM's embedding: set from the tokenizer by the caller. A loaded LLM with fewer rows is resized
     # to this, rounded up to a multiple of `pad_vocab_to_multiple_of`.
@@ -94,6 +98,14 @@ class ModelConfig:
                 f"model.attn_implementation={self.attn_implementation!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
         torch_dtype(self.dtype)  # validates
+        # A preset's fields with non-None defaults are checked, not filled: 80 mel bins into Whisper-large-v3 would
+        # fail only at the first batch.
+        for name in ("n_mels",):
+            want, have = PRESETS[self.preset].get(name, getattr(self, name)), getattr(self, name)
+            if have != want:
+                raise ValueError(
+                    f"model.preset={self.preset} takes model.{name}={want}, not {have}: set it (model={self.preset} does)"
+                )
 
     def resolved(self) -> ModelConfig:
         """A copy with every field still at None filled from the preset (idempotent)."""
@@ -121,12 +133,66 @@ PRESETS: dict[str, dict[str, Any]] = {
         llm_intermediate_size=128,
         llm_max_position_embeddings=4096,
         llm_tie_word_embeddings=False,
+        llm_rms_norm_eps=1e-6,
+        llm_rope_theta=10000.0,
         dtype="float32",
     ),
-    # Whisper-large-v2 encoder + a Qwen2-family 7B LLM loaded natively. The released Qwen-Audio used the v1
-    # Qwen-7B (remote code only: set llm_source="Qwen/Qwen-7B", trust_remote_code=True, or convert it first).
-    # The dims below document the sources; the checkpoints' configs are what is built.
+    # Qwen-Audio as the paper built it: Whisper-large-v2 encoder + Qwen-7B (v1), whose dims are those of the
+    # release's config.json (QwenLM/Qwen-Audio; facts §1-2): v1's `intermediate_size: 22016` counts both MLP
+    # branches, so 11008 each; no grouped kv heads; eps 1e-5; rope base 10000; 155,947 embedding rows (151,936 of
+    # Qwen-7B grown by the audio tokens). The LLM is a native Qwen2 (q/k/v bias as v1's fused c_attn): these are the
+    # dims `import_release_checkpoint` gives the released weights, and `python -m qwenaudio_train.interop qwen-v1-llm
+    # Qwen/Qwen-7B DIR` converts the v1 LLM to (then model.llm_source=DIR). With neither llm_source nor init_from the
+    # LLM would be random weights: check_train refuses such a run. vocab_size is the release's; a tokenizer's wins.
     "qwen_audio_7b": dict(
+        encoder_source="openai/whisper-large-v2",
+        llm_source=None,
+        encoder_d_model=1280,
+        encoder_layers=32,
+        encoder_heads=20,
+        encoder_ffn_dim=5120,
+        max_source_positions=1500,
+        llm_hidden_size=4096,
+        llm_layers=32,
+        llm_heads=32,
+        llm_kv_heads=32,
+        llm_intermediate_size=11008,
+        llm_max_position_embeddings=8192,
+        llm_tie_word_embeddings=False,
+        llm_rms_norm_eps=1e-5,
+        llm_rope_theta=10000.0,
+        vocab_size=155947,
+        dtype="bfloat16",
+    ),
+    # Qwen2-Audio-7B(-Instruct): Whisper-large-v3's encoder (128 mel bins) + its 7B LLM, the dims of the published
+    # config.json (text_config: 4096 x 32, 32 heads, kv 32, MLP 11008, 8192 positions, eps 1e-5, rope 10000,
+    # 156,032 rows, untied; audio_config = large-v3's encoder). Start from the released weights with
+    # model.init_from=<qwen2-audio-to-ours output> (docs/qwen2_audio.md); without it both towers are built from
+    # these dims, the encoder from openai/whisper-large-v3 (the paper's initialisation).
+    "qwen2_audio_7b": dict(
+        encoder_source="openai/whisper-large-v3",
+        llm_source=None,
+        n_mels=128,
+        encoder_d_model=1280,
+        encoder_layers=32,
+        encoder_heads=20,
+        encoder_ffn_dim=5120,
+        max_source_positions=1500,
+        llm_hidden_size=4096,
+        llm_layers=32,
+        llm_heads=32,
+        llm_kv_heads=32,
+        llm_intermediate_size=11008,
+        llm_max_position_embeddings=8192,
+        llm_tie_word_embeddings=False,
+        llm_rms_norm_eps=1e-5,
+        llm_rope_theta=10000.0,
+        vocab_size=156032,
+        dtype="bfloat16",
+    ),
+    # Not the paper's model: Whisper-large-v2 + Qwen2-7B (3584 x 28, 4 kv heads, loaded natively from the hub or a
+    # local copy). The dims document Qwen2-7B's config.json; with llm_source set, that checkpoint's config is built.
+    "qwen_audio_qwen2_7b": dict(
         encoder_source="openai/whisper-large-v2",
         llm_source="Qwen/Qwen2-7B",
         encoder_d_model=1280,
@@ -141,6 +207,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         llm_intermediate_size=18944,
         llm_max_position_embeddings=131072,
         llm_tie_word_embeddings=False,
+        llm_rms_norm_eps=1e-6,
+        llm_rope_theta=1000000.0,
+        vocab_size=152064,
         dtype="bfloat16",
     ),
 }
@@ -230,6 +299,8 @@ def qwen2_config_from_dims(cfg: ModelConfig) -> Qwen2Config:
         intermediate_size=_resolved(cfg.llm_intermediate_size, "llm_intermediate_size"),
         max_position_embeddings=_resolved(cfg.llm_max_position_embeddings, "llm_max_position_embeddings"),
         tie_word_embeddings=_resolved(cfg.llm_tie_word_embeddings, "llm_tie_word_embeddings"),
+        rms_norm_eps=_resolved(cfg.llm_rms_norm_eps, "llm_rms_norm_eps"),
+        rope_parameters={"rope_type": "default", "rope_theta": _resolved(cfg.llm_rope_theta, "llm_rope_theta")},
         bos_token_id=special,
         eos_token_id=special,
         pad_token_id=special,

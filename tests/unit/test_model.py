@@ -283,7 +283,8 @@ def test_presets():
     from omegaconf import OmegaConf
 
     big = ModelConfig(preset="qwen_audio_7b").resolved()
-    assert big.encoder_source == "openai/whisper-large-v2" and big.llm_source == "Qwen/Qwen2-7B"
+    assert big.encoder_source == "openai/whisper-large-v2" and big.llm_source is None  # Qwen-7B v1 dims, native
+    assert ModelConfig(preset="qwen_audio_qwen2_7b").resolved().llm_source == "Qwen/Qwen2-7B"
     assert (big.encoder_d_model, big.encoder_layers, big.encoder_heads, big.n_mels) == (1280, 32, 20, 80)
     assert big.trust_remote_code is False and big.dtype == "bfloat16"
     assert big.resolved() == big
