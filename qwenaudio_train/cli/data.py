@@ -1,6 +1,7 @@
 """``qwenaudio-data``: data tools.
 
 qwenaudio-data tokenizer --text corpus.txt --out DIR [--vocab-size 1000]   train the demo's byte-level BPE
+                         [--long-time-tokens]                              (+ the time markers past 30 s)
 qwenaudio-data check SHARDS...                                              decode every sample, list problems
 qwenaudio-data chat-shards --jsonl CONV.jsonl --out DIR [--audio-root ROOT]   your conversations -> chat shards
 qwenaudio-data tasks                                                        the task registry with examples
@@ -22,7 +23,7 @@ def cmd_tokenizer(args: argparse.Namespace) -> int:
         print(f"qwenaudio-data tokenizer: {text} does not exist (build the corpus first: `make data`)", file=sys.stderr)
         return 2
     lines = [ln for ln in text.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    tok = train_bpe_tokenizer(lines, args.out, vocab_size=args.vocab_size)
+    tok = train_bpe_tokenizer(lines, args.out, vocab_size=args.vocab_size, long_time_tokens=args.long_time_tokens)
     print(f"tokenizer: {tok.vocab_size} tokens (BPE + {len(tok.special_ids)} special) -> {args.out}")
     return 0
 
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--text", required=True, help="a UTF-8 text file, one sample per line")
     t.add_argument("--out", required=True, help="output directory (transformers tokenizer format)")
     t.add_argument("--vocab-size", type=int, default=1000, help="BPE vocabulary size before special tokens")
+    t.add_argument(
+        "--long-time-tokens",
+        action="store_true",
+        help="append the window markers <|window_1|>..<|window_119|> of times past 30 s (docs/long_audio.md)",
+    )
     t.set_defaults(fn=cmd_tokenizer)
     c = sub.add_parser("check", help="decode every sample of the shards and report problems")
     c.add_argument("shards", nargs="+", help="shard files, globs, brace patterns or directories")

@@ -209,3 +209,13 @@ def test_bpe_option_contiguous_after_the_released_tokens(tmp_path: Path) -> None
     assert reloaded.long_time_tokens and reloaded.encode(LONG_TEXT) == long.encode(LONG_TEXT)
     audio_only = long.encode(LONG_TEXT, allowed_special="audio")
     assert audio_only == long.encode(LONG_TEXT) and long.decode(audio_only) == LONG_TEXT
+
+
+def test_data_cli_trains_a_bpe_with_the_markers(tmp_path: Path) -> None:
+    from qwenaudio_train.cli.data import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox\njumps over the lazy dog\n" * 10, encoding="utf-8")
+    assert main(["tokenizer", "--text", str(text), "--out", str(tmp_path / "tok"), "--vocab-size", "280"]) == 0
+    assert main(["tokenizer", "--text", str(text), "--out", str(tmp_path / "long"), "--long-time-tokens"]) == 0
+    assert not load_tokenizer(tmp_path / "tok").long_time_tokens and load_tokenizer(tmp_path / "long").long_time_tokens
