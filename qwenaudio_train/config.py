@@ -126,7 +126,19 @@ class DeepSpeedConfig:
     bf16: bool = False
     offload_optimizer: bool = False
     offload_param: bool = False
-    activation_checkpointing: bool = False
+    # Activation checkpointing: recompute a tower's layers in backward (less memory, one more forward of them). A
+    # frozen tower the gradient crosses (stage 1's LLM) keeps its activations too: checkpointing it costs as much.
+    checkpoint_encoder: bool = False  # recompute the audio encoder's layers in backward
+    checkpoint_llm: bool = False  # recompute the LLM's decoder layers in backward
+    checkpoint_every: int = 1  # checkpoint layers 0, k, 2k... of each checkpointed tower (1 = every layer)
+    activation_checkpointing: bool = False  # deprecated: true = checkpoint_encoder + checkpoint_llm (both towers)
+    # ZeRO communication; bucket sizes in elements (bigger: fewer, larger collectives, more memory in flight).
+    overlap_comm: bool | None = None  # ZeRO-2/3: reduce gradients during backward; null = on with CUDA, off on CPU
+    reduce_bucket_size: int = 200_000_000  # ZeRO-1/2/3: gradient elements reduced per collective
+    allgather_bucket_size: int = 200_000_000  # ZeRO-1/2: updated parameter elements gathered per collective
+    stage3_prefetch_bucket_size: int = 50_000_000  # ZeRO-3: parameters fetched ahead of the layer that needs them
+    # ZeRO-3: smaller parameters stay whole on every rank. Null = 1e5 (DeepSpeed's) with CUDA, 0 on CPU (tiny models)
+    stage3_param_persistence_threshold: int | None = None  # ZeRO-3: unpartitioned below this size; null = by device
     load_universal: bool = False  # resume from a universal checkpoint (ds_to_universal): another world size
 
 
@@ -273,6 +285,7 @@ _AT_LEAST_ONE = {  # key -> what it counts: 0 would divide by zero or make no ba
     "trainer.save_every": "steps between checkpoints (the last step is saved too)",
     "trainer.log_every": "steps between metric lines",
     "trainer.grad_accum": "micro-batches per optimizer step",
+    "deepspeed.checkpoint_every": "checkpoint every k-th layer (1 = every layer)",
     "data.batch_size": "samples per micro-batch per rank",
     "data.chunk_batches": "batches per duration-sorted chunk (1 = no bucketing)",
     "data.open_shards": "shards read at once per source",

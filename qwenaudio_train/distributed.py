@@ -132,12 +132,35 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def to_device(values: list[float], device: torch.device) -> torch.Tensor:
+    """Host numbers as a float64 tensor on ``device``, copied without waiting for the device's queue (a blocking
+    copy would wait for every kernel queued before it: a host sync)."""
+    return torch.tensor(values, dtype=torch.float64).to(device, non_blocking=True)
+
+
+def all_reduce_(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """Reduce ``t`` over ranks in place (``sum`` or ``max``), left on its device: no host read."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+    return t
+
+
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     if not (dist.is_initialized() and dist.get_world_size() > 1):
         return obj
     holder = [obj]
     dist.broadcast_object_list(holder, src=src)
     return holder[0]
+
+
+# DeepSpeedConfig fields passed to `deepspeed_config` by name (ZeRO communication)
+COMM_KNOBS = (
+    "overlap_comm",
+    "reduce_bucket_size",
+    "allgather_bucket_size",
+    "stage3_prefetch_bucket_size",
+    "stage3_param_persistence_threshold",
+)
 
 
 def deepspeed_config(
@@ -152,20 +175,34 @@ def deepspeed_config(
     activation_checkpointing: bool = False,
     load_universal: bool = False,
     extra: dict[str, Any] | None = None,
+    overlap_comm: bool | None = None,
+    reduce_bucket_size: int = 200_000_000,
+    allgather_bucket_size: int = 200_000_000,
+    stage3_prefetch_bucket_size: int = 50_000_000,
+    stage3_param_persistence_threshold: int | None = None,
 ) -> dict[str, Any]:
-    """The DeepSpeed config dict. The optimizer and schedule are ours (passed to ``deepspeed.initialize``)."""
+    """The DeepSpeed config dict. The optimizer and schedule are ours (passed to ``deepspeed.initialize``).
+
+    ``overlap_comm`` / ``stage3_param_persistence_threshold`` None: chosen by the device (CUDA: overlap on, DeepSpeed's
+    threshold 1e5; CPU: overlap off, threshold 0 so that the tiny CPU models are partitioned at all)."""
     if zero_stage not in (0, 1, 2, 3):
         raise ValueError(f"deepspeed.zero_stage={zero_stage}: choose 0, 1, 2 or 3")
+    cuda = torch.cuda.is_available()
     zero: dict[str, Any] = {"stage": zero_stage}
+    if zero_stage >= 1:
+        zero.update(reduce_bucket_size=int(reduce_bucket_size), allgather_bucket_size=int(allgather_bucket_size))
     if zero_stage >= 2:
-        zero.update(overlap_comm=False, contiguous_gradients=True, reduce_bucket_size=5e7)
+        zero.update(overlap_comm=cuda if overlap_comm is None else bool(overlap_comm), contiguous_gradients=True)
     if zero_stage == 3:
-        # Without these thresholds at 0, tiny models are not partitioned at all and a ZeRO-3 run tests nothing.
+        threshold = stage3_param_persistence_threshold
+        threshold = (100_000 if cuda else 0) if threshold is None else threshold
         zero.update(
-            stage3_param_persistence_threshold=0,
-            stage3_model_persistence_threshold=0,
+            stage3_prefetch_bucket_size=int(stage3_prefetch_bucket_size),
+            stage3_param_persistence_threshold=int(threshold),
             stage3_gather_16bit_weights_on_model_save=True,
         )
+        if threshold == 0:  # nothing persists whole: tiny models are partitioned too (a ZeRO-3 test tests something)
+            zero["stage3_model_persistence_threshold"] = 0
     if offload_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
     if offload_param and zero_stage == 3:

@@ -2,8 +2,8 @@
 
 Owns: `ModelDims` (the matmul-relevant dimensions, from a `ModelConfig` or a built model), `BatchInfo` (the shapes
 of one micro-batch, read on the host), `Trainable` (which towers take weight gradients and where the backward
-runs, from a freeze policy or a model), `step_flops` (one micro-batch -> FLOP counts and padding shares) and
-`combine` (micro-batches -> a step).
+runs, from a freeze policy or a model), `Checkpointing` (which towers recompute which layers), `step_flops` (one
+micro-batch -> FLOP counts and padding shares) and `combine` (micro-batches -> a step).
 Must not: touch a device, run a model, or import the trainer (the trainer calls it with host-side shapes).
 
 What is counted (multiply-add = 2 FLOPs; matmuls and convolutions only, as `torch.utils.flop_counter` does):
@@ -197,6 +197,29 @@ class Trainable:
         return cls(encoder=audio, llm=base, llm_backward=audio or bool(llm_any))
 
 
+@dataclass(frozen=True)
+class Checkpointing:
+    """Activation checkpointing per tower: which towers recompute their layers in backward, and every k-th layer
+    (layers 0, k, 2k...) only. `QwenAudioModel.gradient_checkpointing_enable(**vars(c))` applies it."""
+
+    encoder: bool = False
+    llm: bool = False
+    every: int = 1
+
+    @classmethod
+    def from_config(cls, ds: Any) -> Checkpointing:
+        """From the `deepspeed` config section: `checkpoint_encoder`, `checkpoint_llm`, `checkpoint_every`, and the
+        deprecated `activation_checkpointing` (both towers)."""
+        both = bool(getattr(ds, "activation_checkpointing", False))
+        return cls(both or ds.checkpoint_encoder, both or ds.checkpoint_llm, int(ds.checkpoint_every))
+
+    def share(self, layers: int) -> float:
+        """The share of `layers` layers that are checkpointed (recomputed) in a checkpointed tower."""
+        if self.every < 1:
+            raise ValueError(f"checkpoint every {self.every} layers: must be >= 1 (1 = every layer)")
+        return -(-layers // self.every) / layers if layers else 0.0
+
+
 def _factor(trains: bool, backward: bool) -> int:
     """Forward + backward multiple of a weight matmul's forward FLOPs."""
     return 3 if trains else (2 if backward else 1)
@@ -232,14 +255,15 @@ def step_flops(
     model_cfg: ModelConfig | ModelDims,
     batch_info: BatchInfo,
     freeze: str | Trainable,
-    checkpointing: bool = False,
+    checkpointing: bool | Checkpointing = False,
 ) -> dict[str, float]:
     """FLOPs of one micro-batch's forward + backward, and its padding.
 
     Returns `flops` (useful: real lengths, per-sample attention, no recomputation), `flops/encoder`,
     `flops/llm`, `flops_computed` (the padded shapes as run), `flops_hardware` (computed + the forward that
-    `checkpointing` recomputes), `padding/encoder` and `padding/llm` (share of the computed encoder frames /
-    LLM tokens that are padding), and the frame / token counts `combine` needs.
+    `checkpointing` recomputes: True = every layer of both towers, or a `Checkpointing` per tower and every k-th
+    layer; a tower recomputes only where the backward runs), `padding/encoder` and `padding/llm` (share of the
+    computed encoder frames / LLM tokens that are padding), and the frame / token counts `combine` needs.
     """
     d = model_cfg if isinstance(model_cfg, ModelDims) else ModelDims.from_config(model_cfg)
     tr = freeze if isinstance(freeze, Trainable) else Trainable.from_policy(freeze)
@@ -269,7 +293,10 @@ def step_flops(
 
     useful = enc_useful + llm_useful + head
     computed = enc_computed + llm_computed + head
-    recompute = ((enc_fwd if tr.encoder else 0) + (llm_fwd if tr.llm_backward else 0)) if checkpointing else 0
+    ck = checkpointing if isinstance(checkpointing, Checkpointing) else Checkpointing(checkpointing, checkpointing)
+    recompute = (enc_fwd * ck.share(d.encoder_layers) if tr.encoder and ck.encoder else 0) + (
+        llm_fwd * ck.share(d.llm_layers) if tr.llm_backward and ck.llm else 0
+    )
     return {
         "flops": float(useful),
         "flops/encoder": float(enc_useful),

@@ -1,7 +1,12 @@
 """One metrics logger: a JSONL file always, wandb on rank 0 when enabled, a progress bar, and the console.
 
 Key names are stable (tests and notebooks read the JSONL): ``step``, ``loss``, ``lr``, ``grad_norm``,
-``loss/<task>``, ``samples_per_s``, ``tokens_per_s``, ``audio_hours_per_s``, ``data/bad/<source>``...
+``loss/<task>``, ``samples_per_s``, ``tokens_per_s``, ``audio_hours_per_s``, ``data/bad/<source>``, ``mfu``,
+``tflops_per_s``, ``hardware_tflops_per_s``, ``padding/encoder``, ``padding/llm`` (flops.py), ``data_wait`` (share
+of the window's wall time a rank spent blocked in ``next(batches)``, the loader not keeping up: mean over ranks)
+and ``data_wait/max`` (the most blocked rank)...
+The log window (``new_window``, ``accumulate``, ``read_window``) sums the step statistics the trainer passes in;
+the loss and per-task sums stay on the device until ``read_window`` reads them in one transfer per window.
 The console is what a researcher reads on stdout: a start-up summary (``startup_lines``), where the run starts
 from, one line per logged step (``summary_line``, with the loss of every task) and an end-of-run line
 (``end_line``); the progress bar stays on stderr. Only rank 0 writes anything.
@@ -17,6 +22,11 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Literal, cast
+
+import torch
+
+from qwenaudio_train.distributed import to_device
+from qwenaudio_train.flops import combine
 
 
 class MetricsLogger:
@@ -233,3 +243,67 @@ def read_metrics(run_dir: Path, kind: str = "train") -> list[dict[str, Any]]:
         if record.get("kind", "train") == kind:
             by_step[int(record["step"])] = record
     return [by_step[s] for s in sorted(by_step)]
+
+
+def or_nan(value: Any) -> Any:
+    return float("nan") if value is None else value
+
+
+def new_window() -> dict[str, Any]:
+    return {
+        "loss_sum": 0.0,  # a device tensor once a step has run (read in `read_window`)
+        "tokens": 0,
+        "samples": 0,
+        "input_tokens": 0,
+        "audio_seconds": 0.0,
+        "audio_frames": 0,
+        "data_wait": 0.0,
+        "task_loss": [],  # (task names, device tensor [loss sums..., tokens...]) per step
+        "flops": combine([]),
+        "grad_norm": float("nan"),
+    }
+
+
+def accumulate(w: dict[str, Any], s: dict[str, Any]) -> None:
+    for k in ("loss_sum", "tokens", "samples", "input_tokens", "audio_seconds", "audio_frames", "data_wait"):
+        w[k] = w[k] + s[k]  # not in place: the first step's device tensor must not be changed later
+    w["grad_norm"] = s["grad_norm"]
+    w["flops"] = combine([w["flops"], s["flops"]])
+    w["task_loss"] += s["task_loss"]
+
+
+def read_window(w: dict[str, Any], device: torch.device) -> tuple[float, float, dict[str, list[float]]]:
+    """(loss sum, last grad norm, task -> [loss sum, target tokens]) of a log window: its device values read in one
+    transfer (one host sync per window, none per step)."""
+    values = [w["loss_sum"], w["grad_norm"]]
+    parts = [v.detach().reshape(-1).double() if torch.is_tensor(v) else to_device([v], device) for v in values]
+    read = torch.cat(parts + [t for _, t in w["task_loss"]]).tolist()
+    out: dict[str, list[float]] = {}
+    at = 2
+    for names, t in w["task_loss"]:
+        for i, name in enumerate(names):
+            acc = out.setdefault(name, [0.0, 0.0])
+            acc[0] += read[at + i]
+            acc[1] += read[at + len(names) + i]
+        at += t.numel()
+    return read[0], read[1], out
+
+
+def tower_params(model: torch.nn.Module) -> dict[str, dict[str, int]]:
+    """Total and trainable parameters of the audio encoder (``audio.``: encoder, pool, projector, bos/eos) and the
+    LLM, at full size under ZeRO-3 (``ds_numel``)."""
+    out = {"audio encoder": {"total": 0, "trainable": 0}, "LLM": {"total": 0, "trainable": 0}}
+    for name, p in model.named_parameters():
+        tower = out["audio encoder" if name.startswith("audio.") else "LLM"]
+        n = int(getattr(p, "ds_numel", p.numel()))
+        tower["total"] += n
+        tower["trainable"] += n if p.requires_grad else 0
+    return out
+
+
+def memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**30

@@ -16,7 +16,6 @@ from __future__ import annotations
 import signal
 import time
 import warnings
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from qwenaudio_train import checkpoint, faults
+from qwenaudio_train import checkpoint, distributed, faults, metrics
 from qwenaudio_train.config import DataConfig, TrainConfig, to_container
 from qwenaudio_train.data.budget import length_fn_for
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
 from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
-from qwenaudio_train.flops import SUMMED_KEYS, BatchInfo, ModelDims, Trainable, combine, detect_peak_tflops, step_flops
+from qwenaudio_train.flops import SUMMED_KEYS, BatchInfo, Checkpointing, ModelDims, Trainable, combine, step_flops
 from qwenaudio_train.metrics import MetricsLogger, end_line, resume_line, startup_lines
 from qwenaudio_train.model import build_model
 from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
@@ -73,8 +72,9 @@ class Trainer:
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
         if cfg.lora.enabled:  # adapters on the LLM; with freeze_audio the adapters are all that trains
             self.param_counts = apply_lora_counted(self.model, cfg.lora)
-        if cfg.deepspeed.activation_checkpointing:
-            self.model.gradient_checkpointing_enable()
+        self.checkpointing = Checkpointing.from_config(cfg.deepspeed)  # per tower, every k-th layer
+        if self.checkpointing.encoder or self.checkpointing.llm:
+            self.model.gradient_checkpointing_enable(**vars(self.checkpointing))
         self.engine, self.optimizer = self._build_engine()
         self.step, self.samples_seen, self.tokens_seen = 0, 0, 0
         data_state, wandb_id = self._resume(self.resumed_from) if self.resumed_from else (None, None)
@@ -96,6 +96,8 @@ class Trainer:
         self._progress_step = self.step
         self.nonfinite_in_a_row, self.nonfinite_total = 0, 0
         self.flop_dims, self.trainable = ModelDims.from_model(self.model), Trainable.from_model(self.model)
+        from qwenaudio_train.flops import detect_peak_tflops
+
         self.peak_tflops = cfg.trainer.peak_tflops or (  # 0 = the device's own peak when it is a known GPU
             detect_peak_tflops(torch.cuda.get_device_name(self.dist.device)) if self.dist.device.type == "cuda" else 0.0
         )
@@ -120,7 +122,8 @@ class Trainer:
             bf16=ds.bf16,
             offload_optimizer=ds.offload_optimizer,
             offload_param=ds.offload_param,
-            activation_checkpointing=ds.activation_checkpointing,
+            activation_checkpointing=self.checkpointing.encoder or self.checkpointing.llm,
+            **{k: getattr(ds, k) for k in distributed.COMM_KNOBS},  # overlap_comm, bucket sizes
             load_universal=ds.load_universal,
         )
         optimizer = build_optimizer(self.model, self.cfg.optim)
@@ -151,7 +154,7 @@ class Trainer:
                 "encoder": m.encoder_source or f"{m.encoder_layers} layers x {m.encoder_d_model}",
                 "llm": m.llm_source or f"{m.llm_layers} layers x {m.llm_hidden_size}",
             },
-            "params": _tower_params(self.model),
+            "params": metrics.tower_params(self.model),
             "sources": [{"name": s.name, "weight": s.weight, "hours": _source_hours(d, s)} for s in self.sources],
             "batch": {
                 "world_size": self.dist.world_size,
@@ -231,7 +234,7 @@ class Trainer:
 
     def _train(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
         cfg = self.cfg.trainer
-        window: dict[str, Any] = _new_window()
+        window: dict[str, Any] = metrics.new_window()
         started, first_step = time.perf_counter(), self.step
         last_log = started
         while self.step < cfg.max_steps:
@@ -247,11 +250,11 @@ class Trainer:
                     f"stopping without saving. The last good checkpoint is "
                     f"{checkpoint.latest_checkpoint(self.ckpt_dir)}: lower optim.lr or check the data, then resume."
                 )
-            _accumulate(window, stats)
+            metrics.accumulate(window, stats)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 now = time.perf_counter()
                 self._log(window, lr, now - last_log)
-                window, last_log = _new_window(), now
+                window, last_log = metrics.new_window(), now
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
                 self.evaluate()
             self.stopped_by = faults.agree_on_stop(self._stop_signal, self.dist.device)
@@ -276,18 +279,25 @@ class Trainer:
         }
 
     def train_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
+        """One optimizer step. Nothing here waits for the device but the one finiteness agreement at the end: the
+        target-token count comes from the host copy of the labels, the loss and per-task sums stay on the device
+        (read once per log window, `Trainer._log`), the token all-reduce feeds the loss scale on the device."""
+        waited = time.perf_counter()
         micro = [next(batches) for _ in range(self.grad_accum)]
+        waited = time.perf_counter() - waited  # blocked on the loader: data_wait
+        device = self.dist.device
         # Target tokens of the whole step over all ranks: labels are shifted inside the model, so a label at
         # position 0 never counts. DeepSpeed divides gradients by world size and grad_accum, so each micro-batch's
         # token-loss sum is scaled by world * grad_accum / global_tokens to make the update that of the mean loss.
-        local_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
-        global_tokens = all_reduce_sum([local_tokens], self.dist.device)[0]
-        scale = self.dist.world_size * len(micro) / max(global_tokens, 1.0)
-        task_loss: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        loss_sum, finite = 0.0, True
-        checkpointing = self.cfg.deepspeed.activation_checkpointing
+        local_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)  # host tensors
+        global_tokens = distributed.all_reduce_(distributed.to_device([local_tokens], device))
+        scale = (self.dist.world_size * len(micro) / global_tokens.clamp(min=1.0)).float()
+        tasks = sorted({t for b in micro for t in b["tasks"]})
+        task_id = {t: i for i, t in enumerate(tasks)}
+        # [loss sum, non-finite micro-batches, per-task loss sums..., per-task target tokens...], on the device
+        acc = torch.zeros(2 + 2 * len(tasks), dtype=torch.float64, device=device)
         flops = combine(
-            step_flops(self.flop_dims, BatchInfo.from_batch(b), self.trainable, checkpointing) for b in micro
+            step_flops(self.flop_dims, BatchInfo.from_batch(b), self.trainable, self.checkpointing) for b in micro
         )
         for b in micro:
             inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
@@ -295,50 +305,55 @@ class Trainer:
             loss = out.loss_sum
             if self.step + 1 in self.cfg.trainer.inject_nan_at:
                 loss = loss * float("nan")
-            # Every rank must agree before backward: a rank skipping a collective would hang the others.
-            if finite and all_reduce_sum([0.0 if torch.isfinite(loss).item() else 1.0], self.dist.device)[0] > 0:
-                finite = False
-            if finite:
-                self.engine.backward(loss * scale)
-                loss_sum += float(loss.detach())
-                for task, sl, n in zip(b["tasks"], out.sample_loss_sum.detach().tolist(), out.sample_tokens.tolist()):
-                    task_loss[task][0] += sl
-                    task_loss[task][1] += n
-            else:
-                # Zero gradients through the same modules keep DeepSpeed's micro-step bookkeeping and collectives in
-                # step on every rank; the update itself is neutralised below.
-                self.engine.backward(sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0)
-            if not finite and self.engine.is_gradient_accumulation_boundary():
-                faults.skip_step(self.engine, self.optimizer, set_lr)  # a real skip: weights, optimizer state kept
-            else:
-                self.engine.step()
-        grad_norm = self.engine.get_global_grad_norm() if finite else float("nan")
+            acc[0] += loss.detach()
+            acc[1] += (~torch.isfinite(loss.detach())).double()
+            rows = torch.tensor([task_id[t] for t in b["tasks"]]).to(device, non_blocking=True)
+            acc[2:].index_add_(0, rows, out.sample_loss_sum.detach().double())
+            acc[2 + len(tasks) :].index_add_(0, rows, out.sample_tokens.double())
+            # Every micro-batch goes backward (a non-finite one too): whether the step is applied is agreed once
+            # below, so no rank waits for its device in the middle of the step.
+            self.engine.backward(loss * scale)
+            if not self.engine.is_gradient_accumulation_boundary():
+                self.engine.step()  # DeepSpeed's micro-step bookkeeping
+        # The one agreement of the step (one all-reduce, one read): every rank steps or every rank skips.
+        finite = distributed.all_reduce_(acc[1:2].clone()).item() == 0
+        if finite:
+            self.engine.step()
+        else:
+            # ZeRO's optimizers discard a step whose gradient norm is not finite; without ZeRO the gradients are
+            # in .grad: zeroed, so the neutralised step below computes nothing from them.
+            [p.grad.zero_() for p in self.model.parameters() if p.grad is not None]
+            faults.skip_step(self.engine, self.optimizer, set_lr)  # a real skip: weights, optimizer state kept
         return {
             # A skipped step counts for nothing in the logged loss, including its finite micro-batches.
-            "loss_sum": loss_sum if finite else 0.0,
+            "loss_sum": acc[0] if finite else 0.0,
             "tokens": local_tokens if finite else 0,
-            "task_loss": dict(task_loss) if finite else {},
+            "task_loss": [(tasks, acc[2:])] if finite else [],  # (names, [sums..., tokens...]) read by `Trainer._log`
             "samples": sum(len(b["tasks"]) for b in micro),
             "finite": finite,
             "input_tokens": sum(b["padding"]["tokens"] for b in micro),
             "audio_seconds": sum(b["audio_seconds"] for b in micro),
             "audio_frames": sum(b["padding"]["audio_frames"] for b in micro),
+            "data_wait": waited,
             "flops": flops,  # from the host-side shapes (flops.py): useful work, padding shares
-            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+            "grad_norm": metrics.or_nan(self.engine.get_global_grad_norm() if finite else None),  # read in _log
         }
 
     def _log(self, w: dict[str, Any], lr: float, seconds: float) -> None:
-        tasks = sorted(w["task_loss"])
-        gathered = [w["task_loss"]]
+        local_loss, grad_norm, task_loss = metrics.read_window(w, self.dist.device)  # the window's one device read
+        tasks = sorted(task_loss)
+        gathered: list[Any] = [task_loss]
         if dist.is_initialized() and self.dist.world_size > 1:
             gathered = [None] * self.dist.world_size
-            dist.all_gather_object(gathered, w["task_loss"])
+            dist.all_gather_object(gathered, task_loss)
             tasks = sorted({t for g in gathered for t in g})
         totals = all_reduce_sum(
-            [w["loss_sum"], w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"], w["audio_frames"]],
+            [local_loss, w["tokens"], w["samples"], w["input_tokens"], w["audio_seconds"], w["audio_frames"]]
+            + [w["data_wait"]],
             self.dist.device,
         )
-        loss_sum, tokens, samples, in_tokens, audio_s, frames = totals
+        loss_sum, tokens, samples, in_tokens, audio_s, frames, waited = totals
+        waited_max = distributed.all_reduce_(distributed.to_device([w["data_wait"]], self.dist.device), "max").item()
         self.samples_seen += int(samples)
         self.tokens_seen += int(in_tokens)
         counts = self.loader.data_counts()
@@ -347,15 +362,18 @@ class Trainer:
             "step": self.step,
             "loss": loss_sum / tokens if tokens else float("nan"),
             "lr": lr,
-            "grad_norm": w["grad_norm"],
+            "grad_norm": grad_norm,
             "samples_per_s": samples / seconds,
             "tokens_per_s": in_tokens / seconds,
             "audio_hours_per_s": audio_s / 3600 / seconds,
+            # share of the window each rank spent blocked in next(batches): mean over ranks, and the worst rank
+            "data_wait": waited / self.dist.world_size / seconds,
+            "data_wait/max": waited_max / seconds,
             "samples_seen": self.samples_seen,
             "tokens_seen": self.tokens_seen,
             "data_bad": int(bad),
             "nonfinite_steps": self.nonfinite_total,
-            "memory_gb": _memory_gb(self.dist.device),
+            "memory_gb": metrics.memory_gb(self.dist.device),
         }
         # Useful model FLOPs from the real shapes (flops.py): frozen towers forward + input gradient only, attention
         # per sample, LM head on targets, no padding and no activation recomputation.
@@ -462,18 +480,6 @@ def apply_lora_counted(model: torch.nn.Module, cfg: Any) -> dict[str, int]:
     return counts
 
 
-def _tower_params(model: torch.nn.Module) -> dict[str, dict[str, int]]:
-    """Total and trainable parameters of the audio encoder (``audio.``: encoder, pool, projector, bos/eos) and the
-    LLM, at full size under ZeRO-3 (``ds_numel``)."""
-    out = {"audio encoder": {"total": 0, "trainable": 0}, "LLM": {"total": 0, "trainable": 0}}
-    for name, p in model.named_parameters():
-        tower = out["audio encoder" if name.startswith("audio.") else "LLM"]
-        n = int(getattr(p, "ds_numel", p.numel()))
-        tower["total"] += n
-        tower["trainable"] += n if p.requires_grad else 0
-    return out
-
-
 def _source_hours(data: DataConfig, source: SourceSpec) -> float | None:
     """A source's hours for the start-up summary: from the config, else its shard manifest, else unknown."""
     from qwenaudio_train.data.mixture import manifest_hours
@@ -485,36 +491,3 @@ def _source_hours(data: DataConfig, source: SourceSpec) -> float | None:
         except (FileNotFoundError, KeyError, ValueError):
             return None
     return float(hours)
-
-
-def _memory_gb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**30
-
-
-def _new_window() -> dict[str, Any]:
-    return {
-        "loss_sum": 0.0,
-        "tokens": 0,
-        "samples": 0,
-        "input_tokens": 0,
-        "audio_seconds": 0.0,
-        "audio_frames": 0,
-        "task_loss": {},
-        "flops": combine([]),
-        "grad_norm": float("nan"),
-    }
-
-
-def _accumulate(w: dict[str, Any], s: dict[str, Any]) -> None:
-    for k in ("loss_sum", "tokens", "samples", "input_tokens", "audio_seconds", "audio_frames"):
-        w[k] += s[k]
-    w["grad_norm"] = s["grad_norm"]
-    w["flops"] = combine([w["flops"], s["flops"]])
-    for t, (ls, n) in s["task_loss"].items():
-        acc = w["task_loss"].setdefault(t, [0.0, 0.0])
-        acc[0] += ls
-        acc[1] += n

@@ -370,22 +370,33 @@ class QwenAudioModel(nn.Module):
         counts["trainable"] = sum(numel(p) for p in self.parameters() if p.requires_grad)
         return counts
 
-    def gradient_checkpointing_enable(self) -> None:
-        """Recompute every encoder and LLM layer in backward (non-reentrant checkpointing)."""
+    def gradient_checkpointing_enable(self, encoder: bool = True, llm: bool = True, every: int = 1) -> None:
+        """Recompute layers in backward (non-reentrant checkpointing): those of the encoder and / or the LLM, every
+        `every`-th layer of each (layers 0, k, 2k...: k > 1 trades memory back for speed)."""
         from transformers.modeling_layers import GradientCheckpointingLayer
 
+        if every < 1:
+            raise ValueError(f"gradient_checkpointing_enable(every={every}): must be >= 1 (1 = every layer)")
         ckpt = partial(torch.utils.checkpoint.checkpoint, use_reentrant=False)
-        for layer in self.audio.layers:
-            if not isinstance(layer, GradientCheckpointingLayer):
-                raise TypeError(f"encoder layer {type(layer).__name__} does not support gradient checkpointing")
-            # What transformers' own gradient_checkpointing_enable sets on each such layer.
-            checkpointable = cast(_CheckpointableLayer, layer)
-            checkpointable.gradient_checkpointing = True
-            checkpointable._gradient_checkpointing_func = ckpt
+        if encoder:
+            for i, layer in enumerate(self.audio.layers):
+                if not isinstance(layer, GradientCheckpointingLayer):
+                    raise TypeError(f"encoder layer {type(layer).__name__} does not support gradient checkpointing")
+                # What transformers' own gradient_checkpointing_enable sets on each such layer.
+                checkpointable = cast(_CheckpointableLayer, layer)
+                checkpointable.gradient_checkpointing = i % every == 0
+                checkpointable._gradient_checkpointing_func = ckpt
+        if not llm:
+            return
         if hasattr(self.llm, "activation_checkpointing_enable"):  # transformers >= 5.x name
             self.llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             self.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # Every k-th decoder layer, set here rather than through transformers' `every_n_layers` (not in every
+        # version): the layers are its GradientCheckpointingLayer blocks, in order.
+        blocks = [m for m in self.llm.modules() if isinstance(m, GradientCheckpointingLayer)]
+        for i, block in enumerate(blocks):
+            cast(_CheckpointableLayer, block).gradient_checkpointing = i % every == 0
 
     # -- save / load ----------------------------------------------------------------------------------------
 

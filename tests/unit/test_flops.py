@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from qwenaudio_train.flops import BatchInfo, ModelDims, Trainable, combine, mfu, step_flops
+from qwenaudio_train.flops import BatchInfo, Checkpointing, ModelDims, Trainable, combine, mfu, step_flops
 from qwenaudio_train.model import build_model
 from qwenaudio_train.optim import apply_freeze
 from tests.unit.test_model import make_batch, tiny_cfg
@@ -16,12 +16,16 @@ ROWS = [[5, "a", 30], [2, "a", 90], [40, "a", 7]]
 LENGTHS = [500, 300, 1100]
 
 
-def _measure(policy: str, rows, lengths, checkpointing: bool = False) -> tuple[float, dict[str, float]]:
+def _measure(
+    policy: str, rows, lengths, checkpointing: bool | Checkpointing = False, **dims
+) -> tuple[float, dict[str, float]]:
     torch.manual_seed(0)
     # eager attention: its matmuls are what FlopCounterMode counts on CPU
-    model = build_model(tiny_cfg(attn_implementation="eager")).train()
+    model = build_model(tiny_cfg(attn_implementation="eager", **dims)).train()
     apply_freeze(model, policy)
-    if checkpointing:
+    if isinstance(checkpointing, Checkpointing):
+        model.gradient_checkpointing_enable(**vars(checkpointing))
+    elif checkpointing:
         model.gradient_checkpointing_enable()
     ids, mask, labels, mel, lens = make_batch(rows, lengths)
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels, "audio_features": mel, "audio_lengths": lens}
@@ -74,10 +78,39 @@ def test_checkpoint_recomputation_is_hardware_work_only():
     assert counted["flops_hardware"] > counted["flops_computed"] > counted["flops"]
 
 
+@pytest.mark.parametrize(
+    "ck", [Checkpointing(encoder=True), Checkpointing(llm=True), Checkpointing(True, True, every=2)], ids=str
+)
+def test_per_tower_and_every_k_checkpointing_counts_what_it_recomputes(ck):
+    """Checkpointing the encoder only, the LLM only, or every 2nd layer of 3 in both (layers 0 and 2): the hardware
+    count matches FlopCounterMode, and the recomputation is that tower's (share of the) layers' forward."""
+    dims = {"encoder_layers": 3, "llm_layers": 3}
+    measured, counted = _measure("pretrain", ROWS[:2], LENGTHS[:2], checkpointing=ck, **dims)
+    assert counted["flops_hardware"] == pytest.approx(measured, rel=0.05)
+    ids, mask, labels, _, lens = make_batch(ROWS[:2], LENGTHS[:2])
+    info = BatchInfo.from_batch({"input_ids": ids, "attention_mask": mask, "labels": labels, "audio_lengths": lens})
+    d = ModelDims.from_config(tiny_cfg(**dims))
+
+    def extra(c: bool | Checkpointing) -> float:
+        f = step_flops(d, info, "pretrain", c)
+        return f["flops_hardware"] - f["flops_computed"]
+
+    encoder, llm = extra(Checkpointing(encoder=True)), extra(Checkpointing(llm=True))
+    assert encoder > 0 and llm > 0 and extra(True) == pytest.approx(encoder + llm)
+    assert extra(Checkpointing(True, True, every=2)) == pytest.approx((encoder + llm) * 2 / 3)
+    assert extra(Checkpointing(True, True, every=5)) == pytest.approx((encoder + llm) / 3)  # layer 0 only
+    # stage 1's LLM is frozen but crossed by the gradient: recomputing it is real work; sft's encoder is not
+    assert step_flops(d, info, "sft", Checkpointing(encoder=True))["flops_hardware"] == pytest.approx(
+        step_flops(d, info, "sft")["flops_computed"]
+    )
+    with pytest.raises(ValueError, match="must be >= 1"):
+        step_flops(d, info, "pretrain", Checkpointing(llm=True, every=0))
+
+
 def test_dims_combine_mfu_and_packed_segments():
     torch.manual_seed(0)
     assert ModelDims.from_config(tiny_cfg()) == ModelDims.from_model(build_model(tiny_cfg()))
-    big = ModelDims.from_config(tiny_cfg(preset="qwen_audio_qwen2_7b", vocab_size=151_860))
+    big = ModelDims.from_config(tiny_cfg(preset="qwen_audio_7b", vocab_size=151_860))
     assert (big.encoder_d_model, big.llm_hidden_size, big.llm_kv_dim, big.vocab_size) == (1280, 3584, 512, 151_872)
     a = step_flops(big, BatchInfo((3000, 1000), (800, 300), 800, 200), "pretrain")
     b = step_flops(big, BatchInfo((3000,), (790,), 790, 50), "pretrain")
