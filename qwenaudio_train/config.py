@@ -114,6 +114,8 @@ class DataConfig:
     max_tokens: int | None = None  # chat: conversations longer than this are skipped and counted, never cut
     system: str = "You are a helpful assistant."  # chat: default system prompt
     allow_pipe: bool = False  # allow `pipe:<shell command>` shard specs (they run the command): never from a checkpoint
+    packing: bool = False  # pack each micro-batch's samples into shared LLM rows (attention and positions per sample)
+    max_tokens_per_row: int = 2048  # with packing: the row budget; must hold the longest sample (else an error)
 
     def clip_policy(self) -> dict[str, Any]:
         """The processors' long-clip arguments (``processing.fit_clip``): ``long_audio`` and ``max_audio_seconds``."""
@@ -289,6 +291,7 @@ _AT_LEAST_ONE = {  # key -> what it counts: 0 would divide by zero or make no ba
     "data.batch_size": "samples per micro-batch per rank",
     "data.chunk_batches": "batches per duration-sorted chunk (1 = no bucketing)",
     "data.open_shards": "shards read at once per source",
+    "data.max_tokens_per_row": "tokens per packed LLM row (data.packing)",
     "data.max_batch_size": "the most samples in one budgeted micro-batch",
 }
 

@@ -28,11 +28,11 @@ from qwenaudio_train.config import DataConfig, TrainConfig, to_container
 from qwenaudio_train.data.budget import length_fn_for
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
 from qwenaudio_train.data.mixture import build_sources
-from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor
+from qwenaudio_train.data.processing import IGNORE_INDEX, SampleProcessor, collate_for
 from qwenaudio_train.distributed import all_reduce_sum, deepspeed_config, init_distributed
 from qwenaudio_train.flops import SUMMED_KEYS, BatchInfo, Checkpointing, ModelDims, Trainable, combine, step_flops
 from qwenaudio_train.metrics import MetricsLogger, end_line, resume_line, startup_lines
-from qwenaudio_train.model import build_model
+from qwenaudio_train.model import HOST_INPUTS, MODEL_INPUTS, build_model
 from qwenaudio_train.optim import apply_freeze, build_optimizer, lr_at, set_lr
 from qwenaudio_train.runs import save_run_tokenizer
 from qwenaudio_train.tokenizer import load_tokenizer
@@ -40,7 +40,6 @@ from qwenaudio_train.tokenizer import load_tokenizer
 if TYPE_CHECKING:
     from qwenaudio_train.data.stream import SourceSpec
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths")
 # DeepSpeed 0.19 calls a collective torch deprecated; the warning would repeat at every log step.
 warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*is deprecated", category=FutureWarning)
 
@@ -207,6 +206,7 @@ class Trainer:
         # The data order: world size x accumulation logical streams, fixed for the run (a resume keeps the saved
         # number: an elastic resume sets the accumulation to loader_streams(data_state) // world size first).
         accum = int(getattr(self, "grad_accum", self.cfg.trainer.grad_accum))
+        formats["collate_fn"] = collate_for(formats.get("collate_fn"), d, self.tokenizer)  # packing, host-side spans
         return StatefulLoader(
             sources,
             processor,
@@ -300,7 +300,7 @@ class Trainer:
             step_flops(self.flop_dims, BatchInfo.from_batch(b), self.trainable, self.checkpointing) for b in micro
         )
         for b in micro:
-            inputs = {k: b[k].to(self.dist.device) for k in MODEL_INPUTS}
+            inputs = {k: b[k] if k in HOST_INPUTS else b[k].to(self.dist.device) for k in MODEL_INPUTS if k in b}
             out = self.engine(**inputs, return_logits=False)
             loss = out.loss_sum
             if self.step + 1 in self.cfg.trainer.inject_nan_at:

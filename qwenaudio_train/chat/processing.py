@@ -21,7 +21,7 @@ import torch
 
 from qwenaudio_train import audio as A
 from qwenaudio_train.chat.render import DEFAULT_SYSTEM, Conversation, canonicalize, labels_from_mask, render
-from qwenaudio_train.data.processing import LONG_AUDIO_POLICIES, fit_clip, pad_mels, pad_tokens
+from qwenaudio_train.data.processing import LONG_AUDIO_POLICIES, batch_tokens, fit_clip
 from qwenaudio_train.data.schema import SampleError
 
 
@@ -158,36 +158,25 @@ class ChatProcessor:
         return self.process(conv, audio_bytes=members, key=meta.key, source=meta.source, aug_seed=aug_seed)
 
 
-def collate_chat(examples: Sequence[ChatExample], pad_id: int, left_pad: bool = False) -> dict[str, Any]:
+def collate_chat(
+    examples: Sequence[ChatExample],
+    pad_id: int,
+    left_pad: bool = False,
+    packing: bool = False,
+    max_tokens_per_row: int = 2048,
+    audio_ids: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """Pad chat examples into a batch for `QwenAudioModel`: the audios of all rows are flattened in row-major
     order (row 0's spans, then row 1's ...), the order in which the model finds the spans in input_ids.
 
     Returns the keys of `data.processing.collate` (input_ids/attention_mask/labels [B, S], audio_features
-    [A, n_mels, Lmax], audio_lengths [A] mel frames, tasks, sources, keys, references, metas, audio_seconds,
-    padding) plus `n_audios` [B]. A batch without audio has A = 0 (the model then runs its dummy clip)."""
+    [A, n_mels, Lmax], audio_lengths [A] mel frames, target_index, tasks, sources, keys, references, metas,
+    audio_seconds, padding; position_ids and sample_spans with `packing`, audio_spans with `audio_ids`) plus
+    `n_audios` [N] (per conversation, in the examples' order). A batch without audio has A = 0 (the model then
+    runs its dummy clip)."""
     if not examples:
         raise ValueError("collate_chat() got an empty list of examples")
-    input_ids, attention_mask, labels = pad_tokens(examples, pad_id, left_pad)
-    mels = [m for e in examples for m in e.mels]
-    audio_features, audio_lengths = pad_mels(mels, examples[0].n_mels)
-    B, seq, frames = len(examples), input_ids.shape[1], audio_features.shape[2]
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "labels": labels,
-        "audio_features": audio_features,
-        "audio_lengths": audio_lengths,
-        "n_audios": torch.tensor([len(e.mels) for e in examples], dtype=torch.long),
-        "tasks": [e.task for e in examples],
-        "sources": [e.source for e in examples],
-        "keys": [e.key for e in examples],
-        "references": ["" for _ in examples],
-        "metas": [e.meta for e in examples],
-        "audio_seconds": float(sum(e.duration for e in examples)),
-        "padding": {
-            "audio_frames": int(audio_lengths.sum()),
-            "audio_frames_padded": int(len(mels) * frames),
-            "tokens": int(attention_mask.sum()),
-            "tokens_padded": int(B * seq),
-        },
-    }
+    clips, n_mels = [e.mels for e in examples], examples[0].n_mels
+    batch = batch_tokens(examples, clips, n_mels, pad_id, left_pad, packing, max_tokens_per_row, audio_ids)
+    batch["n_audios"] = torch.tensor([len(e.mels) for e in examples], dtype=torch.long)
+    return batch

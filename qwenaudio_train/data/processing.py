@@ -13,13 +13,15 @@ Must not: batch, shuffle or know about ranks (``loader.py`` does).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
 
 from qwenaudio_train import audio as A
+from qwenaudio_train.data.packing import audio_spans, pack_tokens, target_index
 from qwenaudio_train.data.schema import BAD_RECORD, SampleError, SampleMeta, audio_member
 from qwenaudio_train.tasks import Task, get_task
 
@@ -198,28 +200,81 @@ def pad_mels(mels: Sequence[torch.Tensor], n_mels: int) -> tuple[torch.Tensor, t
     return features, torch.tensor([m.shape[1] for m in mels], dtype=torch.long)
 
 
-def collate(examples: list[Example], pad_id: int, left_pad: bool = False) -> dict[str, Any]:
-    """Pad a list of examples into a batch. Training pads right; generation pads left (the release's way)."""
+def collate(
+    examples: list[Example],
+    pad_id: int,
+    left_pad: bool = False,
+    packing: bool = False,
+    max_tokens_per_row: int = 2048,
+    audio_ids: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Pad a list of examples into a batch. Training pads right; generation pads left (the release's way).
+
+    packing: the examples share rows up to `max_tokens_per_row` tokens (`data.packing`): adds position_ids and
+    sample_spans, and the clips follow the packed rows (see `data.packing`). audio_ids (`<audio>`, `</audio>`):
+    adds audio_spans [A, 3], found here on the host instead of on the device by the model. Every batch carries
+    target_index (the flat positions whose next token is a target)."""
     if not examples:
         raise ValueError("collate() got an empty list of examples")
-    input_ids, attention_mask, labels = pad_tokens(examples, pad_id, left_pad)
-    mels, lengths = pad_mels([e.mel for e in examples], examples[0].mel.shape[0])
-    B, seq, frames = len(examples), input_ids.shape[1], mels.shape[2]
+    clips, n_mels = [[e.mel] for e in examples], examples[0].mel.shape[0]
+    return batch_tokens(examples, clips, n_mels, pad_id, left_pad, packing, max_tokens_per_row, audio_ids)
+
+
+def collate_for(
+    collate_fn: Callable[..., dict[str, Any]] | None, data: Any, tokenizer: Any
+) -> Callable[..., dict[str, Any]]:
+    """The training loader's collate function (`collate` when None; `chat.collate_chat`) with the run's
+    `data.packing` / `data.max_tokens_per_row` and the tokenizer's `<audio>` / `</audio>` ids bound."""
+    audio_ids = (tokenizer.audio_start_id, tokenizer.audio_end_id)
+    return partial(collate_fn or collate, packing=data.packing, max_tokens_per_row=data.max_tokens_per_row,
+                   audio_ids=audio_ids)  # fmt: skip
+
+
+def batch_tokens(
+    examples: Sequence[Any],
+    clips: Sequence[Sequence[torch.Tensor]],
+    n_mels: int,
+    pad_id: int,
+    left_pad: bool,
+    packing: bool,
+    max_tokens_per_row: int,
+    audio_ids: tuple[int, int] | None,
+) -> dict[str, Any]:
+    """The batch of `collate` and `chat.collate_chat`: examples (input_ids, labels, key, task, source, duration,
+    meta) with clips[i] the log-mels [n_mels, L] of example i's audio spans in order; padded rows, or packed ones."""
+    extra: dict[str, Any] = {}
+    if packing:
+        if left_pad:
+            raise ValueError("packing is for training batches (right padded); left_pad=True cannot be packed")
+        packed = pack_tokens(examples, pad_id, max_tokens_per_row)
+        order = packed.pop("order")
+        input_ids, attention_mask, labels = packed.pop("input_ids"), packed.pop("attention_mask"), packed.pop("labels")
+        extra = packed  # position_ids, sample_spans
+    else:
+        order = list(range(len(examples)))
+        input_ids, attention_mask, labels = pad_tokens(examples, pad_id, left_pad)
+    mels = [m for i in order for m in clips[i]]
+    audio_features, audio_lengths = pad_mels(mels, n_mels)
+    if audio_ids is not None:
+        extra["audio_spans"] = audio_spans(input_ids, *audio_ids)
+    B, seq, frames = input_ids.shape[0], input_ids.shape[1], audio_features.shape[2]
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "labels": labels,
-        "audio_features": mels,
-        "audio_lengths": lengths,
+        "audio_features": audio_features,
+        "audio_lengths": audio_lengths,
+        **extra,
+        "target_index": target_index(labels),
         "tasks": [e.task for e in examples],
         "sources": [e.source for e in examples],
         "keys": [e.key for e in examples],
-        "references": [e.reference for e in examples],
+        "references": [getattr(e, "reference", "") for e in examples],
         "metas": [e.meta for e in examples],
         "audio_seconds": float(sum(e.duration for e in examples)),
         "padding": {
-            "audio_frames": int(lengths.sum()),
-            "audio_frames_padded": int(B * frames),
+            "audio_frames": int(audio_lengths.sum()),
+            "audio_frames_padded": int(len(mels) * frames),
             "tokens": int(attention_mask.sum()),
             "tokens_padded": int(B * seq),
         },
