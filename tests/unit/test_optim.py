@@ -88,3 +88,42 @@ def test_schedule_warmup_then_cosine():
     assert lr_at(500, 100, cfg) == pytest.approx(0.1)
     values = [lr_at(s, 100, cfg) for s in range(10, 101)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+@pytest.mark.parametrize(("layer_decay", "weight_decay"), [(1.0, 0.05), (1.0, 0.0), (0.5, 0.05), (0.5, 0.0)])
+def test_groups_share_hyper_parameters_and_update_as_one_group_per_parameter(model, layer_decay, weight_decay):
+    """Parameters that share every hyper-parameter share a group (one ZeRO buffer, all-gather and norm term each):
+    2 groups without layer decay (1 without weight decay), 2 per distinct lr scale with it. The update is that of one
+    group per parameter with the same hyper-parameters, bit for bit, through set_lr's per-group scales."""
+    apply_freeze(model, "none")
+    cfg = OptimConfig(weight_decay=weight_decay, layer_decay=layer_decay)
+    groups = param_groups(model, cfg)
+    scales = {g["lr_scale"] for g in groups}
+    assert len(scales) == (1 if layer_decay == 1.0 else 4)  # 2 encoder layers, the stem, the rest
+    assert len(groups) == len(scales) * (2 if weight_decay else 1)
+    assert len({(g["weight_decay"], g["lr_scale"]) for g in groups}) == len(groups)  # no two alike
+    torch.manual_seed(1)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads = [{n: torch.randn_like(p) for n, p in model.named_parameters() if p.requires_grad} for _ in range(4)]
+
+    def train(groups: list[dict]) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(start[n])
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        for step, g in enumerate(grads):
+            set_lr(opt, lr_at(step, 10, cfg))
+            for n, p in model.named_parameters():
+                p.grad = g.get(n)
+            opt.step()
+        return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    merged = train(param_groups(model, cfg))
+    one_each = [{**{k: v for k, v in g.items() if k != "params"}, "params": [p]} for g in groups for p in g["params"]]
+    assert len(one_each) > len(groups)
+    alone = train(one_each)
+    assert all(torch.equal(merged[n], alone[n]) for n in merged)
+    assert any(not torch.equal(merged[n], start[n]) for n in merged)  # it did train
+    with torch.no_grad():  # the module's shared model back as it was
+        for n, p in model.named_parameters():
+            p.copy_(start[n])
