@@ -50,6 +50,11 @@ IM_END = "<|im_end|>"
 AUDIO_PAD = "[[[AUDIO:modality]]]"  # one per audio position inside <audio>...</audio>
 AUDIO_START = "<audio>"
 AUDIO_END = "</audio>"
+# Qwen2-Audio's own audio tokens (its Qwen2 tokenizer's added tokens; the family is model/family.py's QWEN2_AUDIO).
+QWEN2_AUDIO_BOS = "<|audio_bos|>"
+QWEN2_AUDIO_PAD = "<|AUDIO|>"
+QWEN2_AUDIO_EOS = "<|audio_eos|>"
+QWEN2_AUDIO_TOKENS = (QWEN2_AUDIO_BOS, QWEN2_AUDIO_PAD, QWEN2_AUDIO_EOS)  # start, pad, end of one clip's span
 STARTOFTRANSCRIPT = special("startoftranscript")
 STARTOFANALYSIS = special("startofanalysis")
 TRANSLATE = special("translate")

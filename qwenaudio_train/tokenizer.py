@@ -14,6 +14,7 @@ Back-ends:
       checkpoints): the released ids exactly (`<audio>` = 155163) without `trust_remote_code`;
   (b) any transformers tokenizer (a directory, or a hub name already in the local cache), with the 208 + 3314
       special tokens registered as special tokens in released order (only those it lacks get new ids).
+      One holding Qwen2-Audio's three audio tokens loads as-is, its ids kept (model family qwen2_audio).
 
 Times past 30 s (docs/long_audio.md): `long_time_tokens=True` appends `tags.LONG_TIME_TOKENS` (audio tags) right after
 the last released id; the saved sidecar records it. Without it, nothing is appended (released and demo ids as before).
@@ -29,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from qwenaudio_train.tags import (
     AUDIO_END,
@@ -40,8 +41,12 @@ from qwenaudio_train.tags import (
     IM_END,
     IM_START,
     LONG_TIME_TOKENS,
+    QWEN2_AUDIO_TOKENS,
     SPECIAL_TOKENS,
 )
+
+if TYPE_CHECKING:  # model.family is imported only for a Qwen2-Audio tokenizer: the default path stays torch-free
+    from qwenaudio_train.model.family import ModelFamily
 
 AllowedSpecial = Literal["all", "audio"]
 ALLOWED_SPECIAL: tuple[str, ...] = ("all", "audio")
@@ -232,6 +237,14 @@ class _HFBackend:
     name = "transformers"
 
     def __init__(self, hf_tokenizer: Any, long_time: bool = False) -> None:
+        self.family: ModelFamily | None = None  # None: Qwen-Audio's (the release's tokens are registered)
+        if all(t in hf_tokenizer.get_added_vocab() for t in QWEN2_AUDIO_TOKENS):  # Qwen2-Audio's: as-is, its ids
+            from qwenaudio_train.model.family import QWEN2_AUDIO
+
+            self.tok, self.family, self.long_time = hf_tokenizer, QWEN2_AUDIO, False
+            self.source, self.audio_tags = str(getattr(hf_tokenizer, "name_or_path", "")), frozenset(QWEN2_AUDIO_TOKENS)
+            self._special_ids = set(hf_tokenizer.all_special_ids)  # its audio and ChatML tokens are special tokens
+            return
         # A saved long-time tokenizer holds its markers already: it stays one.
         self.long_time = long_time or LONG_TIME_TOKENS[0] in hf_tokenizer.get_added_vocab()
         add_audio_special_tokens(hf_tokenizer, self.long_time)
@@ -292,11 +305,13 @@ class AudioTokenizer:
 
     def __init__(self, backend: _TiktokenBackend | _HFBackend) -> None:
         self.backend = backend
+        self._family: ModelFamily | None = getattr(backend, "family", None)  # tiktoken: always Qwen-Audio's
+        start, pad, end = self._family.audio_tokens if self._family else (AUDIO_START, AUDIO_PAD, AUDIO_END)
         self._special_ids = frozenset(backend.special_ids())
         self.eod_id = backend.token_to_id(ENDOFTEXT)
-        self.audio_start_id = backend.token_to_id(AUDIO_START)
-        self.audio_end_id = backend.token_to_id(AUDIO_END)
-        self.audio_pad_id = backend.token_to_id(AUDIO_PAD)
+        self.audio_start_id = backend.token_to_id(start)
+        self.audio_end_id = backend.token_to_id(end)
+        self.audio_pad_id = backend.token_to_id(pad)
         self.im_start_id = backend.token_to_id(IM_START)
         self.im_end_id = backend.token_to_id(IM_END)
 
@@ -310,6 +325,12 @@ class AudioTokenizer:
     def long_time_tokens(self) -> bool:
         """Whether the window markers of times past 30 s (`tags.LONG_TIME_TOKENS`) are tokens of this tokenizer."""
         return bool(getattr(self.backend, "long_time", False))
+
+    @property
+    def family(self) -> ModelFamily:  # whose audio tokens and chat format this tokenizer carries (model/family.py)
+        from qwenaudio_train.model.family import QWEN_AUDIO  # lazily: the default path stays torch-free
+
+        return self._family or QWEN_AUDIO
 
     @property
     def hf_tokenizer(self) -> Any:

@@ -171,7 +171,8 @@ def chat(
     """
     msgs = [Message("system", system)] + _history_messages(history)
     msgs.append(Message("user", build_query(query, audio)))
-    canon, refs = canonicalize(Conversation(messages=msgs), system=None)  # a system turn in history: ValueError
+    # a system turn in history: ValueError; labels as the tokenizer's model family writes them
+    canon, refs = canonicalize(Conversation(messages=msgs), system=None, family=tokenizer.family)
     n_mels = model.audio.n_mels
     # model.audio.release_compat (qwenaudio-chat --release-compat): the release's front-end for its encoder edge
     ex = _prompt_example(tokenizer, canon, refs, n_mels, model.audio.release_compat)
@@ -211,7 +212,7 @@ def chat_batch(
     n_mels = model.audio.n_mels
     examples = []
     for conv in conversations:
-        msgs, refs = canonicalize(conv, system)
+        msgs, refs = canonicalize(conv, system, family=tokenizer.family)
         if root is not None:
             refs = [r if os.path.isabs(r) else os.path.join(os.fspath(root), r) for r in refs]
         examples.append(_prompt_example(tokenizer, msgs, refs, n_mels, model.audio.release_compat))

@@ -45,6 +45,10 @@ writes `Audio 1: ` with a space; its inference code does not, and a model is que
 so the default follows inference. `audio_label=SFT_SAMPLE_AUDIO_LABEL` renders the sample's spelling (the
 numbering stays per turn: the sample's audios all sit in one turn). Likewise content is encoded as inference
 encodes it, not with every special token allowed as Qwen's `finetune.py` does.
+
+Qwen2-Audio (`model.family=qwen2_audio`, known from the tokenizer: model/family.py): the same ChatML, rendered as
+its Instruct model's chat template renders it: `Audio k: <|audio_bos|><|AUDIO|> x N<|audio_eos|>\n`, k counting the
+audios of the whole conversation; the same default system prompt and loss mask.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from typing import Any
 
 from qwenaudio_train.data.processing import IGNORE_INDEX
 from qwenaudio_train.data.schema import SampleError
+from qwenaudio_train.model.family import QWEN_AUDIO, ModelFamily
 from qwenaudio_train.tags import AUDIO_END, AUDIO_START, IM_END, IM_START
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
@@ -178,7 +183,8 @@ def load_conversations(path: str | os.PathLike[str]) -> Iterator[Conversation]:
 def canonicalize(
     conversation: Conversation | Mapping[str, Any],
     system: str | None = DEFAULT_SYSTEM,
-    audio_label: str = AUDIO_LABEL,
+    audio_label: str | None = None,
+    family: ModelFamily = QWEN_AUDIO,
 ) -> tuple[list[Message], list[str]]:
     """(messages as rendered, audio references in order of appearance).
 
@@ -186,8 +192,10 @@ def canonicalize(
     its `audio_label` (`Audio k:`, k counting the audios of its user turn) and a following newline; an index REF is
     replaced by `audios[REF]`. Canonical messages are a fixed point. ValueError for misplaced system messages, audio
     outside user turns, indices out of range, or unbalanced audio tags. Control tokens written in content are kept:
-    `render` encodes them as ordinary text.
+    `render` encodes them as ordinary text. `family` (model/family.py) gives the default label and the numbering:
+    Qwen-Audio's `Audio k:` per user turn, Qwen2-Audio's `Audio k: ` over the whole conversation (its template).
     """
+    audio_label = family.chat_audio_label if audio_label is None else audio_label
     conv = Conversation.from_dict(conversation)
     msgs = list(conv.messages)
     if any(m.role == "system" for m in msgs[1:]):
@@ -204,7 +212,9 @@ def canonicalize(
                 )
             out.append(m)
             continue
-        first = len(refs)  # numbering restarts in every user turn, as each from_list_format call does
+        # Qwen-Audio: numbering restarts in every user turn, as each from_list_format call does; Qwen2-Audio's
+        # template counts the whole conversation.
+        first = len(refs) if family.audio_numbering == "turn" else 0
 
         def label(match: re.Match[str], first: int = first) -> str:
             ref = match.group(1)
@@ -234,11 +244,12 @@ def render_text(
     conversation: Conversation | Mapping[str, Any],
     add_generation_prompt: bool = False,
     system: str | None = DEFAULT_SYSTEM,
-    audio_label: str = AUDIO_LABEL,
+    audio_label: str | None = None,
+    family: ModelFamily = QWEN_AUDIO,
 ) -> str:
     """The ChatML text of a conversation (audio spans unexpanded), as the release writes it (its `raw_text`). For
     reading only: `render`'s ids encode content text as text, which `encode` of this string would not."""
-    msgs, _ = canonicalize(conversation, system, audio_label)
+    msgs, _ = canonicalize(conversation, system, audio_label, family)
     text = "\n".join(f"{IM_START}{m.role}\n{m.content}{IM_END}" for m in msgs)
     if add_generation_prompt:
         _check_generation_prompt(msgs)
@@ -257,12 +268,13 @@ def render(
     audio_positions: Sequence[int],
     add_generation_prompt: bool = False,
     system: str | None = DEFAULT_SYSTEM,
-    audio_label: str = AUDIO_LABEL,
+    audio_label: str | None = None,
 ) -> tuple[list[int], list[int]]:
     """(input_ids, loss_mask) of a conversation; `audio_positions[k]` = N of the k-th audio span
     (`audio.audio_positions(samples)`), in `audio_refs` order. Mask 1 = trained (see the module docstring).
-    `tokenizer` is an `AudioTokenizer`: content is encoded with `allowed_special="audio"`."""
-    msgs, refs = canonicalize(conversation, system, audio_label)
+    `tokenizer` is an `AudioTokenizer`: content is encoded with `allowed_special="audio"`; its model family fixes
+    the audio tokens of a span and the `Audio k:` labels (Qwen2-Audio-Instruct's template: see model/family.py)."""
+    msgs, refs = canonicalize(conversation, system, audio_label, getattr(tokenizer, "family", QWEN_AUDIO))
     if len(refs) != len(audio_positions):
         raise ValueError(
             f"conversation has {len(refs)} audio span(s) but {len(audio_positions)} audio length(s) were given"

@@ -23,6 +23,7 @@ import torch
 from qwenaudio_train import audio as A
 from qwenaudio_train.data.packing import audio_spans, pack_tokens, target_index
 from qwenaudio_train.data.schema import BAD_RECORD, SampleError, SampleMeta, audio_member
+from qwenaudio_train.model.family import QWEN_AUDIO
 from qwenaudio_train.tasks import Task, get_task
 
 IGNORE_INDEX = -100
@@ -141,15 +142,16 @@ class SampleProcessor:
         n_pos = A.audio_positions(len(wav))
         span = self.tok.audio_span_ids(n_pos)
         target = task.format_target(meta)
+        family = getattr(self.tok, "family", QWEN_AUDIO)  # the prompt after the audio: tags or natural language
         if self.train:
-            prefix_ids = self.tok.encode(task.tags(meta).render())
+            prefix_ids = self.tok.encode(family.train_prefix(task, meta))
             target_ids = self.tok.encode(target) + [self.tok.eod_id]
             input_ids = span + prefix_ids + target_ids
             labels = [IGNORE_INDEX] * (len(span) + len(prefix_ids)) + target_ids
             reference = target
         else:
-            prompt = task.eval_prefix(meta)
-            prefix = task.tags(meta).render()
+            prompt = family.eval_prefix(task, meta)
+            prefix = family.train_prefix(task, meta)
             forced = prompt[len(prefix) :] if prompt.startswith(prefix) else ""
             reference = (target[len(forced) :] if forced and target.startswith(forced) else target).strip()
             input_ids = span + self.tok.encode(prompt)

@@ -11,6 +11,8 @@ from pathlib import Path
 from qwenaudio_train.interop.qwen2_audio import export_qwen2_audio, import_qwen2_audio
 from qwenaudio_train.interop.release import export_release_checkpoint, import_release_checkpoint, import_release_llm
 from qwenaudio_train.model import QwenAudioModel
+from qwenaudio_train.runs import TOKENIZER_DIR
+from qwenaudio_train.tokenizer import load_tokenizer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,11 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         import_release_llm(args.src, dtype=args.dtype, save_dir=out)
     elif args.command == "qwen2-audio-to-ours":
         import_qwen2_audio(args.src, dtype=args.dtype).save_pretrained(out)
+        if (Path(args.src) / "tokenizer_config.json").is_file():  # the layout of an export: OUT/ + OUT/tokenizer/
+            load_tokenizer(args.src).save_pretrained(out / TOKENIZER_DIR)
     else:
         model = QwenAudioModel.from_pretrained(args.src, dtype=args.dtype)
         if args.command == "ours-to-release":
             export_release_checkpoint(model, out)
         else:
-            export_qwen2_audio(model, out)
+            tok_dir = Path(args.src) / TOKENIZER_DIR  # an exported model's tokenizer: written with the processor
+            tok = load_tokenizer(tok_dir) if tok_dir.is_dir() else None
+            with_processor = tok is not None and tok.family.chat_template is not None  # Qwen2-Audio's family
+            export_qwen2_audio(model, out, tokenizer=tok if with_processor else None)
     print(f"{args.command}: {args.src} -> {out}")
     return 0

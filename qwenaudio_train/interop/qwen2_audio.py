@@ -2,11 +2,18 @@
 
 The port's layout: `model.audio_tower.*` (transformers Whisper layer names, the same as our `audio.*`),
 `model.multi_modal_projector.linear` (our `audio.proj`), `model.language_model.*`, `lm_head` (our `llm.*`). The
-port has no learned audio bos/eos: they travel as the embedding rows of the `<audio>` / `</audio>` ids.
+port has no learned audio bos/eos. A model of the Qwen-Audio family (`model.family=qwen_audio`) exports its learned
+bos/eos as the embedding rows of its `<audio>` / `</audio>` ids; a model of the Qwen2-Audio family (an imported
+Qwen2-Audio checkpoint, trained here) is the port's own function: its `<|audio_bos|>` / `<|audio_eos|>` rows are
+ordinary token embeddings, and the export writes them as they are, with the tokenizer (its chat template) and a
+`preprocessor_config.json` (`WhisperFeatureExtractor`, 128 bins) so `AutoProcessor.from_pretrained` loads the
+directory. Importing a real Qwen2-Audio directory gives a `qwen2_audio`-family model; its tokenizer is read by
+`load_tokenizer(directory)` as-is (tokenizer.py).
 
 Owns: the ours <-> port name table, `qwen2_audio_config`, `qwen2_audio_state_dict`, `export_qwen2_audio`,
-`import_qwen2_audio`, and Qwen2-Audio's own special ids. What is exact and what is not: docs/interop.md.
-Must not: touch the training loop, tokenizers or data; need network or trust_remote_code.
+`import_qwen2_audio`, `export_qwen2_audio_processor`, and Qwen2-Audio's own special ids. What is exact and what is
+not: docs/interop.md.
+Must not: touch the training loop or data; need network or trust_remote_code.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -36,6 +43,7 @@ from qwenaudio_train.model import (
     concrete_dtype,
     embedding_weight,
 )
+from qwenaudio_train.model.family import QWEN2_AUDIO, QWEN_AUDIO, get_family
 
 if TYPE_CHECKING:
     from transformers import Qwen2AudioConfig
@@ -93,18 +101,37 @@ def qwen2_audio_state_dict(
     model: QwenAudioModel | Mapping[str, torch.Tensor],
     audio_start_id: int | None = None,
     audio_end_id: int | None = None,
+    learned_bos_eos: bool | None = None,
 ) -> StateDict:
     """Our weights under the port's names. The port has no learned audio bos/eos: its `<|audio_bos|>` /
-    `<|audio_eos|>` are text tokens. Our bos/eos rows are therefore written into the embedding rows of our
-    `<audio>` / `</audio>` ids, which our own forward never reads (it always overwrites those positions)."""
+    `<|audio_eos|>` are text tokens. With learned bos/eos (Qwen-Audio's family; default for a state dict) our
+    bos/eos rows are written into the embedding rows of our `<audio>` / `</audio>` ids, which our own forward never
+    reads (it always overwrites those positions). A Qwen2-Audio-family model's forward reads those rows, so they
+    stay as they are and the unused `audio_bos_eos_token` is not written."""
     if isinstance(model, torch.nn.Module):
         sd = model.state_dict()
         audio_start_id = model.cfg.audio_start_id if audio_start_id is None else audio_start_id
         audio_end_id = model.cfg.audio_end_id if audio_end_id is None else audio_end_id
+        if learned_bos_eos is None:
+            learned_bos_eos = get_family(model.cfg.family).learned_bos_eos
     else:
         sd = dict(model)
+    if learned_bos_eos is False:
+        return _renamed(sd)
     if audio_start_id is None or audio_end_id is None:
         raise ValueError("audio_start_id and audio_end_id are needed with a state dict")
+    out = _renamed(sd)
+    embed_key = "model.language_model.embed_tokens.weight"
+    if embed_key not in out:
+        raise ValueError("the LLM has no model.embed_tokens.weight: the port expects a transformers decoder LM")
+    embed = out[embed_key].detach().clone()
+    embed[[audio_start_id, audio_end_id]] = sd[_BOS_EOS].to(embed.dtype)
+    out[embed_key] = embed
+    return out
+
+
+def _renamed(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """Every weight but the learned bos/eos under the port's name; ValueError for one with no place there."""
     out: StateDict = {}
     unknown = []
     for key, tensor in sd.items():
@@ -117,22 +144,22 @@ def qwen2_audio_state_dict(
             out[new] = tensor
     if unknown:
         raise ValueError(f"no place in Qwen2AudioForConditionalGeneration for {sorted(unknown)[:8]}")
-    embed_key = "model.language_model.embed_tokens.weight"
-    if embed_key not in out:
-        raise ValueError("the LLM has no model.embed_tokens.weight: the port expects a transformers decoder LM")
-    embed = out[embed_key].detach().clone()
-    embed[[audio_start_id, audio_end_id]] = sd[_BOS_EOS].to(embed.dtype)
-    out[embed_key] = embed
     return out
 
 
-def export_qwen2_audio(model: QwenAudioModel, out_dir: str | Path, max_shard_size: str = "5GB") -> Path:
+def export_qwen2_audio(
+    model: QwenAudioModel, out_dir: str | Path, max_shard_size: str = "5GB", tokenizer: Any = None
+) -> Path:
     """Write a `Qwen2AudioForConditionalGeneration` directory (config.json + safetensors) for our model, loadable
-    by transformers alone. Feed it the same input_ids as our model (`<audio>` + audio pad x N + `</audio>`):
-    audio_token_index is our pad id and the bos/eos rows live in the embedding (see `qwen2_audio_state_dict`).
-    Also writes `qwen_audio_export.json` naming those ids. What is exact and what is not: docs/interop.md."""
+    by transformers alone. Feed it the same input_ids as our model (start + audio pad x N + end): audio_token_index
+    is our pad id; with learned bos/eos (Qwen-Audio's family) their rows live in the embedding (see
+    `qwen2_audio_state_dict`). Also writes `qwen_audio_export.json` naming those ids and the family. With the
+    model's `tokenizer` (an `AudioTokenizer` of the Qwen2-Audio family) it also writes the tokenizer with its chat
+    template and the processor (`export_qwen2_audio_processor`), so `AutoProcessor.from_pretrained(out_dir)` loads
+    it. What is exact and what is not: docs/interop.md."""
+    family = get_family(model.cfg.family)
     llm_config = model.llm.config
-    if getattr(llm_config, "tie_word_embeddings", False):
+    if family.learned_bos_eos and getattr(llm_config, "tie_word_embeddings", False):
         raise ValueError(
             "the LLM ties lm_head to the embedding: writing the audio bos/eos rows into the embedding would also "
             "change the lm_head logits of <audio>/</audio>; untie it first"
@@ -150,33 +177,68 @@ def export_qwen2_audio(model: QwenAudioModel, out_dir: str | Path, max_shard_siz
         "audio_bos_token_id": int(model.cfg.audio_start_id),
         "audio_eos_token_id": int(model.cfg.audio_end_id),
         "eod_id": int(model.cfg.eod_id),
+        "family": family.name,
         "note": "exported by qwenaudio_train.interop.export_qwen2_audio; audio bos/eos embeddings are the "
         "embedding rows of audio_bos_token_id / audio_eos_token_id",
     }
     (out / EXPORT_SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
+    if tokenizer is not None:
+        export_qwen2_audio_processor(tokenizer, out, model.audio.n_mels)
     return out
+
+
+def export_qwen2_audio_processor(tokenizer: Any, out_dir: str | Path, n_mels: int) -> Path:
+    """Write the tokenizer (with the family's chat template), a `WhisperFeatureExtractor(feature_size=n_mels)` and
+    the `Qwen2AudioProcessor` config into `out_dir`, as transformers saves a Qwen2-Audio processor. `tokenizer` is
+    an `AudioTokenizer` of the Qwen2-Audio family (its transformers tokenizer carries the three audio tokens)."""
+    from transformers import Qwen2AudioProcessor, WhisperFeatureExtractor
+
+    family = tokenizer.family
+    hf = tokenizer.hf_tokenizer
+    if hf is None or family.learned_bos_eos or family.chat_template is None:
+        raise ValueError(
+            f"a Qwen2-Audio processor needs a transformers tokenizer of the qwen2_audio family, got a "
+            f"{tokenizer.backend_name} tokenizer of {family.name}: export without tokenizer="
+        )
+    if not getattr(hf, "chat_template", None):
+        hf.chat_template = family.chat_template
+    extractor = WhisperFeatureExtractor(feature_size=n_mels)
+    processor = Qwen2AudioProcessor(feature_extractor=extractor, tokenizer=hf, chat_template=hf.chat_template)
+    processor.save_pretrained(str(out_dir))  # transformers 5: processor_config.json holds the extractor too
+    extractor.save_pretrained(str(out_dir))  # preprocessor_config.json, the layout of the hub's checkpoints
+    return Path(out_dir)
 
 
 def import_qwen2_audio(
     src: str | Path,
-    audio_bos_id: int = QWEN2_AUDIO_BOS_ID,
-    audio_eos_id: int = QWEN2_AUDIO_EOS_ID,
-    eod_id: int = QWEN2_EOD_ID,
+    audio_bos_id: int | None = None,
+    audio_eos_id: int | None = None,
+    eod_id: int | None = None,
     dtype: str | None = None,
     attn_implementation: str = "sdpa",
 ) -> QwenAudioModel:
     """A `Qwen2AudioForConditionalGeneration` directory -> our QwenAudioModel: the encoder, pool, layer norm and
     projector map one to one; the learned bos/eos are read from the embedding rows of `audio_bos_id` /
-    `audio_eos_id` (Qwen2-Audio's `<|audio_bos|>` / `<|audio_eos|>` by default; a directory written by
-    `export_qwen2_audio` names its own ids in qwen_audio_export.json, which take precedence). Inputs must then
-    use these ids as `<audio>` / `</audio>` and the port's audio token as the pad."""
+    `audio_eos_id` (Qwen2-Audio's `<|audio_bos|>` / `<|audio_eos|>` by default: the ids of the directory's own
+    tokenizer when it has one, else 151647 / 151648; a directory written by
+    `export_qwen2_audio` names its own ids and family in qwen_audio_export.json, which take precedence). Inputs must
+    then use these ids as `<audio>` / `</audio>` and the port's audio token as the pad. A directory without that
+    file is Qwen2-Audio's own: the model is of the `qwen2_audio` family (`model.family`), whose fusion keeps the
+    bos/eos token embeddings, i.e. the port's function; its tokenizer: `load_tokenizer(src)`."""
     from transformers import PreTrainedConfig, Qwen2AudioConfig, Qwen2AudioEncoderConfig
 
     root = resolve_dir(src)
     sidecar = root / EXPORT_SIDECAR
+    family = QWEN2_AUDIO  # a real Qwen2-Audio directory: its bos/eos are token embeddings
     if sidecar.is_file():
         ids = json.loads(sidecar.read_text())
         audio_bos_id, audio_eos_id, eod_id = ids["audio_bos_token_id"], ids["audio_eos_token_id"], ids["eod_id"]
+        family = get_family(ids.get("family", QWEN_AUDIO.name))  # exports before families were Qwen-Audio's
+    else:
+        own = _own_ids(root)
+        audio_bos_id = own[0] if audio_bos_id is None else audio_bos_id
+        audio_eos_id = own[1] if audio_eos_id is None else audio_eos_id
+        eod_id = own[2] if eod_id is None else eod_id
     config = Qwen2AudioConfig.from_pretrained(str(root))
     sd, _ = load_release_checkpoint(root)  # any transformers weight format
     sd = _port_native_names(sd)
@@ -191,6 +253,7 @@ def import_qwen2_audio(
     if unknown:
         raise ValueError(f"unexpected Qwen2-Audio weights {sorted(unknown)[:8]}")
     embed = ours["llm.model.embed_tokens.weight"]
+    # Qwen-Audio's family: the learned bos/eos come back from those rows; Qwen2-Audio's: unused, kept equal to them.
     ours[_BOS_EOS] = embed[[audio_bos_id, audio_eos_id]].clone()
 
     ac, tc = config.audio_config, config.text_config
@@ -200,6 +263,7 @@ def import_qwen2_audio(
     wanted = concrete_dtype(dtype, embed.dtype)
     mcfg = ModelConfig(
         preset="tiny",
+        family=family.name,
         encoder_source=None,
         llm_source=None,
         n_mels=ac.num_mel_bins,
@@ -247,6 +311,18 @@ def import_qwen2_audio(
     audio.load_state_dict(strip_prefix(ours, "audio."), strict=True, assign=True)
     audio.to(wanted)
     return QwenAudioModel(mcfg, audio, llm).eval()
+
+
+def _own_ids(root: Path) -> tuple[int, int, int]:
+    """(`<|audio_bos|>`, `<|audio_eos|>`, `<|endoftext|>`) ids of a Qwen2-Audio directory's own tokenizer; the
+    released ids when it has none (weights only)."""
+    if (root / "tokenizer_config.json").is_file():
+        from qwenaudio_train.tokenizer import load_tokenizer
+
+        tok = load_tokenizer(root)
+        if tok.family is QWEN2_AUDIO:
+            return tok.audio_start_id, tok.audio_end_id, tok.eod_id
+    return QWEN2_AUDIO_BOS_ID, QWEN2_AUDIO_EOS_ID, QWEN2_EOD_ID
 
 
 def _port_native_names(sd: Mapping[str, torch.Tensor]) -> StateDict:

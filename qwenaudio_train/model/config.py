@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from qwenaudio_train.model.family import get_family
+
 if TYPE_CHECKING:  # transformers is imported lazily: ModelConfig alone must stay cheap to import
     from transformers import Qwen2Config, WhisperConfig
 
@@ -47,6 +49,8 @@ class ModelConfig:
     """
 
     preset: str = "tiny"  # "tiny" | "qwen_audio_7b" | "qwen2_audio_7b" | "qwen_audio_qwen2_7b"
+    # The model family (model/family.py): audio tokens and span fusion, mel bins, pretraining prompts, chat template.
+    family: str = "qwen_audio"  # qwen_audio | qwen2_audio (Qwen2-Audio's presets and imported checkpoints)
     encoder_source: str | None = None  # e.g. "openai/whisper-large-v2" or a local dir of a Whisper model
     llm_source: str | None = None  # e.g. "Qwen/Qwen2-7B" or a local dir of any causal LM
 
@@ -98,6 +102,7 @@ class ModelConfig:
                 f"model.attn_implementation={self.attn_implementation!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
         torch_dtype(self.dtype)  # validates
+        get_family(self.family)  # validates the name (mel bins: a preset's or the checkpoint's, checked there)
         # A preset's fields with non-None defaults are checked, not filled: 80 mel bins into Whisper-large-v3 would
         # fail only at the first batch.
         for name in ("n_mels",):

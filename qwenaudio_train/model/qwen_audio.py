@@ -36,6 +36,7 @@ from torch import nn
 
 from qwenaudio_train.model.config import ModelConfig, encoder_dtype, torch_dtype
 from qwenaudio_train.model.encoder import AudioEncoder, build_whisper_encoder
+from qwenaudio_train.model.family import get_family
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -154,7 +155,8 @@ class QwenAudioModel(nn.Module):
         audio_spans: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """input_ids [B, S] -> inputs_embeds [B, S, H] with the k-th audio span overwritten by
-        [bos, clip k's N_k positions, eos] (the release's fusion)."""
+        [bos, clip k's N_k positions, eos] (the release's fusion); in the Qwen2-Audio family (`model.family`) only
+        the N_k positions are, its bos/eos keeping their token embeddings."""
         embeds = self.llm.get_input_embeddings()(input_ids)  # [B, S, H]
         # audio_spans [A, 3] (row, start, end) from the collator (`data.packing.audio_spans`), kept on the host,
         # spare the `nonzero()` sync of finding them on the device.
@@ -179,14 +181,19 @@ class QwenAudioModel(nn.Module):
                 )
         feats, _ = self.audio(audio_features, audio_lengths)  # [A, Nmax, H]
         bos, eos = self.audio.bos_eos()  # [H] each
+        family = get_family(self.cfg.family)  # which positions of a span are overwritten, and with what
         pieces, rows, cols = [], [], []
         for k, ((b, s, e), n) in enumerate(zip(spans, positions)):
-            pieces += [bos[None], feats[k, :n], eos[None]]
-            rows.append(torch.full((n + 2,), b, dtype=torch.long))
-            cols.append(torch.arange(s, e + 1))
-        src = torch.cat(pieces).to(embeds.dtype)  # [sum(N_k + 2), H]
+            first, last = family.overwritten(s, e)
+            pieces += family.span_pieces(bos, feats[k, :n], eos)
+            rows.append(torch.full((last - first + 1,), b, dtype=torch.long))
+            cols.append(torch.arange(first, last + 1))
+        src = torch.cat(pieces).to(embeds.dtype)  # [sum(N_k + 2), H] (N_k alone without learned bos/eos)
         index = (torch.cat(rows).to(embeds.device), torch.cat(cols).to(embeds.device))
-        return embeds.index_put(index, src)
+        fused = embeds.index_put(index, src)
+        if not family.learned_bos_eos:  # the unused bos/eos still joins the graph: every rank reduces every parameter
+            fused = fused + ((bos.sum() + eos.sum()) * 0.0).to(fused.dtype)
+        return fused
 
     def _touch_audio(self, embeds: torch.Tensor) -> torch.Tensor:
         """Run the encoder on a 4-mel-frame dummy clip and add its output times zero: keeps every rank's
