@@ -1,7 +1,8 @@
 """Packing: the examples of one micro-batch share LLM rows up to a token budget, and the host-side bookkeeping of a
 batch (audio spans, target positions) that the model would otherwise find with device syncs.
 
-Owns: the packing plan (`pack_rows`: first-fit decreasing on token count, deterministic), the packed token tensors
+Owns: the packing plan (`pack_rows`: first-fit decreasing on token count for the number of rows, then rows
+of even length; deterministic), the packed token tensors
 (`pack_tokens`: position ids restarting at 0 per sample, labels that never cross a sample boundary, the
 packed-document layout `sample_spans`), and the host-side indices every training batch can carry (`audio_spans`,
 `target_index`).
@@ -30,13 +31,17 @@ IGNORE_INDEX = -100
 
 
 def pack_rows(lengths: Sequence[int], budget: int, keys: Sequence[str] | None = None) -> list[list[int]]:
-    """Indices of the samples in each row: first-fit decreasing on `lengths` (ties by index, so the plan depends on
-    the lengths alone). ValueError naming the sample and `data.max_tokens_per_row` if one sample exceeds `budget`."""
+    """Indices of the samples in each row. First-fit decreasing on `lengths` decides the number of rows R; the
+    samples are then dealt, longest first, to the least-filled of R rows (rows of even length: every row is padded
+    to the longest one), unless that breaks the budget, when first-fit's rows stay. Ties go by index, so the plan
+    depends on the lengths alone. ValueError naming the sample and `data.max_tokens_per_row` if one sample
+    exceeds `budget`."""
     if budget < 1:
         raise ValueError(f"data.max_tokens_per_row={budget}: must be >= 1")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     rows: list[list[int]] = []
     free: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+    for i in order:
         n = lengths[i]
         if n > budget:
             name = keys[i] if keys is not None else f"#{i}"
@@ -52,7 +57,13 @@ def pack_rows(lengths: Sequence[int], budget: int, keys: Sequence[str] | None = 
         else:
             rows.append([i])
             free.append(budget - n)
-    return rows
+    even: list[list[int]] = [[] for _ in rows]
+    fill = [0] * len(rows)
+    for i in order:
+        r = min(range(len(rows)), key=lambda r: (fill[r], r))
+        even[r].append(i)
+        fill[r] += lengths[i]
+    return even if max(fill, default=0) <= budget else rows
 
 
 def pack_tokens(examples: Sequence[Any], pad_id: int, max_tokens_per_row: int) -> dict[str, Any]:

@@ -117,8 +117,11 @@ def assert_same(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:
 
 
 def test_first_fit_decreasing_plan_and_error():
-    assert pack_rows([5, 9, 3, 4, 1], 10) == [[1, 4], [0, 3], [2]]
+    # first-fit decreasing needs 3 rows ([9, 1], [5, 4], [3]: the longest 10); dealt evenly the longest is 9
+    assert pack_rows([5, 9, 3, 4, 1], 10) == [[1], [0, 4], [3, 2]]
     assert pack_rows([2, 2, 2], 10) == [[0, 1, 2]]
+    # dealt evenly, a row would hold 5 + 3 + 3 > 10: first-fit decreasing's rows stay
+    assert pack_rows([5, 5, 4, 3, 3], 10) == [[0, 1], [2, 3, 4]]
     with pytest.raises(ValueError, match=r"sample 'b' has 11 tokens.*data.max_tokens_per_row=10"):
         pack_rows([3, 11], 10, keys=["a", "b"])
 
