@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qwenaudio_train.interop.qwen2_audio import export_qwen2_audio, import_qwen2_audio
+from qwenaudio_train.interop.qwen2_audio import export_qwen2_audio, export_qwen2_audio_adapter, import_qwen2_audio
 from qwenaudio_train.interop.release import export_release_checkpoint, import_release_checkpoint, import_release_llm
 from qwenaudio_train.model import QwenAudioModel
 from qwenaudio_train.runs import TOKENIZER_DIR
@@ -22,9 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qwenaudio_train.interop", description=main.__doc__)
     p.add_argument(
         "command",
-        choices=["release-to-ours", "qwen-v1-llm", "ours-to-release", "ours-to-qwen2-audio", "qwen2-audio-to-ours"],
+        choices=[
+            "release-to-ours",
+            "qwen-v1-llm",
+            "ours-to-release",
+            "ours-to-qwen2-audio",
+            "qwen2-audio-to-ours",
+            "adapter-to-qwen2-audio",
+        ],
         help="release-to-ours: Qwen-Audio -> QwenAudioModel dir; qwen-v1-llm: Qwen-7B v1 -> Qwen2 dir; "
-        "ours-to-release / ours-to-qwen2-audio: a QwenAudioModel dir -> that layout; qwen2-audio-to-ours",
+        "ours-to-release / ours-to-qwen2-audio: a QwenAudioModel dir -> that layout; qwen2-audio-to-ours; "
+        "adapter-to-qwen2-audio: a LoRA adapter/ of a run -> one peft loads onto the ours-to-qwen2-audio export",
     )
     p.add_argument("src")
     p.add_argument("out")
@@ -38,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         import_release_checkpoint(args.src, dtype=args.dtype, **ids).save_pretrained(out)
     elif args.command == "qwen-v1-llm":
         import_release_llm(args.src, dtype=args.dtype, save_dir=out)
+    elif args.command == "adapter-to-qwen2-audio":
+        export_qwen2_audio_adapter(args.src, out)
     elif args.command == "qwen2-audio-to-ours":
         import_qwen2_audio(args.src, dtype=args.dtype).save_pretrained(out)
         if (Path(args.src) / "tokenizer_config.json").is_file():  # the layout of an export: OUT/ + OUT/tokenizer/

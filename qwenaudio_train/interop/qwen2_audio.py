@@ -11,7 +11,8 @@ directory. Importing a real Qwen2-Audio directory gives a `qwen2_audio`-family m
 `load_tokenizer(directory)` as-is (tokenizer.py).
 
 Owns: the ours <-> port name table, `qwen2_audio_config`, `qwen2_audio_state_dict`, `export_qwen2_audio`,
-`import_qwen2_audio`, `export_qwen2_audio_processor`, and Qwen2-Audio's own special ids. What is exact and what is
+`import_qwen2_audio`, `export_qwen2_audio_processor`, `export_qwen2_audio_adapter` (a LoRA adapter of ours ->
+one peft loads onto the exported model), and Qwen2-Audio's own special ids. What is exact and what is
 not: docs/interop.md.
 Must not: touch the training loop or data; need network or trust_remote_code.
 """
@@ -19,6 +20,7 @@ Must not: touch the training loop or data; need network or trust_remote_code.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,6 +209,36 @@ def export_qwen2_audio_processor(tokenizer: Any, out_dir: str | Path, n_mels: in
     processor.save_pretrained(str(out_dir))  # transformers 5: processor_config.json holds the extractor too
     extractor.save_pretrained(str(out_dir))  # preprocessor_config.json, the layout of the hub's checkpoints
     return Path(out_dir)
+
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def export_qwen2_audio_adapter(adapter_dir: str | Path, out_dir: str | Path) -> Path:
+    """A LoRA adapter saved by our training (peft, around the LLM alone) -> the same adapter for the exported
+    `Qwen2AudioForConditionalGeneration`, so `PeftModel.from_pretrained(port_model, out_dir)` loads it: weight names
+    move under `model.language_model.` (the port's LLM; `lm_head` stays at the top) and `target_modules` becomes a
+    pattern that matches the LLM's layers only, not the audio tower's layers of the same names."""
+    from safetensors.torch import load_file, save_file
+
+    src, out = Path(adapter_dir), Path(out_dir)
+    if not (src / ADAPTER_CONFIG).is_file() or not (src / ADAPTER_WEIGHTS).is_file():
+        raise FileNotFoundError(f"{src} holds no {ADAPTER_CONFIG} + {ADAPTER_WEIGHTS}: give the adapter/ directory")
+    config = json.loads((src / ADAPTER_CONFIG).read_text())
+    targets = config.get("target_modules")
+    if isinstance(targets, list):  # peft full-matches a string pattern against the module's dotted name
+        config["target_modules"] = r".*language_model\..*\.(" + "|".join(sorted(map(re.escape, targets))) + ")"
+    config["base_model_name_or_path"] = None
+    prefix = "base_model.model.model."
+    weights = {
+        ("base_model.model.model.language_model." + k[len(prefix) :] if k.startswith(prefix) else k): v
+        for k, v in load_file(str(src / ADAPTER_WEIGHTS)).items()
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(out / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+    (out / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    return out
 
 
 def import_qwen2_audio(

@@ -131,20 +131,27 @@ def _sft(imported: Path, data: Path, run: Path, *extra: str):
     return trainer, [r["loss"] for r in read_metrics(run)]
 
 
-def _transformers_reply(port: Path, clip: Path, max_new_tokens: int) -> tuple[list[int], list[int], torch.Tensor]:
-    """(prompt ids, new ids, prompt logits [S, V]) of transformers alone on the exported directory: AutoProcessor's
-    chat template and feature extractor, `Qwen2AudioForConditionalGeneration.generate`, greedy."""
-    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+def _port_inputs(port: Path, clip: Path) -> dict:
+    """The processor's inputs for one question about `clip` (its chat template, feature extractor, expansion)."""
+    from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(port))
-    model = Qwen2AudioForConditionalGeneration.from_pretrained(str(port), dtype=torch.float32).eval()
     conversation = [
         {"role": "user", "content": [{"type": "audio", "audio": str(clip)}, {"type": "text", "text": QUESTION}]}
     ]
     text = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
     wav, _ = sf.read(str(clip), dtype="float32")
-    inputs = processor(text=text, audio=[wav], sampling_rate=SR, return_tensors="pt")
-    tok = processor.tokenizer
+    return dict(processor(text=text, audio=[wav], sampling_rate=SR, return_tensors="pt"))
+
+
+def _transformers_reply(port: Path, clip: Path, max_new_tokens: int) -> tuple[list[int], list[int], torch.Tensor]:
+    """(prompt ids, new ids, prompt logits [S, V]) of transformers alone on the exported directory: AutoProcessor's
+    chat template and feature extractor, `Qwen2AudioForConditionalGeneration.generate`, greedy."""
+    from transformers import AutoTokenizer, Qwen2AudioForConditionalGeneration
+
+    model = Qwen2AudioForConditionalGeneration.from_pretrained(str(port), dtype=torch.float32).eval()
+    inputs = _port_inputs(port, clip)
+    tok = AutoTokenizer.from_pretrained(str(port))
     stop = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
     with torch.no_grad():
         out = model.generate(
@@ -155,7 +162,7 @@ def _transformers_reply(port: Path, clip: Path, max_new_tokens: int) -> tuple[li
     return prompt, out[0, len(prompt) :].tolist(), logits
 
 
-def _check_exported_equals_ours(run: Path, tmp: Path) -> None:
+def _check_exported_equals_ours(run: Path, tmp: Path) -> Path:
     from qwenaudio_train.chat.inference import chat, load_mel
     from qwenaudio_train.interop.cli import main
     from qwenaudio_train.runs import export, load_exported
@@ -193,6 +200,7 @@ def _check_exported_equals_ours(run: Path, tmp: Path) -> None:
     with torch.no_grad():
         ours = model(ids, torch.ones_like(ids), mel[None], torch.tensor([mel.shape[1]])).logits[0]
     torch.testing.assert_close(ours, port_logits, atol=1e-4, rtol=1e-4)
+    return clip
 
 
 def test_qwen2_audio_import_full_sft_export_generates_like_transformers(imported, chat_shards, tmp_path):
@@ -207,4 +215,24 @@ def test_qwen2_audio_lora_sft_merged_export_generates_like_transformers(imported
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert losses[-1] < losses[0]
-    _check_exported_equals_ours(tmp_path / "lora", tmp_path)
+    clip = _check_exported_equals_ours(tmp_path / "lora", tmp_path)  # the merged export
+
+    # The adapter itself: converted, it loads with peft onto the exported base (the imported model) and computes
+    # what the merged export computes.
+    from peft import PeftModel
+    from transformers import Qwen2AudioForConditionalGeneration
+
+    from qwenaudio_train.interop.cli import main
+
+    adapter = tmp_path / "lora" / "checkpoints" / "step_00000006" / "adapter"
+    assert main(["ours-to-qwen2-audio", str(imported), str(tmp_path / "base_port")]) == 0
+    assert main(["adapter-to-qwen2-audio", str(adapter), str(tmp_path / "port_adapter")]) == 0
+    inputs = _port_inputs(tmp_path / "port", clip)
+    load = Qwen2AudioForConditionalGeneration.from_pretrained
+    with torch.no_grad():
+        merged = load(str(tmp_path / "port"), dtype=torch.float32).eval()(**inputs).logits
+        base = load(str(tmp_path / "base_port"), dtype=torch.float32).eval()
+        before = base(**inputs).logits
+        with_adapter = PeftModel.from_pretrained(base, str(tmp_path / "port_adapter")).eval()(**inputs).logits
+    assert not torch.allclose(before, merged, atol=1e-3)  # the adapter matters
+    torch.testing.assert_close(with_adapter, merged, atol=1e-4, rtol=1e-4)
