@@ -157,3 +157,29 @@ def test_natural_prompts_for_qwen2_audio_and_tags_for_qwen_audio():
     for task in TASKS.values():  # every task has a prompt in both families; Qwen-Audio's is the tags, unchanged
         assert QWEN_AUDIO.eval_prefix(task, task.example_meta) == task.eval_prefix(task.example_meta)
         assert QWEN2_AUDIO.train_prefix(task, task.example_meta)
+
+
+def test_pretraining_sample_of_the_qwen2_audio_family(qwen2_tok):
+    """A tagged sample becomes `<|audio_bos|> <|AUDIO|> x N <|audio_eos|>` + the natural-language prompt + target."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from qwenaudio_train import audio as A
+    from qwenaudio_train.data.processing import SampleProcessor
+    from qwenaudio_train.tasks import get_task
+
+    meta = get_task("asr").example_meta
+    assert meta is not None
+    buf = io.BytesIO()
+    sf.write(buf, (0.1 * np.sin(np.arange(16000) / 10)).astype(np.float32), 16000, format="FLAC")
+    raw = {"__key__": "s0", "flac": buf.getvalue(), "json": meta.to_json()}
+    n = A.audio_positions(16000)
+    for train in (True, False):
+        ex = SampleProcessor(qwen2_tok, n_mels=128, train=train)(raw)
+        assert ex.mel.shape[0] == 128
+        assert ex.input_ids[: n + 2] == qwen2_tok.audio_span_ids(n)
+        prompt = qwen2_tok.encode("Detect the language and recognize the speech: <|en|>")
+        assert ex.input_ids[n + 2 : n + 2 + len(prompt)] == prompt
+    assert ex.reference == meta.target.strip()
