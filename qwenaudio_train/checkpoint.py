@@ -8,6 +8,7 @@ Layout of ``<run_dir>/checkpoints/``::
         trainer_state.json               step, samples/tokens seen, resolved config, code version (readable)
         data_state_rank<R>.json          rank R's data position (per loader worker)
         rng_rank<R>.pt                   rank R's python/numpy/torch RNG states
+        universal/                       the same, in DeepSpeed's universal format (elastic.py; made on demand)
     latest                               the tag of the newest complete checkpoint (written last)
 
 A save is written under ``step_N.partial`` and renamed once every rank has finished, then ``latest`` is
@@ -50,6 +51,7 @@ _STEP_DIR = re.compile(r"^step_(\d{8})$")
 _STATE = "trainer_state.json"  # written last into a save: its presence marks a complete checkpoint
 _NO_RESUME = ("none", "never", "")
 _FILES = "files"  # trainer_state.json key: {file name: size in bytes} of every file of the save
+UNIVERSAL = "universal"  # a checkpoint's conversion to DeepSpeed's universal format (another world size)
 
 
 class CheckpointError(RuntimeError):
@@ -218,26 +220,27 @@ def _fallback_fix(older: list[Path], resume_data: bool) -> str:
     return "No older intact checkpoint: start afresh with trainer.resume=none (or a new run_dir)"
 
 
-def check_world_size(path: Path, world_size: int, load_universal: bool = False) -> None:
+def check_world_size(path: Path, world_size: int, load_universal: bool = False, elastic: bool = False) -> None:
     """Raise with the fix when ``path`` was saved by another number of ranks than this run has: ZeRO optimizer
-    partitions are per rank. A universal checkpoint (``load_universal``) loads at any world size."""
+    partitions are per rank. A universal checkpoint (``load_universal``) loads at any world size, and
+    ``trainer.elastic`` converts one (elastic.py)."""
     saved = read_trainer_state(path).get("world_size", world_size)
-    if saved == world_size or load_universal:
+    if saved == world_size or load_universal or elastic:
         return
     raise RuntimeError(
         f"checkpoint {path} was saved by {saved} ranks, this run has {world_size}. ZeRO partitions the "
-        f"optimizer per rank, so either resume with {saved} ranks, or convert it once with\n"
-        f"  python -m deepspeed.checkpoint.ds_to_universal --input_folder {path} "
-        f"--output_folder {path}_universal --inject_missing_state\n"
-        f"and resume with trainer.resume={path}_universal deepspeed.load_universal=true "
-        "trainer.resume_data=false (the data stream restarts from the seed: see README, FAQ)."
+        f"optimizer per rank: resume with {saved} ranks, or add trainer.elastic=true (rank 0 converts the "
+        "checkpoint once with deepspeed.checkpoint.ds_to_universal, every rank resumes it as with "
+        "deepspeed.load_universal=true, and the accumulation keeps the global batch; see README, FAQ)."
     )
 
 
-def check_compatible(path: Path, world_size: int, zero_stage: int, load_universal: bool = False) -> None:
+def check_compatible(
+    path: Path, world_size: int, zero_stage: int, load_universal: bool = False, elastic: bool = False
+) -> None:
     """``check_world_size``, and the ZeRO stage: DeepSpeed's files differ per stage (an ``AssertionError`` deep in
-    its loader otherwise)."""
-    check_world_size(path, world_size, load_universal)
+    its loader otherwise). ``elastic`` changes the world size only, never the stage."""
+    check_world_size(path, world_size, load_universal, elastic)
     saved = read_trainer_state(path).get("config", {}).get("deepspeed", {}).get("zero_stage", zero_stage)
     if saved != zero_stage and not load_universal:
         raise CheckpointError(
@@ -358,7 +361,11 @@ def save(
     if rank == 0:
         try:
             files = {f.name: f.stat().st_size for f in sorted(tmp_dir.iterdir()) if f.is_file()}
-            state = dict(trainer_state, step=step, code_version=code_version(), **{_FILES: files})
+            # micro-batches per step over all ranks: what an elastic resume on another world size keeps (elastic.py)
+            micro = engine.train_batch_size() // engine.train_micro_batch_size_per_gpu()
+            state = dict(
+                trainer_state, step=step, code_version=code_version(), global_micro_batches=micro, **{_FILES: files}
+            )
             (tmp_dir / _STATE).write_text(json.dumps(state, indent=2, default=str))
         except OSError as e:
             failure = e
@@ -387,13 +394,19 @@ def _raise_if_any_failed(
     raise _write_failure(failure, ckpt_dir, step, needed) from failure
 
 
-def load(engine: Any, path: Path, rank: int, load_optimizer: bool = True) -> tuple[dict[str, Any], dict | None]:
+def load(
+    engine: Any, path: Path, rank: int, load_optimizer: bool = True, universal: bool = False
+) -> tuple[dict[str, Any], dict | None]:
     """Collective: restore model/optimizer into ``engine``, this rank's RNG; return (trainer_state, data_state).
-    Only weights and allow-listed classes are unpickled (``weights_only_loads``)."""
+    Only weights and allow-listed classes are unpickled (``weights_only_loads``). ``universal``: the weights and
+    optimizer come from ``path``'s universal conversion (elastic.py), at any world size; RNG and positions from
+    ``path`` (a rank beyond the saved world keeps its seeded RNG)."""
+    load_dir, tag = (path, UNIVERSAL) if universal else (path.parent, path.name)
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in engine.optimizer.param_groups]
     try:
         with weights_only_loads():
             load_path, _ = engine.load_checkpoint(
-                str(path.parent), tag=path.name, load_optimizer_states=load_optimizer, load_lr_scheduler_states=False
+                str(load_dir), tag=tag, load_optimizer_states=load_optimizer, load_lr_scheduler_states=False
             )
     except Exception as e:
         older = [p for p in _candidates(path.parent) if p.name < path.name]
@@ -403,6 +416,8 @@ def load(engine: Any, path: Path, rank: int, load_optimizer: bool = True) -> tup
         ) from e
     if load_path is None:
         raise CheckpointError(f"DeepSpeed could not load checkpoint {path}; is it complete?")
+    if universal:
+        _repair_universal_load(engine.optimizer, groups)
     state = read_trainer_state(path)
     rng_file = path / f"rng_rank{rank}.pt"
     if rng_file.is_file():
@@ -421,6 +436,17 @@ def _data_state(path: Path, rank: int) -> dict[str, Any] | None:
         if suffix.isdigit():
             saved[int(suffix)] = json.loads(file.read_text())
     return merge_rank_states(saved, rank)
+
+
+def _repair_universal_load(optimizer: Any, groups: list[dict[str, Any]]) -> None:
+    """Undo two slips of DeepSpeed 0.19's ZeRO-3 universal load, harmless to repeat at other stages: it gives every
+    parameter group the first group's hyperparameters (weight decay, lr_scale), and one ``step`` tensor to all of
+    them, which the optimizer then advances once per group and step (bias correction off from the 2nd group on)."""
+    for group, own in zip(optimizer.param_groups, groups):
+        group.update(own)  # this run's own, from the config
+    for state in getattr(optimizer, "optimizer", optimizer).state.values():
+        if isinstance(state.get("step"), torch.Tensor):
+            state["step"] = state["step"].clone()
 
 
 def _numpy_safe_globals() -> list[Any]:

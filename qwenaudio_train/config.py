@@ -161,6 +161,7 @@ class TrainerConfig:
     keep_last: int = 3
     resume: str = "auto"  # auto | none | <checkpoint dir>
     resume_data: bool = True
+    elastic: bool = False  # resume on another number of ranks (universal checkpoint; accumulation keeps the batch)
     max_nonfinite_in_a_row: int = 5  # a non-finite loss skips its step; this many in a row stop the run
     peak_tflops: float = 0.0  # per device, dense bf16 TFLOP/s for MFU; 0 = a known GPU's own (A100, H100, H200...)
     inject_nan_at: list[int] = field(default_factory=list)  # fault injection (tests): steps whose loss is NaN

@@ -47,11 +47,52 @@ def test_world_size_check_names_the_fix(tmp_path):
     path = _fake_checkpoint(tmp_path, 2, world_size=2)
     checkpoint.check_world_size(path, 2)
     checkpoint.check_world_size(path, 4, load_universal=True)  # a universal checkpoint loads at any size
+    checkpoint.check_world_size(path, 4, elastic=True)  # trainer.elastic converts it
     checkpoint.check_world_size(_fake_checkpoint(tmp_path / "old", 1), 8)  # saved before world_size was recorded
     with pytest.raises(
         RuntimeError, match="(?s)saved by 2 ranks, this run has 1.*ds_to_universal.*load_universal=true"
     ):
         checkpoint.check_world_size(path, 1)
+
+
+def test_without_elastic_a_world_change_stops_naming_trainer_elastic(tmp_path):
+    path = _fake_checkpoint(tmp_path, 2, world_size=2, config={"deepspeed": {"zero_stage": 2}})
+    with pytest.raises(
+        RuntimeError, match=r"saved by 2 ranks, this run has 1\. .*resume with 2 ranks, or add trainer.elastic=true"
+    ):
+        checkpoint.check_compatible(path, 1, 2)
+    checkpoint.check_compatible(path, 1, 2, elastic=True)
+    with pytest.raises(checkpoint.CheckpointError, match="zero_stage=2, this run has 3"):
+        checkpoint.check_compatible(path, 1, 3, elastic=True)  # elastic changes the world size, never the stage
+
+
+def test_elastic_plan_keeps_the_global_batch_or_names_the_valid_world_sizes(tmp_path):
+    from qwenaudio_train.config import ConfigError
+    from qwenaudio_train.elastic import global_micro_batches, plan
+
+    saved = _fake_checkpoint(tmp_path, 2, world_size=2, global_micro_batches=4, config={"trainer": {"grad_accum": 2}})
+    one = plan(saved, 1, zero_stage=2)
+    assert (one.saved_world, one.saved_accum, one.world, one.grad_accum) == (2, 2, 1, 4)
+    assert one.convert and one.changed
+    assert one.line() == "elastic resume: 1 ranks x 4 accumulation (was 2 x 2)"
+    four = plan(saved, 4, zero_stage=3)
+    assert four.grad_accum == 1 and four.convert
+    same = plan(saved, 2, zero_stage=2)
+    assert same.grad_accum == 2 and not same.convert and not same.changed
+    assert not plan(saved, 1, zero_stage=0).convert  # ZeRO-0 keeps the whole optimizer state in the model file
+    with pytest.raises(
+        ConfigError,
+        match=r"global batch of 4 micro-batches .* which 3 ranks cannot share evenly: "
+        r"resume with 1, 2, 4 ranks",
+    ):
+        plan(saved, 3, zero_stage=2)
+    # the data order's own L comes first (data_state_rank0.json's n_streams)
+    (saved / "data_state_rank0.json").write_text(json.dumps({"version": 2, "n_streams": 8, "slots": {}}))
+    assert global_micro_batches(saved, checkpoint.read_trainer_state(saved)) == 8
+    # a checkpoint saved before both: its world size x its trainer.grad_accum
+    older = _fake_checkpoint(tmp_path / "older", 2, world_size=2, config={"trainer": {"grad_accum": 3}})
+    assert global_micro_batches(older, checkpoint.read_trainer_state(older)) == 6
+    assert plan(older, 3, zero_stage=2).grad_accum == 2
 
 
 def _saved_checkpoint(ckpt_dir: Path, step: int, world_size: int = 2, **state) -> Path:
