@@ -102,15 +102,15 @@ class ModelConfig:
                 f"model.attn_implementation={self.attn_implementation!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
         torch_dtype(self.dtype)  # validates
-        get_family(self.family)  # validates the name (mel bins: a preset's or the checkpoint's, checked there)
         # A preset's fields with non-None defaults are checked, not filled: 80 mel bins into Whisper-large-v3 would
-        # fail only at the first batch.
-        for name in ("n_mels",):
+        # fail only at the first batch, Qwen-Audio's prompts on Qwen2-Audio's weights never.
+        for name in ("n_mels", "family"):
             want, have = PRESETS[self.preset].get(name, getattr(self, name)), getattr(self, name)
             if have != want:
                 raise ValueError(
                     f"model.preset={self.preset} takes model.{name}={want}, not {have}: set it (model={self.preset} does)"
                 )
+        get_family(self.family)  # validates the name (mel bins: a preset's or the checkpoint's, checked there)
 
     def resolved(self) -> ModelConfig:
         """A copy with every field still at None filled from the preset (idempotent)."""
@@ -177,6 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "qwen2_audio_7b": dict(
         encoder_source="openai/whisper-large-v3",
         llm_source=None,
+        family="qwen2_audio",
         n_mels=128,
         encoder_d_model=1280,
         encoder_layers=32,

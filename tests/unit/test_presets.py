@@ -88,7 +88,7 @@ BIG = ["qwen_audio_7b", "qwen2_audio_7b", "qwen_audio_qwen2_7b"]
 
 
 def preset_config(name: str) -> ModelConfig:
-    fixed = {k: PRESETS[name][k] for k in ("n_mels",) if k in PRESETS[name]}
+    fixed = {k: PRESETS[name][k] for k in ("n_mels", "family") if k in PRESETS[name]}
     return ModelConfig(preset=name, **fixed).resolved()
 
 
@@ -183,6 +183,9 @@ def test_presets_compose_from_yaml_and_refuse_a_wrong_mel_count() -> None:
     assert compose("pretrain", ["model=qwen_audio_qwen2_7b"]).model.resolved().llm_source == "Qwen/Qwen2-7B"
     with pytest.raises(ValueError, match="model.n_mels=128"):
         ModelConfig(preset="qwen2_audio_7b")  # 80 bins into Whisper-large-v3 would fail only at the first batch
+    with pytest.raises(ValueError, match="model.family=qwen2_audio"):
+        ModelConfig(preset="qwen2_audio_7b", n_mels=128)
+    assert compose("pretrain", ["model=qwen2_audio_7b"]).model.family == "qwen2_audio"
     sft = compose("sft", ["experiment=qwen2_audio_sft"])
     assert sft.model.preset == "qwen2_audio_7b" and sft.lora.enabled and sft.trainer.freeze == "sft"
     assert sft.data.format == "chat"
