@@ -47,7 +47,7 @@ IGNORE_INDEX = -100
 # leaves these on the host, since reading them from the device would stall it (a sync per micro-batch).
 MODEL_INPUTS = ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths", "position_ids",
                 "sample_spans", "audio_spans", "target_index")  # fmt: skip
-HOST_INPUTS = ("audio_lengths", "audio_spans")
+HOST_INPUTS = ("audio_lengths", "audio_spans", "sample_spans")
 
 
 # The layout `save_pretrained` writes and `from_pretrained` reads.
@@ -113,6 +113,20 @@ def _token_samples(sample_spans: torch.Tensor, shape: torch.Size) -> torch.Tenso
     inside = (row == rows) & (pos >= start) & (pos < end)  # [N, B, S]
     ids = torch.arange(1, sample_spans.shape[0] + 1, device=sample_spans.device)[:, None, None]
     return (inside.long() * ids).sum(0) - 1
+
+
+def _varlen_kwargs(sample_spans: torch.Tensor, shape: torch.Size, device: torch.device) -> dict[str, Any]:
+    """Flash attention's padding-free arguments for packed rows [B, S]: the cumulative sequence lengths over the
+    B * S tokens flattened row-major, each sample and each row's padding tail a sequence, and the longest one.
+    sample_spans is read on the host (the trainer keeps it there: `HOST_INPUTS`)."""
+    B, S = shape
+    cuts = {r * S for r in range(B + 1)}
+    for row, start, end in sample_spans.tolist():
+        cuts.update((row * S + start, row * S + end))
+    bounds = sorted(cuts)
+    longest = max(b - a for a, b in zip(bounds, bounds[1:]))
+    cu = torch.tensor(bounds, dtype=torch.int32, device=device)
+    return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
 
 
 def _gather_rows(index: torch.Tensor, _module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -236,11 +250,17 @@ class QwenAudioModel(nn.Module):
             position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
         llm_mask: Any = attention_mask
         token_sample = None  # [B, S] the sample of each token (-1: padding) when rows are packed
+        varlen: dict[str, Any] = {}
         if sample_spans is not None:
-            token_sample = _token_samples(sample_spans, input_ids.shape)
-            llm_mask = self._packed_mask(embeds, token_sample, position_ids)
+            token_sample = _token_samples(sample_spans, input_ids.shape).to(input_ids.device)
+            if str(getattr(self.llm.config, "_attn_implementation", "")).startswith("flash_attention"):
+                # transformers finds packed rows from position_ids only at batch size 1; with these it runs the
+                # varlen kernel over all rows flattened (each sample and each padding tail a sequence of its own).
+                llm_mask, varlen = None, _varlen_kwargs(sample_spans, input_ids.shape, input_ids.device)
+            else:
+                llm_mask = self._packed_mask(embeds, token_sample, position_ids)
         llm_kwargs: dict[str, Any] = dict(
-            inputs_embeds=embeds, attention_mask=llm_mask, position_ids=position_ids, use_cache=False
+            inputs_embeds=embeds, attention_mask=llm_mask, position_ids=position_ids, use_cache=False, **varlen
         )
         if labels is None:
             return QwenAudioOutput(logits=self.llm(**llm_kwargs).logits)
@@ -291,9 +311,9 @@ class QwenAudioModel(nn.Module):
         )
 
     def _packed_mask(self, embeds: torch.Tensor, token_sample: torch.Tensor, position_ids: torch.Tensor) -> Any:
-        """The LLM's attention mask for packed rows, in the form its attention implementation takes.
+        """The LLM's attention mask for packed rows, in the form its attention implementation takes (flash
+        attention takes `_varlen_kwargs` instead).
 
-        flash_attention_2: None; transformers then splits each row where `position_ids` restart (varlen kernel).
         eager / sdpa / flex_attention: transformers' causal mask intersected with "same sample", built by its own
         mask interface (a 4D additive mask, a 4D boolean mask, a document BlockMask), which the LLM then takes as
         it is. An all-ones 2D mask stands in for padding: the padding tail is a segment of its own (it never sees a
@@ -302,11 +322,8 @@ class QwenAudioModel(nn.Module):
         """
         from transformers.masking_utils import create_causal_mask, packed_sequence_mask_function
 
-        config = self.llm.config
-        if str(getattr(config, "_attn_implementation", "eager")).startswith("flash_attention"):
-            return None
         return create_causal_mask(
-            config=config,
+            config=self.llm.config,
             inputs_embeds=embeds,
             attention_mask=torch.ones(token_sample.shape, dtype=torch.bool, device=embeds.device),
             past_key_values=None,

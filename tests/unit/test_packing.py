@@ -14,6 +14,7 @@ from qwenaudio_train.data.packing import audio_spans, pack_rows
 from qwenaudio_train.data.processing import IGNORE_INDEX, Example, collate
 from qwenaudio_train.flops import BatchInfo, ModelDims, step_flops
 from qwenaudio_train.model import ModelConfig, QwenAudioModel, build_model
+from qwenaudio_train.model.qwen_audio import _token_samples, _varlen_kwargs
 
 VOCAB = 320
 PAD, START, END, EOD = 300, 301, 302, 303
@@ -150,6 +151,18 @@ def test_packed_layout():
     assert b["target_index"].tolist() == (flat[:, 0] * S + flat[:, 1]).tolist()
     with pytest.raises(ValueError, match="data.max_tokens_per_row=50"):
         collate(ex, EOD, packing=True, max_tokens_per_row=50)
+
+
+def test_flash_attention_gets_one_sequence_per_sample_and_padding_tail():
+    spans = torch.tensor([[0, 0, 3], [1, 0, 4], [0, 3, 5]])  # row 0: samples of 3 and 2 tokens + 1 padding
+    kw = _varlen_kwargs(spans, torch.Size((2, 6)), torch.device("cpu"))
+    assert kw["cu_seq_lens_q"].tolist() == kw["cu_seq_lens_k"].tolist() == [0, 3, 5, 6, 10, 12]
+    assert kw["cu_seq_lens_q"].dtype == torch.int32 and kw["max_length_q"] == kw["max_length_k"] == 4
+    # the sequences are exactly the runs of one sample (or of padding) in the flattened rows
+    token_sample = _token_samples(spans, torch.Size((2, 6))).flatten().tolist()
+    assert token_sample == [0, 0, 0, 2, 2, -1, 1, 1, 1, 1, -1, -1]
+    cu = kw["cu_seq_lens_q"].tolist()
+    assert all(len(set(token_sample[a:b])) == 1 for a, b in zip(cu, cu[1:]))
 
 
 def test_flops_batch_info_reads_the_packed_layout():
