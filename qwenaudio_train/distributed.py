@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,15 @@ def all_reduce_(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
     return t
+
+
+def all_reduce_started(t: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """Start summing ``t`` over ranks in place and return what waits for it: the collective runs while the caller
+    computes (gloo's thread; NCCL's stream, where the wait holds the device's queue, not the host)."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return lambda: t
+    work = dist.all_reduce(t, async_op=True)
+    return lambda: (work.wait(), t)[1]
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

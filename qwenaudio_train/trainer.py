@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from qwenaudio_train import checkpoint, distributed, elastic, faults, metrics
+from qwenaudio_train import checkpoint, distributed, faults, metrics
 from qwenaudio_train.config import DataConfig, TrainConfig, to_container
 from qwenaudio_train.data.budget import length_fn_for
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
@@ -64,9 +64,9 @@ class Trainer:
         self.resumed_from = checkpoint.resume_point(
             cfg.trainer.resume, self.ckpt_dir, cfg.trainer.resume_data, self.resume_notes.append, ds.load_universal
         )
-        self.resume_plan = elastic.prepare(self.resumed_from, cfg, self.dist, self.resume_notes.append)  # + checks
+        if self.resumed_from:  # before any compute: another world size or ZeRO stage stops here, with the fix
+            checkpoint.check_compatible(self.resumed_from, self.dist.world_size, ds.zero_stage, ds.load_universal)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.grad_accum = self.resume_plan.grad_accum  # trainer.elastic: the saved global batch on this world size
         self.model = build_model(cfg.model_config(self.tokenizer))
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
         if cfg.lora.enabled:  # adapters on the LLM; with freeze_audio the adapters are all that trains
@@ -123,7 +123,7 @@ class Trainer:
             offload_param=ds.offload_param,
             activation_checkpointing=self.checkpointing.encoder or self.checkpointing.llm,
             **{k: getattr(ds, k) for k in distributed.COMM_KNOBS},  # overlap_comm, bucket sizes
-            load_universal=ds.load_universal or self.resume_plan.universal,
+            load_universal=ds.load_universal,
         )
         optimizer = build_optimizer(self.model, self.cfg.optim)
         engine, optimizer, _, _ = deepspeed.initialize(model=self.model, optimizer=optimizer, config=config)
@@ -131,7 +131,7 @@ class Trainer:
 
     def _resume(self, path: Path) -> tuple[dict[str, Any] | None, str | None]:
         """Restore weights, optimizer, RNG and counters from ``path``; return (this rank's data state, wandb id)."""
-        state, data_state = checkpoint.load(self.engine, path, self.dist.rank, universal=self.resume_plan.universal)
+        state, data_state = checkpoint.load(self.engine, path, self.dist.rank)
         self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
         self.tokens_seen = state.get("tokens_seen", 0)
         return (data_state if self.cfg.trainer.resume_data else None), state.get("wandb_id")
@@ -281,7 +281,8 @@ class Trainer:
     def train_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
         """One optimizer step. Nothing here waits for the device but the one finiteness agreement at the end: the
         target-token count comes from the host copy of the labels, the loss and per-task sums stay on the device
-        (read once per log window, `Trainer._log`), the token all-reduce feeds the loss scale on the device."""
+        (read once per log window, `Trainer._log`), the token all-reduce runs beside the first forward and feeds the
+        loss scale on the device."""
         waited = time.perf_counter()
         micro = [next(batches) for _ in range(self.grad_accum)]
         waited = time.perf_counter() - waited  # blocked on the loader: data_wait
@@ -290,8 +291,8 @@ class Trainer:
         # position 0 never counts. DeepSpeed divides gradients by world size and grad_accum, so each micro-batch's
         # token-loss sum is scaled by world * grad_accum / global_tokens to make the update that of the mean loss.
         local_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)  # host tensors
-        global_tokens = distributed.all_reduce_(distributed.to_device([local_tokens], device))
-        scale = (self.dist.world_size * len(micro) / global_tokens.clamp(min=1.0)).float()
+        global_tokens = distributed.all_reduce_started(distributed.to_device([local_tokens], device))
+        scale: torch.Tensor | None = None
         tasks = sorted({t for b in micro for t in b["tasks"]})
         task_id = {t: i for i, t in enumerate(tasks)}
         # [loss sum, non-finite micro-batches, per-task loss sums..., per-task target tokens...], on the device
@@ -312,6 +313,8 @@ class Trainer:
             acc[2 + len(tasks) :].index_add_(0, rows, out.sample_tokens.double())
             # Every micro-batch goes backward (a non-finite one too): whether the step is applied is agreed once
             # below, so no rank waits for its device in the middle of the step.
+            if scale is None:  # the token count has been summing over ranks during the first forward
+                scale = (self.dist.world_size * len(micro) / global_tokens().clamp(min=1.0)).float()
             self.engine.backward(loss * scale)
             if not self.engine.is_gradient_accumulation_boundary():
                 self.engine.step()  # DeepSpeed's micro-step bookkeeping

@@ -1,11 +1,13 @@
-"""Training benchmarks: our DeepSpeed step against a bare PyTorch DDP loop on 2 ranks, and ZeRO memory per rank.
+"""Training benchmarks: our step against DeepSpeed's engine alone (and a bare DDP loop) on 2 ranks, ZeRO memory.
 
-1. Loop throughput (goal: ``Trainer.train_step`` >= 0.95x the steps/s of a bare loop), on 2 ranks under
-   ``torch.distributed.run`` (``train_ranks.py``), so the Trainer's collectives are measured: ``train_step``
-   (tiny model, ``experiment=debug``, ZeRO-2, fp32), the Trainer's DeepSpeed engine driven directly, and a bare
-   PyTorch DDP loop over the same model and batches (details in ``train_ranks.py``). Data loading is excluded;
-   steps are interleaved. Batch 4 (the debug experiment) and 16 per rank; one torch thread per rank, as
-   launch/train.sh gives each rank (OMP_NUM_THREADS=1). The step time of the job is the slowest rank's median.
+1. Loop overhead (goal, issue 11: ``Trainer.train_step`` within 5% of the same model driven by its DeepSpeed
+   engine alone, i.e. a steps/s ratio >= 0.95), on 2 ranks under ``torch.distributed.run`` (``train_ranks.py``),
+   so the Trainer's collectives are measured: ``train_step`` (tiny model, ``experiment=debug``, ZeRO-2, fp32), the
+   Trainer's engine driven directly (``engine(batch)``, backward, step), and a bare PyTorch DDP loop over the same
+   model and batches as a reference (details in ``train_ranks.py``). Data loading is excluded; steps are
+   interleaved. Batch 4 (the debug experiment) and 16 per rank; one torch thread per rank, as launch/train.sh
+   gives each rank (OMP_NUM_THREADS=1). The step time of the job is the slowest rank's median; the spread is the
+   min-max over ranks and steps.
 2. Parameters + gradients + optimizer state per rank for ZeRO 1/2/3, fp32 and bf16, at world size 1 and 2:
    ``zero_memory.py`` under ``torch.distributed.run`` (the first DeepSpeed init on a machine JIT-compiles a comm
    op, ~40 s, cached).
@@ -75,6 +77,9 @@ def test_train_step_vs_bare_loop(record, tiny_corpus, tmp_path):
             "first_step_loss_sum_per_rank": [r["first_step_loss_sum"] for r in per_rank],
             "step_ms": ms,
             "step_ms_per_rank": [r["step_ms"] for r in per_rank],
+            "throughput_ratio_ours_over_engine_only": round(
+                ms["deepspeed_engine_only"]["median_slowest_rank"] / ms["trainer_train_step"]["median_slowest_rank"], 3
+            ),
             "throughput_ratio_ours_over_bare": round(bare / ms["trainer_train_step"]["median_slowest_rank"], 3),
             "throughput_ratio_engine_only_over_bare": round(
                 bare / ms["deepspeed_engine_only"]["median_slowest_rank"], 3
@@ -89,14 +94,20 @@ def test_train_step_vs_bare_loop(record, tiny_corpus, tmp_path):
         "rounds": ROUNDS,
         "steps_per_round": PER_ROUND,
         "runs": runs,
-        "goal": {"target_ratio": 0.95, "ratio_batch4": main["throughput_ratio_ours_over_bare"]},
+        "goal": {
+            "what": "train_step steps/s over the DeepSpeed engine alone's, same model and batches",
+            "target_ratio": 0.95,
+            "ratio_batch4": main["throughput_ratio_ours_over_engine_only"],
+            "ratio_batch16": runs.get("tiny_batch16", main)["throughput_ratio_ours_over_engine_only"],
+        },
     }
-    results["goal"]["met"] = main["throughput_ratio_ours_over_bare"] >= 0.95
+    results["goal"]["met"] = min(results["goal"]["ratio_batch4"], results["goal"]["ratio_batch16"]) >= 0.95
     line = f"{WORLD} ranks, 1 thread each; " + "; ".join(
         f"{name}/rank: train_step {v['step_ms']['trainer_train_step']['median_slowest_rank']:.1f} ms, engine only "
         f"{v['step_ms']['deepspeed_engine_only']['median_slowest_rank']:.1f} ms, bare DDP "
-        f"{v['step_ms']['bare_pytorch_ddp']['median_slowest_rank']:.1f} ms, ratio "
-        f"{v['throughput_ratio_ours_over_bare']} (engine only {v['throughput_ratio_engine_only_over_bare']})"
+        f"{v['step_ms']['bare_pytorch_ddp']['median_slowest_rank']:.1f} ms; train_step / engine only "
+        f"{v['throughput_ratio_ours_over_engine_only']} (over bare DDP: ours {v['throughput_ratio_ours_over_bare']}, "
+        f"engine only {v['throughput_ratio_engine_only_over_bare']})"
         for name, v in runs.items()
     )
     record("train_step", results, line)
