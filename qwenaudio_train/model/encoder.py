@@ -19,6 +19,11 @@ Compute follows length exactly: a clip's output depends only on its first L_i me
 its longest clip, padding is zeroed before each convolution and masked in attention). The release reads one mel
 frame past the end at the conv edge; that changes only the last position slightly and made its output depend
 on the batch, so we do not copy it.
+
+Audio longer than 30 s: a clip of more than 3000 mel frames holds consecutive 30-s windows (`audio.windowed_log_mel`,
+split by `audio.split_frames`). `forward` runs the windows of every clip of the batch as clips of their own, in one
+encoder batch (attention never spans two windows: time and memory grow linearly with duration), and joins each
+clip's windows' positions in order; `positions` counts the same sum.
 """
 
 from __future__ import annotations
