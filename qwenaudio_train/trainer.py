@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from qwenaudio_train import checkpoint, distributed, faults, metrics
+from qwenaudio_train import checkpoint, distributed, elastic, faults, metrics
 from qwenaudio_train.config import DataConfig, TrainConfig, to_container
 from qwenaudio_train.data.budget import length_fn_for
 from qwenaudio_train.data.loader import BatchingConfig, StatefulLoader
@@ -64,9 +64,9 @@ class Trainer:
         self.resumed_from = checkpoint.resume_point(
             cfg.trainer.resume, self.ckpt_dir, cfg.trainer.resume_data, self.resume_notes.append, ds.load_universal
         )
-        if self.resumed_from:  # before any compute: another world size or ZeRO stage stops here, with the fix
-            checkpoint.check_compatible(self.resumed_from, self.dist.world_size, ds.zero_stage, ds.load_universal)
+        self.resume_plan = elastic.prepare(self.resumed_from, cfg, self.dist, self.resume_notes.append)  # + checks
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.grad_accum = self.resume_plan.grad_accum  # trainer.elastic: the saved global batch on this world size
         self.model = build_model(cfg.model_config(self.tokenizer))
         self.param_counts = apply_freeze(self.model, cfg.trainer.freeze)
         if cfg.lora.enabled:  # adapters on the LLM; with freeze_audio the adapters are all that trains
@@ -123,7 +123,7 @@ class Trainer:
             offload_param=ds.offload_param,
             activation_checkpointing=self.checkpointing.encoder or self.checkpointing.llm,
             **{k: getattr(ds, k) for k in distributed.COMM_KNOBS},  # overlap_comm, bucket sizes
-            load_universal=ds.load_universal,
+            load_universal=ds.load_universal or self.resume_plan.universal,
         )
         optimizer = build_optimizer(self.model, self.cfg.optim)
         engine, optimizer, _, _ = deepspeed.initialize(model=self.model, optimizer=optimizer, config=config)
@@ -131,7 +131,7 @@ class Trainer:
 
     def _resume(self, path: Path) -> tuple[dict[str, Any] | None, str | None]:
         """Restore weights, optimizer, RNG and counters from ``path``; return (this rank's data state, wandb id)."""
-        state, data_state = checkpoint.load(self.engine, path, self.dist.rank)
+        state, data_state = checkpoint.load(self.engine, path, self.dist.rank, universal=self.resume_plan.universal)
         self.step, self.samples_seen = state["step"], state.get("samples_seen", 0)
         self.tokens_seen = state.get("tokens_seen", 0)
         return (data_state if self.cfg.trainer.resume_data else None), state.get("wandb_id")
