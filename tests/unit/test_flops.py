@@ -110,7 +110,7 @@ def test_per_tower_and_every_k_checkpointing_counts_what_it_recomputes(ck):
 def test_dims_combine_mfu_and_packed_segments():
     torch.manual_seed(0)
     assert ModelDims.from_config(tiny_cfg()) == ModelDims.from_model(build_model(tiny_cfg()))
-    big = ModelDims.from_config(tiny_cfg(preset="qwen_audio_7b", vocab_size=151_860))
+    big = ModelDims.from_config(tiny_cfg(preset="qwen_audio_qwen2_7b", vocab_size=151_860))
     assert (big.encoder_d_model, big.llm_hidden_size, big.llm_kv_dim, big.vocab_size) == (1280, 3584, 512, 151_872)
     a = step_flops(big, BatchInfo((3000, 1000), (800, 300), 800, 200), "pretrain")
     b = step_flops(big, BatchInfo((3000,), (790,), 790, 50), "pretrain")
