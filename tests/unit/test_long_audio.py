@@ -202,3 +202,24 @@ def test_the_check_accepts_long_clips_under_window(tmp_path) -> None:
     assert [p["key"] for p in check_shards(str(shard), long_audio="reject")["problems"]] == ["long"]
     assert data_main(["check", str(shard)]) == 0
     assert data_main(["check", "--long-audio", "reject", str(shard)]) == 1
+
+
+def test_chat_processor_and_load_mel_window_long_clips(tmp_path) -> None:
+    from qwenaudio_train import chat as C
+    from qwenaudio_train.tokenizer import train_bpe_tokenizer
+    from tests.unit.test_chat import CORPUS
+
+    tok = train_bpe_tokenizer(CORPUS, tmp_path / "tok", vocab_size=300)
+    wav = tmp_path / "long.wav"
+    sf.write(wav, signal(65.0), SR)
+    conv = {"key": "c", "messages": [{"role": "user", "content": f"<audio>{wav}</audio>what?"},
+                                     {"role": "assistant", "content": "a tone"}]}  # fmt: skip
+    ex = C.ChatProcessor(tok, spec_augment=True).process(conv, aug_seed=1)
+    n = A.audio_positions(A.samples_for_duration(65.0))
+    assert ex.input_ids.count(tok.audio_pad_id) == n == 1625 and ex.mels[0].shape[1] == 6500
+    with pytest.raises(SampleError, match=r"'c'.*65\.0 s, longer than the encoder's 30 s"):
+        C.ChatProcessor(tok, long_audio="reject").process(conv)
+    mel, samples = C.load_mel(wav)
+    assert samples == A.samples_for_duration(65.0) and torch.equal(mel, A.windowed_log_mel(A.load_audio(wav)))
+    with pytest.raises(A.AudioError, match=r"long\.wav: audio is 65\.0 s; chat takes at most 60 s"):
+        C.load_mel(wav, max_audio_seconds=60.0)
