@@ -236,3 +236,45 @@ def test_qwen2_audio_lora_sft_merged_export_generates_like_transformers(imported
         with_adapter = PeftModel.from_pretrained(base, str(tmp_path / "port_adapter")).eval()(**inputs).logits
     assert not torch.allclose(before, merged, atol=1e-3)  # the adapter matters
     torch.testing.assert_close(with_adapter, merged, atol=1e-4, rtol=1e-4)
+
+
+def test_qwen2_audio_base_prompt_evaluates_like_the_release_eval_script(port_src, imported, tmp_path):
+    """Continued pretraining's format through the same eval runner: a tagged ASR sample of the Qwen2-Audio family
+    is prompted as the release's evaluate_asr.py prompts Qwen2-Audio-7B, and our runner's prediction equals
+    transformers' greedy `generate` on that prompt (30-s clip: both exact)."""
+    import io
+
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+    from qwenaudio_train.data.processing import SampleProcessor
+    from qwenaudio_train.data.shards import write_shards
+    from qwenaudio_train.eval.runner import EvalConfig, generate_predictions, split_samples
+    from qwenaudio_train.runs import load_exported
+    from qwenaudio_train.tasks import get_task
+
+    meta = get_task("asr").example_meta
+    assert meta is not None
+    clip = _clip(tmp_path / "asr.wav", 30.0, 300.0, seed=5)
+    wav, _ = sf.read(str(clip), dtype="float32")
+    flac = io.BytesIO()
+    sf.write(flac, wav, SR, format="FLAC")
+    write_shards([("a0", flac.getvalue(), meta)], tmp_path / "test")
+
+    model, tok = load_exported(imported)
+    cfg = EvalConfig(max_new_tokens=8, progress_every=0)
+    (record,) = generate_predictions(model, tok, str(tmp_path / "test"), cfg, n_mels=128)
+
+    processor = AutoProcessor.from_pretrained(str(port_src))
+    port = Qwen2AudioForConditionalGeneration.from_pretrained(str(port_src), dtype=torch.float32).eval()
+    prompt = "<|audio_bos|><|AUDIO|><|audio_eos|>Detect the language and recognize the speech: <|en|>"
+    inputs = processor(text=prompt, audio=[wav], sampling_rate=SR, return_tensors="pt")
+    stop = [tok.eod_id, tok.im_end_id]
+    with torch.no_grad():
+        out = port.generate(**inputs, max_new_tokens=8, do_sample=False, eos_token_id=stop, pad_token_id=tok.eod_id)
+    new = out[0, inputs["input_ids"].shape[1] :].tolist()
+    cut = next((i for i, t in enumerate(new) if t in stop), len(new))
+    assert record["prediction"] == tok.decode(new[:cut])
+    # the prompt ids themselves: our eval example = the release script's processor output
+    raw = next(iter(split_samples(str(tmp_path / "test"))))
+    assert SampleProcessor(tok, n_mels=128, train=False)(raw).input_ids == inputs["input_ids"][0].tolist()
+    assert record["reference"] == meta.target.strip()
