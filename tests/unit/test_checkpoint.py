@@ -185,3 +185,22 @@ def test_without_the_data_position_or_as_a_universal_checkpoint_less_is_needed(t
     assert checkpoint.problems(universal, resume_data=False) == [  # as a plain checkpoint: DeepSpeed's file missing
         f"{universal / 'mp_rank_00_model_states.pt'} is missing"
     ]
+
+
+def test_universal_conversion_is_atomic_and_reused(tmp_path):
+    from qwenaudio_train.elastic import universal_checkpoint
+
+    path = _saved_checkpoint(checkpoint.checkpoint_dir(tmp_path), 2)  # no real DeepSpeed files: conversion fails
+    (path / "universal.partial").mkdir()  # a conversion cut short by a crash
+    (path / "universal.partial" / "half.pt").write_text("x")
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=r"could not convert .*step_00000002 to DeepSpeed's universal "
+        r"format \(.*\); the checkpoint is unchanged",
+    ):
+        universal_checkpoint(path, rank=0)
+    assert not (path / "universal").exists() and not (path / "universal.partial").exists()
+    assert checkpoint.problems(path) == []  # the checkpoint itself untouched
+    (path / "universal").mkdir()  # a complete conversion (only ever renamed into place once complete): reused
+    notes: list[str] = []
+    assert universal_checkpoint(path, rank=0, log=notes.append) == path / "universal" and notes == []
