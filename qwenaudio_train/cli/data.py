@@ -47,7 +47,9 @@ def cmd_chat_shards(args: argparse.Namespace) -> int:
     from qwenaudio_train.data.shards import ShardError
 
     try:
-        manifest = jsonl_to_chat_shards(args.jsonl, args.out, args.audio_root, args.shard_samples)
+        manifest = jsonl_to_chat_shards(
+            args.jsonl, args.out, args.audio_root, args.shard_samples, args.max_audio_seconds
+        )
     except ShardError as e:
         print(f"qwenaudio-data chat-shards: {e}", file=sys.stderr)
         return 2
@@ -100,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         "--audio-root", default=None, help="folder that relative audio paths start from (default: the JSONL's folder)"
     )
     j.add_argument("--shard-samples", type=int, default=1000, help="conversations per shard tar (default 1000)")
+    j.add_argument(
+        "--max-audio-seconds", type=float, default=600.0,
+        help="longest audio file kept (default 600, as data.max_audio_seconds; over 30 s trains in 30-s windows)",
+    )  # fmt: skip
     j.set_defaults(fn=cmd_chat_shards)
     k = sub.add_parser("tasks", help="print the task registry with one example prompt + target per task")
     k.set_defaults(fn=cmd_tasks)

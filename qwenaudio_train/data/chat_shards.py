@@ -87,7 +87,7 @@ def _resolve(ref: str, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def _load_clip(ref: str, path: Path, where: str, root: Path) -> tuple[bytes, float]:
+def _load_clip(ref: str, path: Path, where: str, root: Path, max_seconds: float) -> tuple[bytes, float]:
     """(FLAC bytes, seconds) of one audio file, embedded as the SFT builder embeds clips: 16-kHz mono FLAC."""
     import soundfile as sf
 
@@ -103,10 +103,10 @@ def _load_clip(ref: str, path: Path, where: str, root: Path) -> tuple[bytes, flo
     except A.AudioError as e:
         raise ShardError(f"{where}: audio {ref!r} cannot be used: {e}") from e
     seconds = len(wav) / A.SAMPLE_RATE
-    if len(wav) > A.N_SAMPLES:
+    if seconds > max_seconds:  # clips over 30 s train in 30-s windows (data.long_audio=window) up to this
         raise ShardError(
-            f"{where}: audio {ref!r} lasts {seconds:.1f} s; the audio encoder takes at most {A.CHUNK_LENGTH} s: "
-            "split it into clips"
+            f"{where}: audio {ref!r} lasts {seconds:.1f} s, over --max-audio-seconds {max_seconds:g} (training's "
+            "data.max_audio_seconds): split it into clips or raise both"
         )
     if len(wav) < A.HOP_LENGTH * 3:
         raise ShardError(f"{where}: audio {ref!r} is too short ({len(wav)} samples at {A.SAMPLE_RATE} Hz)")
@@ -117,7 +117,7 @@ def _load_clip(ref: str, path: Path, where: str, root: Path) -> tuple[bytes, flo
 
 
 def _convert_line(
-    line: str, where: str, default_key: str, root: Path, files: set[Path]
+    line: str, where: str, default_key: str, root: Path, files: set[Path], max_seconds: float
 ) -> tuple[str, dict[str, Any], list[bytes], float]:
     """(shard key, record, member audio, seconds) of one JSON line; ShardError naming ``where`` if it is bad."""
     from qwenaudio_train.chat.render import Conversation, canonicalize
@@ -140,7 +140,7 @@ def _convert_line(
     clips: dict[Path, tuple[bytes, float]] = {}  # one member per distinct file, in order of first use
     for ref, path in zip(refs, paths):
         if path not in clips:
-            clips[path] = _load_clip(ref, path, where, root)
+            clips[path] = _load_clip(ref, path, where, root, max_seconds)
     files.update(clips)
     members = {path: k for k, path in enumerate(clips)}
     spans = iter(paths)  # canonical user turns hold the references in rendering order: one tag per path
@@ -171,6 +171,7 @@ def jsonl_to_chat_shards(
     out_dir: str | os.PathLike[str],
     audio_root: str | os.PathLike[str] | None = None,
     max_count: int = 1000,
+    max_audio_seconds: float = 600.0,
 ) -> dict[str, Any]:
     """Convert a JSON-lines file of conversations (one a line, as ``chat.load_conversations`` reads it: messages
     with ``{"type": "audio", "audio": PATH}`` parts or ``Audio 1: <audio>PATH</audio>`` text, optional
@@ -180,7 +181,7 @@ def jsonl_to_chat_shards(
     is embedded once per conversation as ``audioK.flac`` (16-kHz mono FLAC; a file already in that form is copied
     byte for byte). Keys come from the conversation's ``key`` (else ``<file stem>-<line>``) with anything but
     ``[A-Za-z0-9_-]`` replaced by ``_``. Bad input (invalid JSON or schema, a conversation without an answer, a
-    missing, undecodable, too long or too short audio file, a duplicate key) raises ShardError naming the line
+    missing, undecodable, too short or too long (``max_audio_seconds``, as training's) audio file, a duplicate key) raises ShardError naming the line
     and the file; nothing is left in ``out_dir`` then.
     """
     src = Path(jsonl)
@@ -203,7 +204,9 @@ def jsonl_to_chat_shards(
                     raise ShardError(f"{where}: not UTF-8 text ({e}); re-save the file as UTF-8") from e
                 if not line.strip():
                     continue
-                key, record, audios, seconds = _convert_line(line, where, f"{src.stem}-{lineno:06d}", root, files)
+                key, record, audios, seconds = _convert_line(
+                    line, where, f"{src.stem}-{lineno:06d}", root, files, max_audio_seconds
+                )
                 if key in first_line:
                     raise ShardError(
                         f"{where}: conversation key {key!r} is also the key of line {first_line[key]}; keys must be "

@@ -197,11 +197,14 @@ def test_bad_input_names_the_line_and_the_file(corpus: Path, tmp_path: Path, cap
 def test_undecodable_and_too_long_audio_are_refused(corpus: Path, tmp_path: Path) -> None:
     (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
     sf.write(tmp_path / "long.wav", _tone(31.0, 200), A.SAMPLE_RATE, subtype="PCM_16")
-    for name, message in (("broken.wav", "cannot be used"), ("long.wav", "lasts 31.0 s")):
+    for name, message in (("broken.wav", "cannot be used"), ("long.wav", "lasts 31.0 s, over --max-audio-seconds 30")):
         jsonl = tmp_path / f"{name}.jsonl"
         conv = {"messages": [_user({"audio": name}, {"text": "?"}), {"role": "assistant", "content": "x"}]}
         jsonl.write_text(json.dumps(conv) + "\n", encoding="utf-8")
         with pytest.raises(ShardError, match=rf"{name}\.jsonl:1: audio '{name}' .*{message}"):
-            jsonl_to_chat_shards(jsonl, tmp_path / "out")
+            jsonl_to_chat_shards(jsonl, tmp_path / "out", max_audio_seconds=30)
+    # By default a clip over 30 s is kept (training windows it, data.long_audio=window).
+    manifest = jsonl_to_chat_shards(tmp_path / "long.wav.jsonl", tmp_path / "kept")
+    assert manifest["conversations"] == 1
     with pytest.raises(ShardError, match="does not exist"):
         jsonl_to_chat_shards(tmp_path / "none.jsonl", tmp_path / "out")
