@@ -190,7 +190,14 @@ class TrainConfig:
         return self.model.tokenizer
 
     def model_config(self, tokenizer: Any) -> ModelConfig:
-        """The model section completed with what only the tokenizer knows (vocabulary and special ids)."""
+        """The model section completed with what only the tokenizer knows (vocabulary and special ids). ConfigError
+        when the tokenizer carries another model family's audio tokens than `model.family`."""
+        carried = getattr(getattr(tokenizer, "family", None), "name", self.model.family)
+        if carried != self.model.family:
+            raise ConfigError(
+                f"model.family={self.model.family} but the tokenizer {self.model.tokenizer} carries the {carried} "
+                f"family's audio tokens: set model.family={carried}, or give a {self.model.family} tokenizer"
+            )
         return dataclasses.replace(
             self.model,
             vocab_size=tokenizer.vocab_size,

@@ -183,3 +183,13 @@ def test_pretraining_sample_of_the_qwen2_audio_family(qwen2_tok):
         prompt = qwen2_tok.encode("Detect the language and recognize the speech: <|en|>")
         assert ex.input_ids[n + 2 : n + 2 + len(prompt)] == prompt
     assert ex.reference == meta.target.strip()
+
+
+def test_a_tokenizer_of_another_family_than_model_family_stops_with_the_fix(qwen2_tok):
+    from qwenaudio_train.config import ConfigError, validate
+
+    cfg = validate({"model": {"preset": "tiny", "tokenizer": "qwen2-tok"}})
+    with pytest.raises(ConfigError, match=r"model.family=qwen_audio but the tokenizer .* set model.family=qwen2_audio"):
+        cfg.model_config(qwen2_tok)
+    cfg.model.family = "qwen2_audio"
+    assert cfg.model_config(qwen2_tok).audio_pad_id == qwen2_tok.audio_pad_id
