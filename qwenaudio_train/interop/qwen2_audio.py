@@ -311,6 +311,8 @@ def import_qwen2_audio(
         llm_intermediate_size=tc.intermediate_size,
         llm_max_position_embeddings=tc.max_position_embeddings,
         llm_tie_word_embeddings=bool(getattr(tc, "tie_word_embeddings", False)),
+        llm_rms_norm_eps=float(tc.rms_norm_eps),  # the checkpoint's, recorded (the LLM itself loads from tc)
+        llm_rope_theta=float((getattr(tc, "rope_parameters", None) or {}).get("rope_theta", 10000.0)),
         vocab_size=tc.vocab_size,
         audio_start_id=audio_bos_id,
         audio_end_id=audio_eos_id,

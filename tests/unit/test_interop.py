@@ -435,12 +435,16 @@ def test_qwen2_audio_import_reads_hub_legacy_names(tiny_ours, port_dir, tmp_path
         legacy[k] = v
     assert any(k.startswith("audio_tower.") for k in legacy)
     save_file(legacy, str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text((port_dir / "config.json").read_text())
+    config = json.loads((port_dir / "config.json").read_text())
+    config["text_config"].update(rms_norm_eps=1e-5, rope_parameters={"rope_type": "default", "rope_theta": 12345.0})
+    (tmp_path / "config.json").write_text(json.dumps(config))
     back = import_qwen2_audio(tmp_path, audio_bos_id=START, audio_eos_id=END, eod_id=EOD)
     ref = import_qwen2_audio(port_dir).state_dict()
     got = back.state_dict()
     assert set(got) == set(ref) and all(torch.equal(got[k], ref[k]) for k in ref)
     assert torch.equal(back.audio.bos_eos(), tiny_ours.audio.bos_eos())
+    # The recorded config is the checkpoint's own (not the tiny preset's defaults).
+    assert (back.cfg.llm_rms_norm_eps, back.cfg.llm_rope_theta) == (1e-5, 12345.0)
 
 
 def test_command_line_release_to_ours_and_back(imported, tmp_path):
