@@ -13,7 +13,9 @@ drawn from a mixed duration distribution (1-30 s, mean ~10 s), batched three way
   transformers' Qwen2-Audio path does, and ms-swift and LLaMA-Factory with it); a fixed number of clips per batch;
 * ``bucketed``: clips sorted by duration and cut into batches under a budget of computed encoder frames and LLM
   tokens (short clips make bigger batches); this model's encoder runs each batch at its longest clip;
-* ``packed``: several samples per LLM row; measured only when the library offers packing (omitted otherwise).
+* ``packed``: the same duration-sorted clips cut under the same encoder-frame budget, their samples packed into
+  shared LLM rows (`data.packing`: the library's collate, position ids restarting per sample, attention confined to
+  each sample), the LLM token budget counted on the packed tokens.
 
 Per scheme: samples/s, audio hours/s, LLM tokens/s (real tokens), TFLOP/s and MFU from `qwenaudio_train.flops`
 (useful work: padding is cost), padding shares of both towers, peak device memory. With DeepSpeed installed, the
@@ -45,8 +47,9 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from qwenaudio_train import audio as A  # noqa: E402
+from qwenaudio_train.data.processing import collate as library_collate  # noqa: E402
 from qwenaudio_train.flops import BatchInfo, ModelDims, combine, step_flops  # noqa: E402
-from qwenaudio_train.model import ModelConfig, build_model  # noqa: E402
+from qwenaudio_train.model import HOST_INPUTS, MODEL_INPUTS, ModelConfig, build_model  # noqa: E402
 from qwenaudio_train.optim import OptimConfig, apply_freeze, build_optimizer  # noqa: E402
 
 IGNORE = -100
@@ -144,6 +147,47 @@ def batches_bucketed(clips: list[float], frame_budget: int, token_budget: int) -
     return out
 
 
+def batches_packed(clips: list[float], frame_budget: int, token_budget: int) -> list[list[int]]:
+    """As `batches_bucketed`, with the LLM tokens counted packed (their sum, not rows x longest)."""
+    order = sorted(range(len(clips)), key=lambda i: clips[i])
+    out: list[list[int]] = []
+    cur: list[int] = []
+    tokens = 0
+    for i in order:
+        mel, tok, _ = sample_layout(clips[i])  # ascending: the newest clip is the longest
+        if cur and ((len(cur) + 1) * mel > frame_budget or tokens + tok > token_budget):
+            out.append(cur)
+            cur, tokens = [], 0
+        cur.append(i)
+        tokens += tok
+    if cur:
+        out.append(cur)
+    return out
+
+
+def collate_packed(clips: list[float], idx: list[int], cfg: ModelConfig, seed: int, row_tokens: int) -> dict[str, Any]:
+    """The same samples as `collate`, packed by the library's own collate (`data.packing=true`)."""
+    from types import SimpleNamespace
+
+    flat = collate(clips, idx, cfg, False, seed)
+    examples = []
+    for b, i in enumerate(idx):
+        n = int(flat["attention_mask"][b].sum())
+        mel = flat["audio_features"][b, :, : int(flat["audio_lengths"][b])]
+        examples.append(
+            SimpleNamespace(
+                input_ids=flat["input_ids"][b, :n].tolist(), labels=flat["labels"][b, :n].tolist(), mel=mel,
+                key=str(i), task="asr", source="bench", duration=clips[i], meta={}, reference="",
+            )
+        )  # fmt: skip
+    batch = library_collate(
+        examples, int(cfg.eod_id), packing=True, max_tokens_per_row=row_tokens,
+        audio_ids=(int(cfg.audio_start_id), int(cfg.audio_end_id)),
+    )  # fmt: skip
+    batch.update(info=BatchInfo.from_batch(batch), seconds=flat["seconds"], pad30=False)
+    return batch
+
+
 def collate(clips: list[float], idx: list[int], cfg: ModelConfig, pad30: bool, seed: int) -> dict[str, Any]:
     """Host tensors of one batch: rows `prompt <audio> pad*N </audio> tags target eod`, loss on the target."""
     g = torch.Generator().manual_seed(seed)
@@ -223,9 +267,8 @@ def run_scheme(
     timed on the same clips."""
 
     def step(b: dict[str, Any]) -> None:
-        inputs = {
-            k: b[k].to(device, non_blocking=True)
-            for k in ("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths")
+        inputs = {  # as the trainer moves them: span bookkeeping stays on the host
+            k: b[k] if k in HOST_INPUTS else b[k].to(device, non_blocking=True) for k in MODEL_INPUTS if k in b
         }
         if b["pad30"]:
             out = _pad30_forward(model, inputs)
@@ -273,13 +316,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _packing_available() -> bool:
-    """Packing is measured once the library has it (a `packing` field in the data config)."""
-    from qwenaudio_train.config import DataConfig
-
-    return "packing" in getattr(DataConfig, "__dataclass_fields__", {})
-
-
 def bench_llm(name: str, args: argparse.Namespace, device: torch.device, deadline: float) -> dict[str, Any]:
     cfg = model_config(name, args.dtype, args.attn)
     torch.manual_seed(0)
@@ -303,6 +339,12 @@ def bench_llm(name: str, args: argparse.Namespace, device: torch.device, deadlin
                 batches_bucketed(clips, args.clips_per_batch * A.N_FRAMES, args.clips_per_batch * per_30s_tokens)
             )
         ],
+        "packed": [
+            collate_packed(clips, idx, cfg, k, args.row_tokens)
+            for k, idx in enumerate(
+                batches_packed(clips, args.clips_per_batch * A.N_FRAMES, args.clips_per_batch * per_30s_tokens)
+            )
+        ],
     }
     for scheme, batches in plans.items():
         try:
@@ -313,11 +355,6 @@ def bench_llm(name: str, args: argparse.Namespace, device: torch.device, deadlin
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    schemes["packed"] = (
-        {"omitted": "packing is in the library but this benchmark does not drive it yet"}
-        if _packing_available()
-        else {"omitted": "no data.packing in this version of the library"}
-    )
     peak = args.peak_tflops
     for s in schemes.values():
         if "tflops_per_s" in s:
@@ -325,6 +362,9 @@ def bench_llm(name: str, args: argparse.Namespace, device: torch.device, deadlin
     p30, buck = schemes.get("pad30", {}), schemes.get("bucketed", {})
     if "audio_hours_per_s" in p30 and "audio_hours_per_s" in buck:
         schemes["bucketed_vs_pad30_audio_hours"] = buck["audio_hours_per_s"] / p30["audio_hours_per_s"]
+    packed = schemes.get("packed", {})
+    if "audio_hours_per_s" in p30 and "audio_hours_per_s" in packed:
+        schemes["packed_vs_pad30_audio_hours"] = packed["audio_hours_per_s"] / p30["audio_hours_per_s"]
     result = {
         "llm": name,
         "params": {"trainable": counts["trainable"], "frozen": counts["frozen"]},
@@ -440,6 +480,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--samples", type=int, default=192, help="clips in the set each scheme batches")
     p.add_argument("--clips-per-batch", type=int, default=8, help="pad30's batch; bucketed's budget in 30-s clips")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--row-tokens", type=int, default=4096, help="packed: LLM tokens per row (data.max_tokens_per_row)")
     p.add_argument("--attn", default="sdpa")
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing in both towers")

@@ -28,17 +28,24 @@ def test_gpu_bench_dry_run(tmp_path):
     result = json.loads((tmp_path / "gpu.json").read_text())
     assert result["dry_run"] and result["device"] and [r["llm"] for r in result["runs"]] == ["tiny"]
     schemes = result["runs"][0]["schemes"]
-    pad30, bucketed = schemes["pad30"], schemes["bucketed"]
-    for s in (pad30, bucketed):
+    pad30, bucketed, packed = schemes["pad30"], schemes["bucketed"], schemes["packed"]
+    for s in (pad30, bucketed, packed):
         assert s["steps"] == s["steps_planned"] > 0 and not s["truncated"]
         assert s["samples_per_s"] > 0 and s["audio_hours_per_s"] > 0 and s["tokens_per_s"] > 0
         assert 0 < s["tflops_per_s"] <= s["tflops_computed_per_s"]
         assert s["mfu"] is None  # no peak is known for a CPU
-    assert pad30["samples"] == bucketed["samples"] == result["runs"][0]["samples"]  # the same clips, batched 2 ways
+    assert pad30["samples"] == bucketed["samples"] == packed["samples"] == result["runs"][0]["samples"]  # 3 ways
     # 30-s padding computes mostly padding in the encoder; duration buckets far less
     assert pad30["padding/encoder"] > 0.3 > bucketed["padding/encoder"]
-    assert "omitted" in schemes["packed"]
+    # packed rows: (almost) no LLM padding, and fewer rows than samples
+    assert packed["padding/llm"] < bucketed["padding/llm"] and packed["padding/llm"] < 0.05
+    assert schemes["packed_vs_pad30_audio_hours"] > 0
     zero = result["zero"]
     assert "omitted" in zero or {"zero2_peak_memory_gb", "zero3_peak_memory_gb"} <= set(zero), zero
     table = (tmp_path / "gpu.md").read_text()
-    assert "| LLM | batching |" in table and "| tiny | pad30 |" in table and "| tiny | bucketed |" in table
+    assert (
+        "| LLM | batching |" in table
+        and "| tiny | pad30 |" in table
+        and "| tiny | bucketed |" in table
+        and "| tiny | packed |" in table
+    )
