@@ -32,7 +32,7 @@ from typing import Any
 
 from torch import nn
 
-from qwenaudio_train.audio import encoder_frames, pooled_frames
+from qwenaudio_train.audio import encoder_frames, pooled_frames, split_frames
 from qwenaudio_train.model.config import ModelConfig
 
 IGNORE_INDEX = -100  # labels ignored by the loss (the model's convention; kept here so this module stays leaf-like)
@@ -123,7 +123,8 @@ class ModelDims:
 class BatchInfo:
     """The shapes of one micro-batch, as computed.
 
-    clip_frames: mel frames of each clip (its real length); the encoder runs every clip at `max(clip_frames)`.
+    clip_frames: mel frames of each clip (its real length); the encoder runs every clip at `max(clip_frames)`. A
+      clip over 30 s counts as its 30-s windows (`from_batch`), each an encoder clip of its own, as it runs.
     row_tokens: real (unpadded) tokens of each LLM row; every row is computed at `row_length`.
     target_tokens: positions whose next token is a target (the rows the LM head runs on).
     row_segments: per row, the token counts of the samples packed in it (attention confined to each sample);
@@ -152,7 +153,9 @@ class BatchInfo:
         for row, start, end in spans.tolist() if spans is not None else []:
             segments[row].append((start, end - start))
         return cls(
-            clip_frames=tuple(int(n) for n in (lengths.tolist() if lengths is not None else [])),
+            clip_frames=tuple(
+                w for n in (lengths.tolist() if lengths is not None else []) for w in split_frames(int(n))
+            ),
             row_tokens=tuple(int(n) for n in mask.sum(-1).tolist()),
             row_length=int(mask.shape[1]),
             target_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),

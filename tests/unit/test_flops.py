@@ -133,3 +133,15 @@ def test_known_devices_have_their_dense_bf16_peak() -> None:
     assert detect_peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert detect_peak_tflops("NVIDIA H200") == 989.0 and detect_peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
     assert detect_peak_tflops("Some Future GPU") == 0.0  # unknown: MFU is not logged rather than made up
+
+
+def test_a_clip_over_30_s_counts_as_its_windows():
+    # 65 s = windows of 3000, 3000 and 500 mel frames, encoded as three clips (beside a 5-s clip): counted as run.
+    rows, lengths = [[3, "a", 20], [4, "a", 9]], [6500, 500]
+    assert BatchInfo.from_batch(
+        dict(
+            zip(("input_ids", "attention_mask", "labels", "audio_features", "audio_lengths"), make_batch(rows, lengths))
+        )
+    ).clip_frames == (3000, 3000, 500, 500)
+    measured, counted = _measure("pretrain", rows, lengths)
+    assert counted["flops_computed"] == pytest.approx(measured, rel=0.05)
