@@ -5,9 +5,10 @@ DeepSpeed's universal format (one file per parameter and state, any world size c
 ``deepspeed.checkpoint.ds_to_universal`` in-process (under ``checkpoint.weights_only_loads``: a checkpoint stays data)
 into ``<checkpoint>/universal/``, written as ``universal.partial`` and renamed when complete, so a crash mid-way
 leaves nothing a later run trusts; a later resume reuses a complete conversion. The other ranks wait; then every
-rank loads it with DeepSpeed's universal loading (``checkpoint.load(..., universal=True)``). Works for ZeRO 1-3 with
-frozen parameters and several parameter groups (tests/integration/test_elastic.py); ZeRO-0 keeps the whole optimizer
-in the model file and needs no conversion. A ZeRO-stage change stays refused (``checkpoint.check_compatible``).
+rank loads it with DeepSpeed's universal loading (``checkpoint.load(..., universal=True)``). Exact on the tiny model
+with several parameter groups: ZeRO-2 and ZeRO-3 with stage 1's frozen LLM (tests/integration/test_elastic.py), ZeRO-1
+checked once by hand; ZeRO-0 keeps the whole optimizer state in the model file and needs no conversion (checked by
+hand). A ZeRO-stage change stays refused (``checkpoint.check_compatible``).
 
 Global batch: L = world size x accumulation is fixed when the run starts: the data order's number of logical
 streams (``data.loader.loader_streams`` of the saved data state), else trainer_state.json's

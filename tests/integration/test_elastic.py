@@ -1,7 +1,7 @@
 """Elastic resume (issue 15): a run continued on another number of ranks (``trainer.elastic=true``) trains the same
-global batches with the same optimizer trajectory. ZeRO-2 and ZeRO-3, 2 ranks (accumulation 1) -> 1 rank
-(accumulation 2) and 1 -> 2; a change of loader workers; a two-node torchrun job on one machine (c10d rendezvous on
-localhost) resumed as one node of two ranks and as two nodes again.
+global batches with the same optimizer trajectory. ZeRO-2, and ZeRO-3 with stage 1's frozen LLM: 2 ranks
+(accumulation 1) -> 1 rank (accumulation 2) and 1 -> 2; a change of loader workers; a two-node torchrun job on one
+machine (c10d rendezvous on localhost) resumed as one node of two ranks and as two nodes again.
 
 "Killed" = ``conftest.rollback``: a finished run cut back to a mid-run checkpoint, so every resumed step is compared
 with the same uninterrupted run. The sample keys each step consumed are recorded by running this module as the
@@ -101,19 +101,22 @@ def _assert_continues(ref: Path, first: Path, resumed: Path, micro_batches: int)
     assert sum(whole.values()) == STEPS * micro_batches * 4  # debug: batch_size 4
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["zero2", "zero3"])
-def two_rank_run(request, corpus, tmp_path_factory) -> tuple[int, Path]:
-    """The uninterrupted reference: 2 ranks x accumulation 1 (global batch 2 x 4 samples), keys recorded."""
-    zero = request.param
+@pytest.fixture(scope="module", params=[(2, "none"), (3, "pretrain")], ids=["zero2", "zero3-frozen-llm"])
+def two_rank_run(request, corpus, tmp_path_factory) -> tuple[str, Path]:
+    """The uninterrupted reference: 2 ranks x accumulation 1 (global batch 2 x 4 samples), keys recorded. ZeRO-3
+    with stage 1's freeze (the LLM frozen: parameters without optimizer state)."""
+    zero, freeze = request.param
     run = tmp_path_factory.mktemp(f"elastic_z{zero}") / "two_ranks"
-    _torchrun(2, train_overrides(corpus, run, f"deepspeed=zero{zero}", "trainer.keep_last=5"))
-    return zero, run
+    _torchrun(
+        2, train_overrides(corpus, run, f"deepspeed=zero{zero}", f"trainer.freeze={freeze}", "trainer.keep_last=5")
+    )
+    return f"deepspeed=zero{zero} trainer.freeze={freeze}", run
 
 
 def test_two_ranks_resumed_on_one_rank_continue_exactly(corpus, two_rank_run, tmp_path):
-    zero, ref = two_rank_run
+    setup, ref = two_rank_run
     run = _killed_copy(ref, tmp_path / "to_one_rank")
-    trainer = train_recording(train_overrides(corpus, run, f"deepspeed=zero{zero}", "trainer.elastic=true"))
+    trainer = train_recording(train_overrides(corpus, run, *setup.split(), "trainer.elastic=true"))
     assert trainer.grad_accum == 2  # the global batch of 2 ranks x 1, on 1 rank
     assert "elastic resume: 1 ranks x 2 accumulation (was 2 x 1)" in trainer.resume_notes
     converted = run / "checkpoints" / f"step_{CUT:08d}" / "universal"
@@ -122,16 +125,12 @@ def test_two_ranks_resumed_on_one_rank_continue_exactly(corpus, two_rank_run, tm
 
 
 def test_one_rank_with_accumulation_resumed_on_two_ranks_continues_exactly(corpus, two_rank_run, tmp_path):
-    zero, ref = two_rank_run
+    setup, ref = two_rank_run
     one = tmp_path / "one_rank"  # 1 rank x accumulation 2: the same global batches as the 2-rank reference
-    train_recording(
-        train_overrides(corpus, one, f"deepspeed=zero{zero}", "trainer.grad_accum=2", "trainer.keep_last=5")
-    )
+    train_recording(train_overrides(corpus, one, *setup.split(), "trainer.grad_accum=2", "trainer.keep_last=5"))
     assert list(_losses(one).values()) == pytest.approx(list(_losses(ref).values()), abs=1e-5)
     run = _killed_copy(one, tmp_path / "to_two_ranks")
-    out = _torchrun(
-        2, train_overrides(corpus, run, f"deepspeed=zero{zero}", "trainer.grad_accum=2", "trainer.elastic=true")
-    )
+    out = _torchrun(2, train_overrides(corpus, run, *setup.split(), "trainer.grad_accum=2", "trainer.elastic=true"))
     assert "elastic resume: 2 ranks x 1 accumulation (was 1 x 2)" in out
     _assert_continues(ref, one, run, micro_batches=2)
     state = json.loads((run / "checkpoints" / f"step_{STEPS:08d}" / "trainer_state.json").read_text())
