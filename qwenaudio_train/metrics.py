@@ -184,13 +184,15 @@ def startup_lines(summary: dict[str, Any]) -> list[str]:
         + (f", {human_hours(s['hours'])})" if s.get("hours") is not None else ")")
         for s in summary["sources"]
     ]
-    cap = "up to " if b.get("max_batch_seconds") else ""
-    per_step = b["world_size"] * b["grad_accum"] * b["micro_batch"]
-    batch = (
-        f"world size {b['world_size']} x grad accum {b['grad_accum']} x micro-batch {cap}{b['micro_batch']}"
-        + (f" ({b['max_batch_seconds']:g} s of audio)" if cap else "")
-        + f" = {cap}{per_step} samples/step"
-    )
+    micro_batches = b["world_size"] * b["grad_accum"]
+    budgets = [(b.get("max_batch_seconds") or 0, "s of audio"), (b.get("max_batch_tokens") or 0, "tokens")]
+    budgets = [(v, unit) for v, unit in budgets if v]
+    batch = f"world size {b['world_size']} x grad accum {b['grad_accum']} x micro-batch "
+    if budgets:  # budgets fill a micro-batch (short clips make big ones): the step is fixed in seconds / tokens
+        batch += " / ".join(f"{v:g} {unit}" for v, unit in budgets) + f" (at most {b.get('max_batch_size')} clips)"
+        batch += " = " + " / ".join(f"{micro_batches * v:g} {unit}" for v, unit in budgets) + " per step"
+    else:
+        batch += f"{b['micro_batch']} = {micro_batches * b['micro_batch']} samples/step"
     return [
         f"run {summary['name']} | model {m['preset']}: audio encoder {m['encoder']}, LLM {m['llm']}",
         *_wrap("  parameters  ", params),

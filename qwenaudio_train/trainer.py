@@ -160,6 +160,8 @@ class Trainer:
                 "grad_accum": self.grad_accum,
                 "micro_batch": d.batch_size,
                 "max_batch_seconds": d.max_batch_seconds,
+                "max_batch_tokens": d.max_batch_tokens,
+                "max_batch_size": d.max_batch_size,
                 "zero_stage": ds.zero_stage,
                 "dtype": "bf16" if ds.bf16 else "fp32",
             },

@@ -139,7 +139,7 @@ def test_formatting_without_a_run():
             "params": {"audio encoder": {"total": 640_000_000, "trainable": 640_000_000}, "LLM": {"total": 7.6e9, "trainable": 0}},
             "sources": [{"name": f"s{i}", "weight": 1.0, "hours": 1000.0 if i else None} for i in range(12)],
             "batch": {"world_size": 16, "grad_accum": 2, "micro_batch": 8, "max_batch_seconds": 240.0,
-                      "zero_stage": 3, "dtype": "bf16"},
+                      "max_batch_tokens": 0, "max_batch_size": 256, "zero_stage": 3, "dtype": "bf16"},
             "run_dir": "runs/x",
             "tokenizer": "tok",
         }
@@ -147,7 +147,8 @@ def test_formatting_without_a_run():
     assert "LLM 7.6B (0 trainable) | total 8.24B (640M trainable)" in lines[1]
     assert "s0 8.3% (weight 1) | s1 8.3% (weight 1, 1,000 h)" in lines[2]
     assert all(len(ln) <= 120 for ln in lines[2:6]) and lines[5].startswith("    " * 3)  # many sources wrap
-    assert "micro-batch up to 8 (240 s of audio) = up to 256 samples/step | ZeRO-3 | bf16" in "\n".join(lines)
+    # a budget fills the micro-batch (batch_size is no cap then): the step is fixed in audio seconds
+    assert "micro-batch 240 s of audio (at most 256 clips) = 7680 s of audio per step | ZeRO-3 | bf16" in "\n".join(lines)
 
 
 def test_two_ranks_print_one_console(corpus, tmp_path):
