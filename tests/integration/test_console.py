@@ -148,7 +148,8 @@ def test_formatting_without_a_run():
     assert "s0 8.3% (weight 1) | s1 8.3% (weight 1, 1,000 h)" in lines[2]
     assert all(len(ln) <= 120 for ln in lines[2:6]) and lines[5].startswith("    " * 3)  # many sources wrap
     # a budget fills the micro-batch (batch_size is no cap then): the step is fixed in audio seconds
-    assert "micro-batch 240 s of audio (at most 256 clips) = 7680 s of audio per step | ZeRO-3 | bf16" in "\n".join(lines)
+    text = "\n".join(lines)
+    assert "micro-batch 240 s of audio (at most 256 clips) = 7680 s of audio per step | ZeRO-3 | bf16" in text
 
 
 def test_two_ranks_print_one_console(corpus, tmp_path):
