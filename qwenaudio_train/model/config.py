@@ -121,6 +121,23 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
+# Whisper-large's encoder (v2 and v3 share it; v3 reads 128 mel bins): 32 layers of 1280, 20 heads, 30 s.
+WHISPER_LARGE_ENCODER: dict[str, Any] = dict(
+    encoder_d_model=1280, encoder_layers=32, encoder_heads=20, encoder_ffn_dim=5120, max_source_positions=1500
+)
+# The 7B LLM of Qwen-Audio (Qwen-7B v1) and of Qwen2-Audio-7B: the same dims (their vocabularies differ).
+QWEN_7B_LLM: dict[str, Any] = dict(
+    llm_hidden_size=4096,
+    llm_layers=32,
+    llm_heads=32,
+    llm_kv_heads=32,
+    llm_intermediate_size=11008,
+    llm_max_position_embeddings=8192,
+    llm_tie_word_embeddings=False,
+    llm_rms_norm_eps=1e-5,
+    llm_rope_theta=10000.0,
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Small enough for CPU tests: a 2-layer Whisper encoder of width 64 and a 2-layer Qwen2 of width 64.
     "tiny": dict(
@@ -152,20 +169,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "qwen_audio_7b": dict(
         encoder_source="openai/whisper-large-v2",
         llm_source=None,
-        encoder_d_model=1280,
-        encoder_layers=32,
-        encoder_heads=20,
-        encoder_ffn_dim=5120,
-        max_source_positions=1500,
-        llm_hidden_size=4096,
-        llm_layers=32,
-        llm_heads=32,
-        llm_kv_heads=32,
-        llm_intermediate_size=11008,
-        llm_max_position_embeddings=8192,
-        llm_tie_word_embeddings=False,
-        llm_rms_norm_eps=1e-5,
-        llm_rope_theta=10000.0,
+        **WHISPER_LARGE_ENCODER,
+        **QWEN_7B_LLM,
         vocab_size=155947,
         dtype="bfloat16",
     ),
@@ -179,20 +184,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         llm_source=None,
         family="qwen2_audio",
         n_mels=128,
-        encoder_d_model=1280,
-        encoder_layers=32,
-        encoder_heads=20,
-        encoder_ffn_dim=5120,
-        max_source_positions=1500,
-        llm_hidden_size=4096,
-        llm_layers=32,
-        llm_heads=32,
-        llm_kv_heads=32,
-        llm_intermediate_size=11008,
-        llm_max_position_embeddings=8192,
-        llm_tie_word_embeddings=False,
-        llm_rms_norm_eps=1e-5,
-        llm_rope_theta=10000.0,
+        **WHISPER_LARGE_ENCODER,
+        **QWEN_7B_LLM,
         vocab_size=156032,
         dtype="bfloat16",
     ),
@@ -201,11 +194,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "qwen_audio_qwen2_7b": dict(
         encoder_source="openai/whisper-large-v2",
         llm_source="Qwen/Qwen2-7B",
-        encoder_d_model=1280,
-        encoder_layers=32,
-        encoder_heads=20,
-        encoder_ffn_dim=5120,
-        max_source_positions=1500,
+        **WHISPER_LARGE_ENCODER,
         llm_hidden_size=3584,
         llm_layers=28,
         llm_heads=28,

@@ -50,10 +50,11 @@ from qwenaudio_train import audio as A  # noqa: E402
 from qwenaudio_train.data.processing import collate as library_collate  # noqa: E402
 from qwenaudio_train.flops import BatchInfo, ModelDims, combine, step_flops  # noqa: E402
 from qwenaudio_train.model import HOST_INPUTS, MODEL_INPUTS, ModelConfig, build_model  # noqa: E402
+from qwenaudio_train.model.config import WHISPER_LARGE_ENCODER  # noqa: E402
 from qwenaudio_train.optim import OptimConfig, apply_freeze, build_optimizer  # noqa: E402
 
 IGNORE = -100
-WHISPER_LARGE_V2 = dict(encoder_d_model=1280, encoder_layers=32, encoder_heads=20, encoder_ffn_dim=5120)
+WHISPER_LARGE_V2 = WHISPER_LARGE_ENCODER  # the library's preset dims
 LLMS: dict[str, dict[str, Any]] = {
     "qwen2_1.5b": dict(
         llm_hidden_size=1536,
