@@ -303,7 +303,7 @@ class Trainer:
             step_flops(self.flop_dims, BatchInfo.from_batch(b), self.trainable, self.checkpointing) for b in micro
         )
         for b in micro:
-            inputs = {k: b[k] if k in HOST_INPUTS else b[k].to(self.dist.device) for k in MODEL_INPUTS if k in b}
+            inputs = {k: b[k] if k in HOST_INPUTS else b[k].to(device) for k in MODEL_INPUTS if k in b}
             out = self.engine(**inputs, return_logits=False)
             loss = out.loss_sum
             if self.step + 1 in self.cfg.trainer.inject_nan_at:
@@ -327,7 +327,9 @@ class Trainer:
         else:
             # ZeRO's optimizers discard a step whose gradient norm is not finite; without ZeRO the gradients are
             # in .grad: zeroed, so the neutralised step below computes nothing from them.
-            [p.grad.zero_() for p in self.model.parameters() if p.grad is not None]
+            for p in self.model.parameters():
+                if p.grad is not None:
+                    p.grad.zero_()
             faults.skip_step(self.engine, self.optimizer, set_lr)  # a real skip: weights, optimizer state kept
         return {
             # A skipped step counts for nothing in the logged loss, including its finite micro-batches.

@@ -50,7 +50,7 @@ from qwenaudio_train import audio as A  # noqa: E402
 from qwenaudio_train.data.processing import collate as library_collate  # noqa: E402
 from qwenaudio_train.flops import BatchInfo, ModelDims, combine, step_flops  # noqa: E402
 from qwenaudio_train.model import HOST_INPUTS, MODEL_INPUTS, ModelConfig, build_model  # noqa: E402
-from qwenaudio_train.model.config import WHISPER_LARGE_ENCODER  # noqa: E402
+from qwenaudio_train.model.config import PRESETS, WHISPER_LARGE_ENCODER  # noqa: E402
 from qwenaudio_train.optim import OptimConfig, apply_freeze, build_optimizer  # noqa: E402
 
 IGNORE = -100
@@ -65,15 +65,9 @@ LLMS: dict[str, dict[str, Any]] = {
         llm_tie_word_embeddings=True,
         vocab_size=151936,
     ),
-    "qwen2_7b": dict(
-        llm_hidden_size=3584,
-        llm_layers=28,
-        llm_heads=28,
-        llm_kv_heads=4,
-        llm_intermediate_size=18944,
-        llm_tie_word_embeddings=False,
-        vocab_size=152064,
-    ),
+    # Qwen2-7B: the dims of the library's preset (qwen_audio_qwen2_7b), without its hub source
+    "qwen2_7b": {k: v for k, v in PRESETS["qwen_audio_qwen2_7b"].items() if k.startswith("llm_") and k != "llm_source"}
+    | {"vocab_size": PRESETS["qwen_audio_qwen2_7b"]["vocab_size"]},
 }
 TINY = dict(
     encoder_d_model=64,

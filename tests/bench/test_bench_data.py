@@ -442,15 +442,14 @@ def _null_processor(raw: dict[str, Any], meta: SampleMeta, aug_seed: int = 0) ->
     )
 
 
-def test_resume_cost(record, short_clip_sources, bench_tokenizer):
-    tok = bench_tokenizer
-    assert RESUME_CFG.batch_size * RESUME_CFG.chunk_batches == 128  # the default re-read, not a toy chunk
-    # Run the stream forward past batch 10,000 without decoding (the state does not depend on the processor's
-    # output); keep the states after batches 10..25 and 10,000..10,015 and the keys of the batch that follows
-    # each (what a resumed stream must produce).
-    wanted = {k for base in RESUME_AT for k in range(base, base + NEIGHBOURS)}
+def _time_resumes(
+    sources: list[SourceSpec], tok: Any, wanted: set[int], rounds: int
+) -> tuple[dict[int, Any], dict[str, list[float]], float]:
+    """Run the stream past max(wanted) without decoding (the state does not depend on the processor's output),
+    keeping the states after each batch in `wanted`; then time resuming from each, interleaved. Asserts that each
+    resumed stream continues with the batch that followed. Returns (states, timings by state, forward seconds)."""
     t0 = time.perf_counter()
-    stream = BatchStream(short_clip_sources, _null_processor, tok.eod_id, RESUME_CFG, seed=0)
+    stream = BatchStream(sources, _null_processor, tok.eod_id, RESUME_CFG, seed=0)
     states, expect = {}, {}
     for k in range(1, max(wanted) + 2):
         b = next(stream)
@@ -459,17 +458,29 @@ def test_resume_cost(record, short_clip_sources, bench_tokenizer):
         if k in wanted:
             states[k] = b["data_state"]
     forward_s = time.perf_counter() - t0
-
     processor = SampleProcessor(tok, train=True, spec_augment=True)
     drawn: dict[int, list[str]] = {}
 
     def resume(k: int) -> None:
-        s = BatchStream(short_clip_sources, processor, tok.eod_id, RESUME_CFG, seed=0, state=states[k])
+        s = BatchStream(sources, processor, tok.eod_id, RESUME_CFG, seed=0, state=states[k])
         drawn[k] = next(s)["keys"]
 
     with threads(1):
-        t = interleaved({str(k): (lambda k=k: resume(k)) for k in sorted(states)}, rounds=8, per_round=1, budget_s=8.0)
+        t = interleaved(
+            {str(k): (lambda k=k: resume(k)) for k in sorted(states)}, rounds=rounds, per_round=1, budget_s=8.0
+        )
     assert all(drawn[k] == expect[k] for k in states)  # each resumed stream continues where it stopped
+    return states, t, forward_s
+
+
+def test_resume_cost(record, short_clip_sources, bench_tokenizer):
+    tok = bench_tokenizer
+    assert RESUME_CFG.batch_size * RESUME_CFG.chunk_batches == 128  # the default re-read, not a toy chunk
+    # Run the stream forward past batch 10,000 without decoding (the state does not depend on the processor's
+    # output); keep the states after batches 10..25 and 10,000..10,015 and the keys of the batch that follows
+    # each (what a resumed stream must produce).
+    wanted = {k for base in RESUME_AT for k in range(base, base + NEIGHBOURS)}
+    states, t, forward_s = _time_resumes(short_clip_sources, tok, wanted, rounds=8)
     per_state = {int(k): float(np.median(v)) * 1e3 for k, v in t.items()}
     # Resuming skips the headers of the samples before each open shard's offset: the cost depends on where the
     # stream stands inside its shards (bounded by one shard), not on the step. Early in epoch 0 the offsets are
@@ -562,26 +573,7 @@ def test_resume_cost_at_10k_shards(record, many_shard_sources, bench_tokenizer):
     state holds the epoch and an index into the epoch's shard order (recomputed from the seed), not a shard list."""
     tok = bench_tokenizer
     wanted = {k for base in RESUME_AT_MANY for k in range(base, base + 8)}
-    t0 = time.perf_counter()
-    stream = BatchStream(many_shard_sources, _null_processor, tok.eod_id, RESUME_CFG, seed=0)
-    states, expect = {}, {}
-    for k in range(1, max(wanted) + 2):
-        b = next(stream)
-        if k - 1 in states:
-            expect[k - 1] = b["keys"]
-        if k in wanted:
-            states[k] = b["data_state"]
-    forward_s = time.perf_counter() - t0
-    processor = SampleProcessor(tok, train=True, spec_augment=True)
-    drawn: dict[int, list[str]] = {}
-
-    def resume(k: int) -> None:
-        s = BatchStream(many_shard_sources, processor, tok.eod_id, RESUME_CFG, seed=0, state=states[k])
-        drawn[k] = next(s)["keys"]
-
-    with threads(1):
-        t = interleaved({str(k): (lambda k=k: resume(k)) for k in sorted(states)}, rounds=6, per_round=1, budget_s=8.0)
-    assert all(drawn[k] == expect[k] for k in states)
+    states, t, forward_s = _time_resumes(many_shard_sources, tok, wanted, rounds=6)
     groups = {}
     for base in RESUME_AT_MANY:
         group = [k for k in sorted(states) if base <= k < base + 8]
